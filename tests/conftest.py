@@ -1,0 +1,31 @@
+"""Test settings: smoke mode, and every file the run writes goes to a temporary folder.
+
+These variables are set before helpers is imported, and the kernel that nbval starts for
+ex3.ipynb inherits them, so running the tests never touches the committed figures/.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+_OUTPUT = tempfile.mkdtemp(prefix="ex3-test-")
+os.environ["EX3_SMOKE"] = "1"
+os.environ["EX3_OUTPUT"] = _OUTPUT
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pytest  # noqa: E402
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_OUTPUT, ignore_errors=True)
+
+
+@pytest.fixture
+def checkpoint_dir(tmp_path, monkeypatch):
+    """An empty checkpoint cache for one test."""
+    import helpers
+
+    monkeypatch.setattr(helpers, "CHECKPOINT_DIR", tmp_path / "checkpoints")
+    return tmp_path / "checkpoints"

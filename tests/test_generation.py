@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+import torch
+
+import helpers as h
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero_and_grows_with_a_shift():
+    feats = np.random.default_rng(0).normal(size=(5000, 16))
+    assert abs(h.frechet_distance(feats, feats)) < 1e-6
+    small, large = h.frechet_distance(feats, feats + 0.5), h.frechet_distance(feats, feats + 1.0)
+    assert small == pytest.approx(16 * 0.5**2, rel=1e-3)  # a pure mean shift adds |shift|^2
+    assert large == pytest.approx(16 * 1.0**2, rel=1e-3)
+    wider = h.frechet_distance(feats, 2 * feats)  # covariance 4I against I: 16 * (1 - 2)^2
+    assert wider == pytest.approx(16.0, rel=0.05)
+    with pytest.raises(ValueError, match="same F"):
+        h.frechet_distance(feats, feats[:, :3])
+
+
+def test_feature_spread_and_class_balance():
+    feats = np.random.default_rng(1).normal(size=(20000, 4))
+    assert h.feature_spread(feats) == pytest.approx(2.0, rel=0.02)
+    assert h.feature_spread(3 * feats) == pytest.approx(3 * h.feature_spread(feats))
+    probs = np.eye(10)[np.arange(1000) % 10]
+    assert h.class_balance(probs) == pytest.approx({"max_share": 0.1, "min_share": 0.1, "entropy": 1.0})
+
+
+@pytest.mark.parametrize("n_classes", [0, 10])
+def test_generator_and_discriminator_shapes(n_classes):
+    cfg = h.GANConfig(noise_dim=3, latent_dim=10, n_classes=n_classes)
+    gan = h.LatentGAN(cfg)
+    digits = torch.arange(6) % 10 if n_classes else None
+    z = gan.generator(torch.randn(6, 3), digits)
+    assert z.shape == (6, 10)
+    assert gan.discriminator(z, digits).shape == (6,)
+    with pytest.raises(ValueError, match="noise_dim"):
+        h.GANConfig(noise_dim=0)
+    with pytest.raises(ValueError, match="n_classes"):
+        h.GANConfig(n_classes=5)
+
+
+def test_interpolate_endpoints_and_shape():
+    a, b = torch.zeros(3, 4), torch.ones(3, 4)
+    path = h.interpolate(a, b, 10)
+    assert path.shape == (3, 10, 4)
+    assert torch.equal(path[:, 0], a) and torch.equal(path[:, -1], b)
+    assert torch.allclose(path[:, 5], torch.full((3, 4), 5 / 9))
+    with pytest.raises(ValueError, match="steps"):
+        h.interpolate(a, b, 1)
+
+
+def test_generate_names_the_command_when_untrained(checkpoint_dir):
+    with pytest.raises(FileNotFoundError, match="make report"):
+        h.generate(2)
+
+
+@pytest.fixture(scope="module")
+def trained_report_models(tmp_path_factory):
+    """The report's (smoke-mode) autoencoder and latent GANs, trained into a private cache."""
+    folder = tmp_path_factory.mktemp("checkpoints")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(h, "CHECKPOINT_DIR", folder)
+        images, labels = h.load_mnist(train=True)
+        images, labels = images[:h.SMOKE_TRAIN_SIZE], labels[:h.SMOKE_TRAIN_SIZE]
+        ae, _ = h.autoencoder(h.report_config(None), images)
+        codes = h.encode(ae.encoder, images)
+        for conditional in (False, True):
+            h.latent_gan(h.gan_config(h.REPORT_NOISE_DIM, ae.config, conditional), codes, labels)
+        yield folder
+
+
+def test_generate_shape_range_and_determinism(trained_report_models, monkeypatch):
+    monkeypatch.setattr(h, "CHECKPOINT_DIR", trained_report_models)
+    for digit in (None, 3):
+        x = h.generate(6, digit=digit, seed=5)
+        assert x.shape == (6, 1, 32, 32) and x.dtype == torch.float32
+        assert x.min() >= 0 and x.max() <= 1
+        assert torch.equal(x, h.generate(6, digit=digit, seed=5))
+        assert not torch.equal(x, h.generate(6, digit=digit, seed=6))
+
+
+def test_generate_bad_arguments(trained_report_models, monkeypatch):
+    monkeypatch.setattr(h, "CHECKPOINT_DIR", trained_report_models)
+    for n in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="n must"):
+            h.generate(n)
+    for digit in (-1, 10, 3.0):
+        with pytest.raises(ValueError, match="digit must"):
+            h.generate(2, digit=digit)
+
+
+def test_conditional_generator_obeys_the_digit(checkpoint_dir):
+    """On codes whose class is readable (a stub decoder + classifier: argmax of the first 10
+    coordinates), changing only the digit input changes what is generated."""
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (4000,), generator=gen)
+    codes = 0.3 * torch.randn(4000, 10, generator=gen) + 3 * torch.nn.functional.one_hot(labels, 10)
+    cfg = h.GANConfig(noise_dim=4, latent_dim=10, n_classes=10, steps=600, hidden=64)
+    gan, _ = h.latent_gan(cfg, codes, labels)
+    noise_seed = 11
+    predicted = torch.stack([h.sample_codes(gan.generator, 200, torch.full((200,), d), seed=noise_seed).argmax(1)
+                             for d in range(10)])  # same noise, only the digit differs
+    accuracy = (predicted == torch.arange(10).unsqueeze(1)).float().mean()
+    assert accuracy > 0.9

@@ -1,0 +1,62 @@
+"""The delivered report: the PDF export and the submission archive."""
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_committed_notebook_is_one_full_run():
+    nb = json.loads((ROOT / "ex3.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    counts = [c["execution_count"] for c in code]
+    assert counts == list(range(1, len(code) + 1)), "re-run it top to bottom with `make report`"
+    assert not any(o["output_type"] == "error" for c in code for o in c["outputs"])
+    text = json.dumps(nb)
+    assert "mode: full" in text and "mode: smoke" not in text
+
+
+@pytest.mark.skipif(shutil.which("xelatex") is None or shutil.which("pandoc") is None,
+                    reason="xelatex or pandoc missing: `make tex-tools` installs them")
+def test_pdf_builds_with_the_report_and_without_debris(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from export_pdf import export
+    from pypdf import PdfReader
+
+    pdf = export(ROOT / "ex3.ipynb", tmp_path / "ex3.pdf")
+    reader = PdfReader(pdf)
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert len(reader.pages) >= 10
+    for heading in ("Exercise 3", "1. A convolutional autoencoder", "2. How correlated", "3. Transfer learning",
+                    "4. A GAN in the autoencoder", "5. A generator that takes the digit", "Theory 1", "Theory 2",
+                    "Headline results of this run"):
+        assert heading in text, heading
+    for debris in ("it/s]", "HBox(", "import helpers", "Traceback"):
+        assert debris not in text, debris
+
+
+def test_submission_zip_holds_the_code_pdf_and_readme_only(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from make_submission import build_submission
+
+    pdf = tmp_path / "ex3.pdf"
+    pdf.write_bytes(b"%PDF-1.4 stand-in")
+    out = build_submission("123", "456", pdf, out_dir=tmp_path)
+    assert out.name == "ex3_123_456.zip"
+    names = set(zipfile.ZipFile(out).namelist())
+    assert {"ex3.pdf", "README.md", "ex3.ipynb", "helpers.py", "requirements.txt", "Makefile"} <= names
+    assert any(n.startswith("tests/") for n in names)
+    assert not any(n.startswith((".venv", "checkpoints", "data/", "figures/", ".git")) for n in names)
+    assert not any(n.endswith((".pt", ".npz", ".whl", ".png")) for n in names)
+    with pytest.raises(ValueError, match="ID1"):
+        build_submission("", "456", pdf, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="ID2"):
+        build_submission("123", "4/6", pdf, out_dir=tmp_path)

@@ -1,0 +1,39 @@
+"""Export the executed ex3.ipynb to a PDF that reads as a report: code hidden, no progress bars.
+
+Usage: python tools/export_pdf.py [NOTEBOOK] [PDF]
+"""
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbconvert import PDFExporter
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def strip_debris(nb):
+    """Drop stderr streams (tqdm bars, warnings) and widget outputs, which mean nothing on paper."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs
+                            if not (o.output_type == "stream" and o.name == "stderr")
+                            and WIDGET not in o.get("data", {})]
+    return nb
+
+
+def export(notebook: Path, pdf: Path) -> Path:
+    nb = strip_debris(nbformat.read(notebook, as_version=4))
+    if not any(c.cell_type == "code" and c.get("execution_count") for c in nb.cells):
+        raise SystemExit(f"{notebook} has not been executed; run `make report` first")
+    exporter = PDFExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": notebook.stem,
+                                                                      "path": str(notebook.parent)}})
+    pdf.write_bytes(body)
+    return pdf
+
+
+if __name__ == "__main__":
+    src = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("ex3.ipynb")
+    dst = Path(sys.argv[2]) if len(sys.argv) > 2 else src.with_suffix(".pdf")
+    print(f"wrote {export(src, dst)}")
