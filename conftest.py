@@ -13,7 +13,7 @@ from pathlib import Path
 _OUTPUT = tempfile.mkdtemp(prefix="ex3-test-")
 os.environ["EX3_SMOKE"] = "1"
 os.environ["EX3_OUTPUT"] = _OUTPUT
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pytest  # noqa: E402
 
