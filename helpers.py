@@ -1070,11 +1070,17 @@ def reset_metrics() -> None:
     (FIGURES_DIR / "metrics.json").unlink(missing_ok=True)
 
 
-def record_metrics(values: dict) -> dict:
-    """Merge flat key -> number pairs into figures/metrics.json (written atomically); return all."""
+def read_metrics() -> dict:
+    """Everything recorded in figures/metrics.json so far."""
+    path = FIGURES_DIR / "metrics.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def record_metrics(values: dict) -> None:
+    """Merge flat key -> number pairs into figures/metrics.json, written atomically."""
     path = FIGURES_DIR / "metrics.json"
     FIGURES_DIR.mkdir(parents=True, exist_ok=True)
-    metrics = json.loads(path.read_text()) if path.exists() else {}
+    metrics = read_metrics()
     for key, value in values.items():
         if isinstance(value, (np.floating, np.integer)):
             value = value.item()
@@ -1084,15 +1090,18 @@ def record_metrics(values: dict) -> dict:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(metrics, indent=1, sort_keys=True))
     os.replace(tmp, path)
-    return metrics
 
 
-def markdown_table(rows: list[dict], floatfmt: str = ".4f"):
-    """A list of dicts as a Markdown table: readable in Jupyter, a real table in the PDF."""
-    import pandas as pd
+def markdown_table(rows: list[dict], floatfmt: str = ".4f", numparse: bool = True):
+    """A list of dicts as a Markdown table: readable in Jupyter, a real table in the PDF.
+
+    numparse=False keeps preformatted strings exactly as given.
+    """
     from IPython.display import Markdown
+    from tabulate import tabulate
 
-    return Markdown(pd.DataFrame(rows).to_markdown(index=False, floatfmt=floatfmt))
+    return Markdown(tabulate(rows, headers="keys", tablefmt="pipe", floatfmt=floatfmt,
+                             disable_numparse=not numparse))
 
 
 # ---------------------------------------------------------------------------------------------
