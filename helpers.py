@@ -1100,6 +1100,8 @@ def markdown_table(rows: list[dict], floatfmt: str = ".4f", numparse: bool = Tru
     from IPython.display import Markdown
     from tabulate import tabulate
 
+    escape = lambda v: v.replace("|", "\\|") if isinstance(v, str) else v  # a bare | splits a cell
+    rows = [{escape(k): escape(v) for k, v in row.items()} for row in rows]
     return Markdown(tabulate(rows, headers="keys", tablefmt="pipe", floatfmt=floatfmt,
                              disable_numparse=not numparse))
 

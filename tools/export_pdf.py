@@ -22,8 +22,19 @@ def strip_debris(nb):
     return nb
 
 
+def paper_headings(nb):
+    """The PDF has its own title and the headings carry their numbers: drop the first-level title
+    and mark the other headings unnumbered ({-} is pandoc's attribute for that)."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            lines = cell.source.splitlines()
+            lines = [l for l in lines if not (l.startswith("# ") and nb.metadata.get("title"))]
+            cell.source = "\n".join(l + " {-}" if l.startswith("#") else l for l in lines)
+    return nb
+
+
 def export(notebook: Path, pdf: Path) -> Path:
-    nb = strip_debris(nbformat.read(notebook, as_version=4))
+    nb = paper_headings(strip_debris(nbformat.read(notebook, as_version=4)))
     if not any(c.cell_type == "code" and c.get("execution_count") for c in nb.cells):
         raise SystemExit(f"{notebook} has not been executed; run `make report` first")
     exporter = PDFExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
