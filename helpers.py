@@ -7,7 +7,6 @@ folder that receives figures/ and checkpoints/, EX3_DATA the folder that caches 
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import hashlib
 import json
