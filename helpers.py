@@ -1064,20 +1064,24 @@ def generate(n: int, digit: int | None = None, seed: int = 0) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
+def metrics_path() -> Path:
+    return FIGURES_DIR / "metrics.json"
+
+
 def reset_metrics() -> None:
     """Start a fresh figures/metrics.json, so no number of an earlier run survives into this one."""
-    (FIGURES_DIR / "metrics.json").unlink(missing_ok=True)
+    metrics_path().unlink(missing_ok=True)
 
 
 def read_metrics() -> dict:
     """Everything recorded in figures/metrics.json so far."""
-    path = FIGURES_DIR / "metrics.json"
+    path = metrics_path()
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 def record_metrics(values: dict) -> None:
     """Merge flat key -> number pairs into figures/metrics.json, written atomically."""
-    path = FIGURES_DIR / "metrics.json"
+    path = metrics_path()
     FIGURES_DIR.mkdir(parents=True, exist_ok=True)
     metrics = read_metrics()
     for key, value in values.items():
