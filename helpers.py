@@ -448,14 +448,15 @@ def train_autoencoder(model: Autoencoder, images: torch.Tensor, progress: bool =
 
 REPORT_D = 10  # the latent size that sections 3-5 build on
 SWEEP_DS = (2, 4, 8, 10, 16, 32, 64)
-SWEEP_EPOCHS = 2  # equal compute for every size of the sweep (about 30 s each on 2 CPU cores)
+SWEEP_EPOCHS = 1  # equal compute for every size of the sweep (about 14 s each on 2 CPU cores)
 HEADLINE_EPOCHS = 15  # the d=10 model that later sections use is trained longer
 HEADLINE_LR = 6e-3
 NOISE_DIMS = (2, 8)  # noise sizes of the latent GAN; generate() uses REPORT_NOISE_DIM
 REPORT_NOISE_DIM = 8
 GAN_STEPS = 3000
 GAN_STEPS_CONDITIONAL = 4000
-CGAN_TRUNCATION = 0.9  # noise scale of generate(digit=...): see section 5 for the trade-off
+CGAN_AUX_WEIGHT = 0.1  # weight of the auxiliary digit-classifier loss of the conditional generator
+CGAN_TRUNCATION = 1.0  # noise scale of generate(digit=...); section 5 shows what smaller scales trade
 SMOKE_TRAIN_SIZE = 2048
 
 
@@ -599,7 +600,9 @@ def bootstrap(statistic, codes: torch.Tensor, n_boot: int = 200, seed: int = 0):
 # Section 3: transfer learning from a few labels
 # ---------------------------------------------------------------------------------------------
 
-ARMS = ("frozen", "finetune", "scratch")
+ARMS = ("frozen", "selftrain", "finetune", "scratch")
+FROZEN_ARMS = ("frozen", "selftrain")
+STATS_SIZE = 5000  # images whose codes set the standardisation of a randomly initialised encoder
 
 
 def balanced_subset(labels: torch.Tensor, n: int, seed: int, n_classes: int = 10) -> torch.Tensor:
@@ -619,7 +622,8 @@ def balanced_subset(labels: torch.Tensor, n: int, seed: int, n_classes: int = 10
 
 @dataclass(frozen=True)
 class TransferConfig:
-    """The fixed recipe of every few-label classifier; chosen before seeing any test accuracy."""
+    """The fixed recipe of every few-label classifier; chosen on a development split of the
+    training set (see section 3), never on the test set."""
 
     hidden: int = 128
     steps: int = 200
@@ -627,11 +631,17 @@ class TransferConfig:
     lr: float = 1e-3  # head, and the whole network from scratch
     encoder_lr: float = 1e-4  # pretrained encoder when fine-tuned
     weight_decay: float = 1e-4
-    max_shift: int = 2  # random translation in pixels, within the zero padding
+    max_shift: int = 2  # random translation in pixels, within the zero padding; arms whose encoder trains
+    # Self-training of the frozen arm: each round keeps this share of the unlabelled pool,
+    # the most confident pseudo-labels, the same number per predicted class.
+    pseudo_fractions: tuple = (0.1, 0.3, 0.5, 0.7, 0.9)
+    pseudo_steps: int = 300
+    pseudo_batch_size: int = 512
+    labelled_share: float = 0.1  # the real labels are repeated to make about this share of a round's data
 
 
 def transfer_config() -> TransferConfig:
-    return TransferConfig(steps=20) if SMOKE else TransferConfig()
+    return TransferConfig(steps=20, pseudo_fractions=(0.5,), pseudo_steps=20) if SMOKE else TransferConfig()
 
 
 class FewLabelClassifier(nn.Module):
@@ -644,8 +654,11 @@ class FewLabelClassifier(nn.Module):
         self.register_buffer("std", torch.ones(d))
         self.head = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 
+    def standardise(self, codes):
+        return (codes - self.mean) / self.std
+
     def forward(self, x):
-        return self.head((self.encoder(x) - self.mean) / self.std)
+        return self.head(self.standardise(self.encoder(x)))
 
 
 def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -656,9 +669,65 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
     return torch.stack([torch.roll(img, (a, b), dims=(1, 2)) for img, a, b in zip(x, dx, dy)])
 
 
+def fit_head(head: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, steps: int, batch_size: int,
+             config: TransferConfig, gen: torch.Generator) -> nn.Module:
+    """Adam on the cross-entropy of an MLP head over fixed (standardised) codes."""
+    opt = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    batch = min(batch_size, len(inputs))
+    head.train()
+    for _ in range(steps):
+        idx = torch.randperm(len(inputs), generator=gen)[:batch]
+        loss = F.cross_entropy(head(inputs[idx]), labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return head.eval()
+
+
+@torch.no_grad()
+def confident_pseudo_labels(head: nn.Module, pool: torch.Tensor, fraction: float):
+    """(indices, predicted labels) of the most confident share `fraction` of the pool, the same
+    number per predicted class so that no class crowds out the others."""
+    probs = F.softmax(head(pool), 1)
+    confidence, predicted = probs.max(1)
+    per_class = int(fraction * len(pool) / probs.shape[1])
+    keep = []
+    for c in range(probs.shape[1]):
+        members = (predicted == c).nonzero().flatten()
+        keep.append(members[confidence[members].argsort(descending=True)[:per_class]])
+    keep = torch.cat(keep)
+    return keep, predicted[keep]
+
+
+def self_train_head(model: FewLabelClassifier, codes, labels, pool_codes, config: TransferConfig,
+                    gen: torch.Generator) -> None:
+    """Pseudo-labelling with a growing share of the unlabelled pool (Lee 2013; rounds that restart
+    the head as in Cascante-Bonilla et al. 2021). Only the head learns; the labels stay the few given."""
+    pool = model.standardise(pool_codes)
+    for fraction in config.pseudo_fractions:
+        keep, pseudo = confident_pseudo_labels(model.head, pool, fraction)
+        repeat = max(1, round(config.labelled_share * len(keep) / len(codes)))
+        inputs = torch.cat([codes.repeat(repeat, 1), pool[keep]])
+        targets = torch.cat([labels.repeat(repeat), pseudo])
+        for layer in model.head:  # a fresh head each round, so early mistakes are not built in
+            if hasattr(layer, "reset_parameters"):
+                layer.reset_parameters()
+        fit_head(model.head, inputs, targets, config.pseudo_steps, config.pseudo_batch_size, config, gen)
+
+
 def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, labels, unlabeled,
-                    config: TransferConfig = TransferConfig(), seed: int = 0) -> FewLabelClassifier:
-    """Train one arm: 'frozen' (head only), 'finetune' (all, from pretrained) or 'scratch' (all, random)."""
+                    config: TransferConfig = TransferConfig(), seed: int = 0,
+                    unlabeled_codes: torch.Tensor | None = None) -> FewLabelClassifier:
+    """Train one arm of section 3 on the labelled `images`; returns the classifier in eval mode.
+
+    'frozen': the pretrained encoder stays fixed and only the head learns, on the codes of the
+    labelled images. 'selftrain': the same, then rounds of pseudo-labels on the codes of
+    the `unlabeled` images. 'finetune': everything learns, the encoder from its pretrained weights.
+    'scratch': everything learns from random weights. Codes are standardised with the starting
+    encoder's statistics on the `unlabeled` images (the first STATS_SIZE of them for 'scratch');
+    `unlabeled_codes`, the pretrained encoder's codes of `unlabeled`, saves encoding them on
+    every call.
+    """
     if arm not in ARMS:
         raise ValueError(f"arm must be one of {ARMS}, got {arm!r}")
     gen = set_seed(seed)
@@ -666,25 +735,32 @@ def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, 
     if arm != "scratch":
         encoder.load_state_dict(encoder_state)
     model = FewLabelClassifier(encoder, ae_config.d, config.hidden).to(DEVICE)
-    codes = encode(encoder.to(DEVICE), unlabeled)  # the starting encoder's code statistics
-    model.mean.copy_(codes.mean(0).to(DEVICE))
-    model.std.copy_(codes.std(0).clamp_min(1e-6).to(DEVICE))
-    groups = [{"params": model.head.parameters(), "lr": config.lr}]
-    if arm == "finetune":
-        groups.append({"params": encoder.parameters(), "lr": config.encoder_lr})
-    elif arm == "scratch":
-        groups.append({"params": encoder.parameters(), "lr": config.lr})
-    else:
+    if arm == "scratch":  # a random encoder: its own statistics, on part of the pool
+        unlabeled_codes = encode(encoder, unlabeled[:STATS_SIZE])
+    elif unlabeled_codes is None:
+        unlabeled_codes = encode(encoder, unlabeled)
+    unlabeled_codes = unlabeled_codes.to(DEVICE)
+    model.mean.copy_(unlabeled_codes.mean(0))
+    model.std.copy_(unlabeled_codes.std(0).clamp_min(1e-6))
+    labels = labels.to(DEVICE)
+    if arm in FROZEN_ARMS:
         encoder.requires_grad_(False)
-    opt = torch.optim.Adam(groups, weight_decay=config.weight_decay)
+        codes = model.standardise(encode(encoder, images).to(DEVICE))
+        fit_head(model.head, codes, labels, config.steps, config.batch_size, config, gen)
+        if arm == "selftrain":
+            self_train_head(model, codes, labels, unlabeled_codes, config, gen)
+        return model.eval()
+    encoder_lr = config.encoder_lr if arm == "finetune" else config.lr
+    opt = torch.optim.Adam([{"params": model.head.parameters(), "lr": config.lr},
+                            {"params": encoder.parameters(), "lr": encoder_lr}], weight_decay=config.weight_decay)
     batch = min(config.batch_size, len(images))
     for _ in range(config.steps):
         model.train()
-        if arm != "scratch":
+        if arm == "finetune":
             encoder.eval()  # pretrained BatchNorm statistics stay; a few labels would ruin them
         idx = torch.randperm(len(images), generator=gen)[:batch]
         x = random_shift(images[idx], config.max_shift, gen).to(DEVICE)
-        loss = F.cross_entropy(model(x), labels[idx].to(DEVICE))
+        loss = F.cross_entropy(model(x), labels[idx.to(DEVICE)])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -692,26 +768,40 @@ def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, 
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000) -> float:
-    model.eval()
-    preds = torch.cat([model(images[i:i + batch_size].to(DEVICE)).argmax(1).cpu()
-                       for i in range(0, len(images), batch_size)])
+def accuracy(model, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000) -> float:
+    """Share of `inputs` that `model` (a module or any function of a batch) puts in the right class."""
+    if isinstance(model, nn.Module):
+        model.eval()
+    preds = torch.cat([model(inputs[i:i + batch_size].to(DEVICE)).argmax(1).cpu()
+                       for i in range(0, len(inputs), batch_size)])
     return float((preds == labels).float().mean())
 
 
 def transfer_experiment(ae_config: AEConfig, encoder_state: dict, train_images, train_labels,
                         test_images, test_labels, budgets, draws: int,
                         config: TransferConfig | None = None) -> list[dict]:
-    """Test accuracy of every arm, label budget and draw of the labelled subset."""
+    """Test accuracy of every arm, label budget and draw of the labelled subset.
+
+    The labelled subsets come from the training images; all training images, without their
+    labels, are the unlabelled pool. The frozen arms are scored on precomputed test codes.
+    """
     config = config or transfer_config()
+    encoder = Encoder(ae_config)
+    encoder.load_state_dict(encoder_state)
+    encoder.to(DEVICE).eval()
+    pool_codes, test_codes = encode(encoder, train_images), encode(encoder, test_images).to(DEVICE)
     rows = []
     jobs = [(n, s, arm) for n in budgets for s in range(draws) for arm in ARMS]
     for n, s, arm in tqdm(jobs, desc="transfer runs", leave=False):
         idx = balanced_subset(train_labels, n, seed=1000 * n + s)
         model = train_few_label(arm, encoder_state, ae_config, train_images[idx], train_labels[idx],
-                                train_images[:5000], config, seed=s)
-        rows.append({"labels": n, "draw": s, "arm": arm,
-                     "accuracy": accuracy(model, test_images, test_labels)})
+                                train_images, config, seed=s, unlabeled_codes=pool_codes)
+        if arm in FROZEN_ARMS:
+            head = lambda codes, m=model: m.head(m.standardise(codes))
+            acc = accuracy(head, test_codes, test_labels)
+        else:
+            acc = accuracy(model, test_images, test_labels)
+        rows.append({"labels": n, "draw": s, "arm": arm, "accuracy": acc})
     return rows
 
 
@@ -852,6 +942,8 @@ class GANConfig:
     lr: float = 1e-3  # generator; decays linearly to 0 over the run
     d_lr_scale: float = 2.0  # the discriminator learns this much faster (two time-scale update rule)
     r1: float = 10.0  # weight of the R1 gradient penalty on real codes
+    aux_weight: float = 0.0  # conditional only: weight of the auxiliary digit classifier's loss on G
+    aux_steps: int = 3000  # training steps of that classifier of real codes, before the GAN
     seed: int = 0
 
     def __post_init__(self):
@@ -859,6 +951,8 @@ class GANConfig:
             raise ValueError(f"noise_dim must be >= 1, got {self.noise_dim}")
         if self.n_classes not in (0, 10):
             raise ValueError(f"n_classes must be 0 (unconditional) or 10, got {self.n_classes}")
+        if self.aux_weight < 0 or (self.aux_weight and not self.n_classes):
+            raise ValueError(f"aux_weight must be >= 0, and 0 without n_classes, got {self.aux_weight}")
 
 
 def _mlp(n_in, hidden, n_out):
@@ -911,16 +1005,38 @@ class Discriminator(nn.Module):
 
 
 class LatentGAN(nn.Module):
+    """Generator and discriminator; with aux_weight > 0 also a digit classifier of standardised codes."""
+
     def __init__(self, config: GANConfig):
         super().__init__()
         self.config = config
         self.generator = Generator(config)
         self.discriminator = Discriminator(config)
+        self.classifier = _mlp(config.latent_dim, config.hidden, config.n_classes) if config.aux_weight else None
+
+
+def train_code_classifier(classifier: nn.Module, codes: torch.Tensor, labels: torch.Tensor, steps: int,
+                          gen: torch.Generator, batch_size: int = 256, lr: float = 1e-3) -> None:
+    """Adam on the cross-entropy of a digit classifier of (standardised) codes; leaves it frozen."""
+    opt = torch.optim.Adam(classifier.parameters(), lr=lr)
+    classifier.train()
+    for _ in range(steps):
+        idx = torch.randint(0, len(codes), (batch_size,), generator=gen).to(DEVICE)
+        loss = F.cross_entropy(classifier(codes[idx]), labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    classifier.eval().requires_grad_(False)
 
 
 def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
     """Non-saturating GAN loss with an R1 penalty on real codes (Mescheder et al. 2018), Adam(0.5, 0.9),
-    a discriminator learning rate d_lr_scale times the generator's (Heusel et al. 2017), linear decay."""
+    a discriminator learning rate d_lr_scale times the generator's (Heusel et al. 2017), linear decay.
+
+    With aux_weight > 0, a digit classifier is first trained on the real codes and then frozen; the
+    generator also minimises aux_weight times its cross-entropy on the generated codes, so that a
+    code made for digit y looks like a y to it (the auxiliary classifier of Odena et al. 2017).
+    """
     cfg = gan.config
     gen = set_seed(cfg.seed)
     G, D = gan.generator, gan.discriminator
@@ -933,6 +1049,8 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
     decay = lambda step: 1 - step / cfg.steps
     schedules = [torch.optim.lr_scheduler.LambdaLR(opt, decay) for opt in (opt_g, opt_d)]
     history, start = [], time.perf_counter()
+    if cfg.aux_weight:
+        train_code_classifier(gan.classifier, real_all, labels, cfg.aux_steps, gen)
     for step in tqdm(range(cfg.steps), desc=f"latent GAN k={cfg.noise_dim}", leave=False):
         idx = torch.randint(0, len(real_all), (cfg.batch_size,), generator=gen).to(DEVICE)
         real = real_all[idx].requires_grad_(True)
@@ -949,6 +1067,8 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
         opt_d.step()
         # Generator: the non-saturating loss softplus(-D(fake)) (Goodfellow et al. 2014, sec. 3).
         g_loss = F.softplus(-D(fake, y)).mean()
+        if cfg.aux_weight:
+            g_loss = g_loss + cfg.aux_weight * F.cross_entropy(gan.classifier(fake), y)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
@@ -959,10 +1079,15 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
     return {"train_seconds": time.perf_counter() - start, "loss_history": history}
 
 
-def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False) -> GANConfig:
+def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False, aux_weight: float | None = None) -> GANConfig:
+    """The report's latent GAN recipe; the conditional one has the auxiliary classifier loss
+    (CGAN_AUX_WEIGHT unless `aux_weight` says otherwise)."""
     steps = 200 if SMOKE else (GAN_STEPS_CONDITIONAL if conditional else GAN_STEPS)
+    if aux_weight is None:
+        aux_weight = CGAN_AUX_WEIGHT if conditional else 0.0
     return GANConfig(noise_dim=noise_dim, latent_dim=ae_config.d, ae_key=config_key(ae_config),
-                     n_classes=10 if conditional else 0, steps=steps)
+                     n_classes=10 if conditional else 0, steps=steps, aux_weight=aux_weight,
+                     aux_steps=200 if SMOKE else GANConfig.aux_steps)
 
 
 def latent_gan(config: GANConfig, codes=None, labels=None, required: bool = False):
@@ -1170,8 +1295,8 @@ def plot_curves(series: dict, xlabel: str, ylabel: str, title: str, name: str,
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    for label, (x, y) in series.items():
-        line, = ax.plot(x, y, marker="o", label=label)
+    for (label, (x, y)), marker in zip(series.items(), "osD^vP" * len(series)):  # markers tell lines apart in grey too
+        line, = ax.plot(x, y, marker=marker, label=label)
         if bands and label in bands:
             lo, hi = bands[label]
             ax.fill_between(x, lo, hi, alpha=0.2, color=line.get_color())

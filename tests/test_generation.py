@@ -102,3 +102,22 @@ def test_conditional_generator_obeys_the_digit(checkpoint_dir):
                              for d in range(10)])  # same noise, only the digit differs
     accuracy = (predicted == torch.arange(10).unsqueeze(1)).float().mean()
     assert accuracy > 0.9
+
+
+def test_auxiliary_classifier_is_trained_first_and_stays_frozen(checkpoint_dir):
+    gen = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 10, (3000,), generator=gen)
+    codes = 0.3 * torch.randn(3000, 10, generator=gen) + 3 * torch.nn.functional.one_hot(labels, 10)
+    cfg = h.GANConfig(noise_dim=4, latent_dim=10, n_classes=10, steps=300, hidden=64, aux_weight=0.1, aux_steps=300)
+    gan, _ = h.latent_gan(cfg, codes, labels)
+    assert not any(p.requires_grad for p in gan.classifier.parameters())
+    standard = (codes - gan.generator.code_mean) / gan.generator.code_std
+    with torch.no_grad():
+        assert (gan.classifier(standard).argmax(1) == labels).float().mean() > 0.95
+    # The checkpoint holds the classifier: loading it back gives the same weights.
+    again, info = h.latent_gan(cfg, required=True)
+    assert info["cached"]
+    assert all(torch.equal(a, b) for a, b in zip(gan.classifier.state_dict().values(),
+                                                 again.classifier.state_dict().values()))
+    with pytest.raises(ValueError, match="aux_weight"):
+        h.GANConfig(aux_weight=0.1)  # unconditional: nothing to classify

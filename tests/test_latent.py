@@ -60,7 +60,42 @@ def test_frozen_encoder_stays_unchanged_while_the_head_trains():
     untrained = h.train_few_label("frozen", state, cfg, images[:20], labels[:20], images[:200],
                                   h.TransferConfig(steps=0))
     assert not torch.equal(frozen.head[0].weight, untrained.head[0].weight)
+    self_trained = h.train_few_label("selftrain", state, cfg, images[:20], labels[:20], images[:200],
+                                     h.TransferConfig(steps=15, pseudo_fractions=(0.5,), pseudo_steps=5))
+    for k, v in self_trained.encoder.state_dict().items():
+        assert torch.equal(v.cpu(), state[k]), k
+    assert not torch.equal(self_trained.head[0].weight, frozen.head[0].weight)
     tuned = h.train_few_label("finetune", state, cfg, images[:20], labels[:20], images[:200], small)
     assert any(not torch.equal(v.cpu(), state[k]) for k, v in tuned.encoder.state_dict().items())
     with pytest.raises(ValueError, match="arm"):
         h.train_few_label("linear", state, cfg, images[:20], labels[:20], images[:200], small)
+
+
+def test_pseudo_labels_take_the_most_confident_the_same_number_per_class():
+    # A "head" that returns fixed logits: class = i % 3, confidence rising with i within each class.
+    n = 30
+    logits = torch.zeros(n, 3)
+    logits[torch.arange(n), torch.arange(n) % 3] = torch.arange(n).float() / 10
+    keep, pseudo = h.confident_pseudo_labels(lambda pool: pool, logits, fraction=0.4)
+    assert pseudo.bincount(minlength=3).tolist() == [4, 4, 4]
+    assert torch.equal(pseudo, keep % 3)
+    assert sorted(keep.tolist()) == list(range(18, 30))  # the four most confident of each class
+
+
+def test_self_training_lifts_a_head_on_clustered_codes():
+    # One Gaussian cluster per class and one label per class: wherever that label sits in its
+    # cluster, the supervised boundaries are off; the unlabelled pool shows where the clusters are.
+    gains = []
+    for seed in range(3):
+        gen = torch.Generator().manual_seed(seed)
+        centres = torch.randn(10, 4, generator=gen) * 4
+        pool_labels = torch.arange(10).repeat_interleave(200)
+        pool = centres[pool_labels] + torch.randn(2000, 4, generator=gen)
+        config = h.TransferConfig(steps=100, pseudo_fractions=(0.3, 0.6, 0.9), pseudo_steps=200)
+        model = h.FewLabelClassifier(torch.nn.Identity(), 4, 32)
+        idx = torch.cat([torch.nonzero(pool_labels == c).flatten()[:1] for c in range(10)])
+        h.fit_head(model.head, pool[idx], pool_labels[idx], config.steps, 128, config, torch.Generator().manual_seed(1))
+        supervised = h.accuracy(model.head, pool, pool_labels)
+        h.self_train_head(model, pool[idx], pool_labels[idx], pool, config, torch.Generator().manual_seed(1))
+        gains.append(h.accuracy(model.head, pool, pool_labels) - supervised)
+    assert min(gains) > 0 and np.mean(gains) > 0.05, gains
