@@ -639,6 +639,12 @@ class TransferConfig:
     pseudo_batch_size: int = 512
     labelled_share: float = 0.1  # the real labels are repeated to make about this share of a round's data
 
+    def __post_init__(self):
+        if not all(0 < f <= 1 for f in self.pseudo_fractions):
+            raise ValueError(f"pseudo_fractions must lie in (0, 1], got {self.pseudo_fractions}")
+        if not 0 < self.labelled_share < 1:
+            raise ValueError(f"labelled_share must lie in (0, 1), got {self.labelled_share}")
+
 
 def transfer_config() -> TransferConfig:
     return TransferConfig(steps=20, pseudo_fractions=(0.5,), pseudo_steps=20) if SMOKE else TransferConfig()

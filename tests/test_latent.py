@@ -99,3 +99,10 @@ def test_self_training_lifts_a_head_on_clustered_codes():
         h.self_train_head(model, pool[idx], pool_labels[idx], pool, config, torch.Generator().manual_seed(1))
         gains.append(h.accuracy(model.head, pool, pool_labels) - supervised)
     assert min(gains) > 0 and np.mean(gains) > 0.05, gains
+
+
+def test_transfer_config_rejects_bad_self_training_settings():
+    with pytest.raises(ValueError, match="pseudo_fractions"):
+        h.TransferConfig(pseudo_fractions=(0.5, 1.5))
+    with pytest.raises(ValueError, match="labelled_share"):
+        h.TransferConfig(labelled_share=0)
