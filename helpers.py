@@ -663,8 +663,12 @@ class FewLabelClassifier(nn.Module):
     def standardise(self, codes):
         return (codes - self.mean) / self.std
 
+    def from_codes(self, codes):
+        """Class logits of the encoder's codes: the classifier without its encoder."""
+        return self.head(self.standardise(codes))
+
     def forward(self, x):
-        return self.head(self.standardise(self.encoder(x)))
+        return self.from_codes(self.encoder(x))
 
 
 def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -675,19 +679,27 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
     return torch.stack([torch.roll(img, (a, b), dims=(1, 2)) for img, a, b in zip(x, dx, dy)])
 
 
-def fit_head(head: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, steps: int, batch_size: int,
-             config: TransferConfig, gen: torch.Generator) -> nn.Module:
-    """Adam on the cross-entropy of an MLP head over fixed (standardised) codes."""
-    opt = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+def fit_classifier(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, steps: int, batch_size: int,
+                   gen: torch.Generator, lr: float = 1e-3, weight_decay: float = 0.0,
+                   replacement: bool = False) -> nn.Module:
+    """Adam on the cross-entropy of a classifier of fixed inputs (codes); returns it in eval mode.
+
+    Each batch holds distinct examples, or with replacement=True examples drawn independently.
+    """
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     batch = min(batch_size, len(inputs))
-    head.train()
+    model.train()
     for _ in range(steps):
-        idx = torch.randperm(len(inputs), generator=gen)[:batch]
-        loss = F.cross_entropy(head(inputs[idx]), labels[idx])
+        if replacement:
+            idx = torch.randint(0, len(inputs), (batch,), generator=gen)
+        else:
+            idx = torch.randperm(len(inputs), generator=gen)[:batch]
+        idx = idx.to(inputs.device)
+        loss = F.cross_entropy(model(inputs[idx]), labels[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return head.eval()
+    return model.eval()
 
 
 @torch.no_grad()
@@ -718,7 +730,8 @@ def self_train_head(model: FewLabelClassifier, codes, labels, pool_codes, config
         for layer in model.head:  # a fresh head each round, so early mistakes are not built in
             if hasattr(layer, "reset_parameters"):
                 layer.reset_parameters()
-        fit_head(model.head, inputs, targets, config.pseudo_steps, config.pseudo_batch_size, config, gen)
+        fit_classifier(model.head, inputs, targets, config.pseudo_steps, config.pseudo_batch_size, gen,
+                       config.lr, config.weight_decay)
 
 
 def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, labels, unlabeled,
@@ -752,7 +765,7 @@ def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, 
     if arm in FROZEN_ARMS:
         encoder.requires_grad_(False)
         codes = model.standardise(encode(encoder, images).to(DEVICE))
-        fit_head(model.head, codes, labels, config.steps, config.batch_size, config, gen)
+        fit_classifier(model.head, codes, labels, config.steps, config.batch_size, gen, config.lr, config.weight_decay)
         if arm == "selftrain":
             self_train_head(model, codes, labels, unlabeled_codes, config, gen)
         return model.eval()
@@ -803,8 +816,7 @@ def transfer_experiment(ae_config: AEConfig, encoder_state: dict, train_images, 
         model = train_few_label(arm, encoder_state, ae_config, train_images[idx], train_labels[idx],
                                 train_images, config, seed=s, unlabeled_codes=pool_codes)
         if arm in FROZEN_ARMS:
-            head = lambda codes, m=model: m.head(m.standardise(codes))
-            acc = accuracy(head, test_codes, test_labels)
+            acc = accuracy(model.from_codes, test_codes, test_labels)
         else:
             acc = accuracy(model, test_images, test_labels)
         rows.append({"labels": n, "draw": s, "arm": arm, "accuracy": acc})
@@ -1021,20 +1033,6 @@ class LatentGAN(nn.Module):
         self.classifier = _mlp(config.latent_dim, config.hidden, config.n_classes) if config.aux_weight else None
 
 
-def train_code_classifier(classifier: nn.Module, codes: torch.Tensor, labels: torch.Tensor, steps: int,
-                          gen: torch.Generator, batch_size: int = 256, lr: float = 1e-3) -> None:
-    """Adam on the cross-entropy of a digit classifier of (standardised) codes; leaves it frozen."""
-    opt = torch.optim.Adam(classifier.parameters(), lr=lr)
-    classifier.train()
-    for _ in range(steps):
-        idx = torch.randint(0, len(codes), (batch_size,), generator=gen).to(DEVICE)
-        loss = F.cross_entropy(classifier(codes[idx]), labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    classifier.eval().requires_grad_(False)
-
-
 def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
     """Non-saturating GAN loss with an R1 penalty on real codes (Mescheder et al. 2018), Adam(0.5, 0.9),
     a discriminator learning rate d_lr_scale times the generator's (Heusel et al. 2017), linear decay.
@@ -1055,8 +1053,9 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
     decay = lambda step: 1 - step / cfg.steps
     schedules = [torch.optim.lr_scheduler.LambdaLR(opt, decay) for opt in (opt_g, opt_d)]
     history, start = [], time.perf_counter()
-    if cfg.aux_weight:
-        train_code_classifier(gan.classifier, real_all, labels, cfg.aux_steps, gen)
+    if cfg.aux_weight:  # the digit classifier of real codes, trained first and then frozen
+        fit_classifier(gan.classifier, real_all, labels, cfg.aux_steps, cfg.batch_size, gen,
+                       replacement=True).requires_grad_(False)
     for step in tqdm(range(cfg.steps), desc=f"latent GAN k={cfg.noise_dim}", leave=False):
         idx = torch.randint(0, len(real_all), (cfg.batch_size,), generator=gen).to(DEVICE)
         real = real_all[idx].requires_grad_(True)
@@ -1085,14 +1084,12 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
     return {"train_seconds": time.perf_counter() - start, "loss_history": history}
 
 
-def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False, aux_weight: float | None = None) -> GANConfig:
-    """The report's latent GAN recipe; the conditional one has the auxiliary classifier loss
-    (CGAN_AUX_WEIGHT unless `aux_weight` says otherwise)."""
+def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False) -> GANConfig:
+    """The report's latent GAN recipe; the conditional one has the auxiliary classifier loss."""
     steps = 200 if SMOKE else (GAN_STEPS_CONDITIONAL if conditional else GAN_STEPS)
-    if aux_weight is None:
-        aux_weight = CGAN_AUX_WEIGHT if conditional else 0.0
     return GANConfig(noise_dim=noise_dim, latent_dim=ae_config.d, ae_key=config_key(ae_config),
-                     n_classes=10 if conditional else 0, steps=steps, aux_weight=aux_weight,
+                     n_classes=10 if conditional else 0, steps=steps,
+                     aux_weight=CGAN_AUX_WEIGHT if conditional else 0.0,
                      aux_steps=200 if SMOKE else GANConfig.aux_steps)
 
 

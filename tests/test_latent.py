@@ -94,7 +94,8 @@ def test_self_training_lifts_a_head_on_clustered_codes():
         config = h.TransferConfig(steps=100, pseudo_fractions=(0.3, 0.6, 0.9), pseudo_steps=200)
         model = h.FewLabelClassifier(torch.nn.Identity(), 4, 32)
         idx = torch.cat([torch.nonzero(pool_labels == c).flatten()[:1] for c in range(10)])
-        h.fit_head(model.head, pool[idx], pool_labels[idx], config.steps, 128, config, torch.Generator().manual_seed(1))
+        h.fit_classifier(model.head, pool[idx], pool_labels[idx], config.steps, 128, torch.Generator().manual_seed(1),
+                         config.lr, config.weight_decay)
         supervised = h.accuracy(model.head, pool, pool_labels)
         h.self_train_head(model, pool[idx], pool_labels[idx], pool, config, torch.Generator().manual_seed(1))
         gains.append(h.accuracy(model.head, pool, pool_labels) - supervised)
