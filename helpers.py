@@ -451,10 +451,16 @@ SWEEP_DS = (2, 4, 8, 10, 16, 32, 64)
 SWEEP_EPOCHS = 1  # equal compute for every size of the sweep (about 14 s each on 2 CPU cores)
 HEADLINE_EPOCHS = 15  # the d=10 model that later sections use is trained longer
 HEADLINE_LR = 6e-3
-NOISE_DIMS = (2, 8)  # noise sizes of the latent GAN; generate() uses REPORT_NOISE_DIM
-REPORT_NOISE_DIM = 8
-GAN_STEPS = 3000
-GAN_STEPS_CONDITIONAL = 4000
+NOISE_DIMS = (2, 8)  # noise sizes of the latent GAN with Gaussian noise
+REPORT_NOISE_DIM = 8  # that of the conditional generator and of the interpolation study
+GAN_STEPS = 3000  # unconditional (Gaussian noise) and conditional alike
+CGAN_AUX_STEPS = 1000  # training steps of the conditional generator's digit classifier of codes
+# The mixture-prior latent GAN (generate(digit=None) samples it): starts as a Gaussian mixture fitted
+# to the codes and is refined adversarially, at a constant learning rate, keeping a weight average.
+MIXTURE_STEPS = 2000
+MIXTURE_LR = 3e-4
+MIXTURE_EMA = 0.999
+MIXTURE_WARMUP = 300  # discriminator-only steps first: the generator starts at a good fit already
 CGAN_AUX_WEIGHT = 0.1  # weight of the auxiliary digit-classifier loss of the conditional generator
 CGAN_TRUNCATION = 1.0  # noise scale of generate(digit=...); section 5 shows what smaller scales trade
 SMOKE_TRAIN_SIZE = 2048
@@ -948,18 +954,27 @@ def judge_images(classifier: EvalClassifier, images: torch.Tensor, reference_fea
 
 @dataclass(frozen=True)
 class GANConfig:
-    """A generator of (standardised) latent codes and its discriminator; n_classes=10 conditions on the digit."""
+    """A generator of (standardised) latent codes and its discriminator; n_classes=10 conditions on the digit.
+
+    prior="normal": the noise is N(0, I_k). prior="gmm": the noise is a mixture component and a
+    d-dimensional normal, and the generator starts as a Gaussian mixture fitted to the codes (see Generator).
+    """
 
     noise_dim: int = 8
     latent_dim: int = 10
     ae_key: str = ""  # config_key of the autoencoder whose codes are modelled
     n_classes: int = 0
     hidden: int = 256
-    steps: int = 3000
+    steps: int = 3000  # generator steps, after d_warmup discriminator-only steps
     batch_size: int = 256
-    lr: float = 1e-3  # generator; decays linearly to 0 over the run
+    lr: float = 1e-3  # generator; with lr_decay it decays linearly to 0 over the run
+    lr_decay: bool = True
     d_lr_scale: float = 2.0  # the discriminator learns this much faster (two time-scale update rule)
     r1: float = 10.0  # weight of the R1 gradient penalty on real codes
+    d_warmup: int = 0  # discriminator-only steps before the generator starts to learn
+    ema: float = 0.0  # > 0: the trained generator is the moving average of its weights with this decay
+    prior: str = "normal"
+    components: int = 10  # prior="gmm" only: mixture components
     aux_weight: float = 0.0  # conditional only: weight of the auxiliary digit classifier's loss on G
     aux_steps: int = 3000  # training steps of that classifier of real codes, before the GAN
     seed: int = 0
@@ -971,6 +986,13 @@ class GANConfig:
             raise ValueError(f"n_classes must be 0 (unconditional) or 10, got {self.n_classes}")
         if self.aux_weight < 0 or (self.aux_weight and not self.n_classes):
             raise ValueError(f"aux_weight must be >= 0, and 0 without n_classes, got {self.aux_weight}")
+        if self.prior not in ("normal", "gmm"):
+            raise ValueError(f"prior must be 'normal' or 'gmm', got {self.prior!r}")
+        if self.prior == "gmm" and (self.n_classes or self.noise_dim != self.latent_dim or self.components < 1):
+            raise ValueError("prior='gmm' needs n_classes=0, noise_dim == latent_dim and components >= 1, "
+                             f"got {self.n_classes}, {self.noise_dim} vs {self.latent_dim}, {self.components}")
+        if self.d_warmup < 0 or not 0 <= self.ema < 1:
+            raise ValueError(f"need d_warmup >= 0 and 0 <= ema < 1, got {self.d_warmup}, {self.ema}")
 
 
 def _mlp(n_in, hidden, n_out):
@@ -980,23 +1002,60 @@ def _mlp(n_in, hidden, n_out):
 
 
 class Generator(nn.Module):
-    """noise [N, k] (and a digit [N]) => latent code [N, d] in the autoencoder's own scale."""
+    """noise [N, k] (and a digit [N]) => latent code [N, d] in the autoencoder's own scale.
+
+    With prior="gmm" the noise is [N, K + d]: a one-hot mixture component c and z ~ N(0, I_d). The
+    generator computes base = mu_c + L_c z, a draw from a Gaussian mixture, and returns base + MLP(base, c).
+    The mixture is set to one fitted to the codes (init_mixture) and the MLP's last layer starts at zero,
+    so before training the generator is that mixture; adversarial training then moves the means, the
+    scale matrices and the MLP (the mixture weights stay fixed).
+    """
 
     def __init__(self, config: GANConfig):
         super().__init__()
         self.config = config
-        self.net = _mlp(config.noise_dim + config.n_classes, config.hidden, config.latent_dim)
+        self.mixture = config.prior == "gmm"
+        n_in = config.latent_dim + config.components if self.mixture else config.noise_dim + config.n_classes
+        self.net = _mlp(n_in, config.hidden, config.latent_dim)
         # Statistics of the real codes: the networks work on standardised codes.
         self.register_buffer("code_mean", torch.zeros(config.latent_dim))
         self.register_buffer("code_std", torch.ones(config.latent_dim))
+        if self.mixture:
+            k, d = config.components, config.latent_dim
+            self.means = nn.Parameter(torch.zeros(k, d))
+            self.scales = nn.Parameter(torch.eye(d).repeat(k, 1, 1))
+            self.register_buffer("weights", torch.full((k,), 1 / k))
+            nn.init.zeros_(self.net[-1].weight)
+            nn.init.zeros_(self.net[-1].bias)
+
+    @torch.no_grad()
+    def init_mixture(self, standardised_codes: torch.Tensor, seed: int) -> None:
+        """Set the mixture to a full-covariance Gaussian mixture fitted to the (standardised) codes."""
+        gmm = gaussian_mixture(standardised_codes.cpu(), self.config.components, seed)
+        self.means.copy_(torch.as_tensor(gmm.means_, dtype=torch.float32))
+        self.scales.copy_(torch.linalg.cholesky(torch.as_tensor(gmm.covariances_)).float())
+        self.weights.copy_(torch.as_tensor(gmm.weights_, dtype=torch.float32))
+
+    def sample_noise(self, n: int, gen: torch.Generator, truncation: float = 1.0) -> torch.Tensor:
+        """n noise vectors on the CPU, drawn from gen; truncation scales the normal part."""
+        z = truncation * torch.randn(n, self.config.noise_dim, generator=gen)
+        if not self.mixture:
+            return z
+        component = torch.multinomial(self.weights.cpu(), n, replacement=True, generator=gen)
+        return torch.cat([F.one_hot(component, self.config.components).float(), z], 1)
 
     def forward(self, noise, digits=None, standardised: bool = False):
-        x = noise
-        if self.config.n_classes:
-            if digits is None:
-                raise ValueError("digits is required for a conditional generator")
-            x = torch.cat([noise, F.one_hot(digits, self.config.n_classes).float()], 1)
-        z = self.net(x)
+        if self.mixture:
+            onehot, z = noise.split([self.config.components, self.config.latent_dim], 1)
+            base = onehot @ self.means + torch.einsum("nk,kij,nj->ni", onehot, self.scales, z)
+            z = base + self.net(torch.cat([base, onehot], 1))
+        else:
+            x = noise
+            if self.config.n_classes:
+                if digits is None:
+                    raise ValueError("digits is required for a conditional generator")
+                x = torch.cat([noise, F.one_hot(digits, self.config.n_classes).float()], 1)
+            z = self.net(x)
         return z if standardised else z * self.code_std + self.code_mean
 
 
@@ -1035,8 +1094,10 @@ class LatentGAN(nn.Module):
 
 def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
     """Non-saturating GAN loss with an R1 penalty on real codes (Mescheder et al. 2018), Adam(0.5, 0.9),
-    a discriminator learning rate d_lr_scale times the generator's (Heusel et al. 2017), linear decay.
+    a discriminator learning rate d_lr_scale times the generator's (Heusel et al. 2017).
 
+    Options of the config: a linear learning-rate decay; d_warmup discriminator-only steps first; an
+    exponential moving average of the generator's weights as the trained generator (Yazici et al. 2019).
     With aux_weight > 0, a digit classifier is first trained on the real codes and then frozen; the
     generator also minimises aux_weight times its cross-entropy on the generated codes, so that a
     code made for digit y looks like a y to it (the auxiliary classifier of Odena et al. 2017).
@@ -1047,21 +1108,24 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
     G.code_mean.copy_(codes.mean(0).to(DEVICE))
     G.code_std.copy_(codes.std(0).to(DEVICE))
     real_all = ((codes.to(DEVICE) - G.code_mean) / G.code_std)
+    if G.mixture:
+        G.init_mixture(real_all, cfg.seed)
     labels = labels.to(DEVICE) if labels is not None else None
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr * cfg.d_lr_scale, betas=(0.5, 0.9))
-    decay = lambda step: 1 - step / cfg.steps
+    decay = (lambda step: 1 - step / cfg.steps) if cfg.lr_decay else (lambda step: 1.0)
     schedules = [torch.optim.lr_scheduler.LambdaLR(opt, decay) for opt in (opt_g, opt_d)]
+    average = [p.detach().clone() for p in G.parameters()] if cfg.ema else None
     history, start = [], time.perf_counter()
     if cfg.aux_weight:  # the digit classifier of real codes, trained first and then frozen
         fit_classifier(gan.classifier, real_all, labels, cfg.aux_steps, cfg.batch_size, gen,
                        replacement=True).requires_grad_(False)
-    for step in tqdm(range(cfg.steps), desc=f"latent GAN k={cfg.noise_dim}", leave=False):
+    name = "latent GAN, mixture prior" if G.mixture else f"latent GAN k={cfg.noise_dim}"
+    for step in tqdm(range(-cfg.d_warmup, cfg.steps), desc=name, leave=False):
         idx = torch.randint(0, len(real_all), (cfg.batch_size,), generator=gen).to(DEVICE)
         real = real_all[idx].requires_grad_(True)
         y = labels[idx] if cfg.n_classes else None
-        noise = torch.randn(cfg.batch_size, cfg.noise_dim, generator=gen).to(DEVICE)
-        fake = G(noise, y, standardised=True)
+        fake = G(G.sample_noise(cfg.batch_size, gen).to(DEVICE), y, standardised=True)
         # Discriminator: softplus(-D(real)) + softplus(D(fake)) + r1/2 |grad D(real)|^2
         d_real = D(real, y)
         grad, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
@@ -1070,6 +1134,8 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
+        if step < 0:  # warm-up: the discriminator only
+            continue
         # Generator: the non-saturating loss softplus(-D(fake)) (Goodfellow et al. 2014, sec. 3).
         g_loss = F.softplus(-D(fake, y)).mean()
         if cfg.aux_weight:
@@ -1079,18 +1145,32 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
         opt_g.step()
         for schedule in schedules:
             schedule.step()
+        if average is not None:
+            with torch.no_grad():
+                for avg, p in zip(average, G.parameters()):
+                    avg.lerp_(p, 1 - cfg.ema)
         if step % 100 == 0:
             history.append((d_loss.item(), g_loss.item()))
+    if average is not None:
+        with torch.no_grad():
+            for avg, p in zip(average, G.parameters()):
+                p.copy_(avg)
     return {"train_seconds": time.perf_counter() - start, "loss_history": history}
 
 
 def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False) -> GANConfig:
     """The report's latent GAN recipe; the conditional one has the auxiliary classifier loss."""
-    steps = 200 if SMOKE else (GAN_STEPS_CONDITIONAL if conditional else GAN_STEPS)
     return GANConfig(noise_dim=noise_dim, latent_dim=ae_config.d, ae_key=config_key(ae_config),
-                     n_classes=10 if conditional else 0, steps=steps,
+                     n_classes=10 if conditional else 0, steps=200 if SMOKE else GAN_STEPS,
                      aux_weight=CGAN_AUX_WEIGHT if conditional else 0.0,
-                     aux_steps=200 if SMOKE else GANConfig.aux_steps)
+                     aux_steps=200 if SMOKE else CGAN_AUX_STEPS)
+
+
+def mixture_gan_config(ae_config: AEConfig) -> GANConfig:
+    """The report's mixture-prior latent GAN: a 10-component mixture of the codes, refined adversarially."""
+    return GANConfig(noise_dim=ae_config.d, latent_dim=ae_config.d, ae_key=config_key(ae_config), prior="gmm",
+                     steps=200 if SMOKE else MIXTURE_STEPS, lr=MIXTURE_LR, lr_decay=False, ema=MIXTURE_EMA,
+                     d_warmup=50 if SMOKE else MIXTURE_WARMUP)
 
 
 def latent_gan(config: GANConfig, codes=None, labels=None, required: bool = False):
@@ -1113,8 +1193,7 @@ def sample_codes(generator: Generator, n: int, digits: torch.Tensor | None = Non
     """
     if not 0 < truncation <= 1:
         raise ValueError(f"truncation must be in (0, 1], got {truncation!r}")
-    gen = torch.Generator().manual_seed(seed)
-    noise = truncation * torch.randn(n, generator.config.noise_dim, generator=gen)
+    noise = generator.sample_noise(n, torch.Generator().manual_seed(seed), truncation)
     generator.eval()
     d = digits.to(DEVICE) if digits is not None else None
     return generator(noise.to(DEVICE), d).cpu()
@@ -1132,16 +1211,26 @@ def fit_gaussian(codes: torch.Tensor, seed: int = 0):
     return sample
 
 
-def fit_gmm(codes: torch.Tensor, components: int = 10, seed: int = 0):
-    """Baseline: the ex-post Gaussian mixture of Ghosh et al. 2020; returns a sampler n -> codes."""
+def gaussian_mixture(codes: torch.Tensor, components: int = 10, seed: int = 0):
+    """A full-covariance Gaussian mixture fitted to the codes by EM (scikit-learn)."""
     from sklearn.mixture import GaussianMixture
 
-    gmm = GaussianMixture(components, covariance_type="full", random_state=seed).fit(codes.numpy())
+    return GaussianMixture(components, covariance_type="full", random_state=seed).fit(codes.numpy())
+
+
+def fit_gmm(codes: torch.Tensor, components: int = 10, seed: int = 0):
+    """Baseline: the ex-post Gaussian mixture of Ghosh et al. 2020; returns a sampler n -> codes.
+
+    EM runs on the codes standardised exactly as the GANs see them (its k-means start is not
+    scale-invariant), so this is also the mixture that the mixture-prior GAN starts from.
+    """
+    mean, std = codes.mean(0), codes.std(0)
+    gmm = gaussian_mixture((codes - mean) / std, components, seed)
 
     def sample(n, seed=seed):
         gmm.random_state = seed
         x, _ = gmm.sample(n)
-        return torch.from_numpy(x[np.random.default_rng(seed).permutation(n)]).float()
+        return torch.from_numpy(x[np.random.default_rng(seed).permutation(n)]).float() * std + mean
 
     return sample
 
@@ -1174,14 +1263,16 @@ def conditional_scores(decoder: nn.Module, generator: Generator, classifier: Eva
 # ---------------------------------------------------------------------------------------------
 
 def generate(n: int, digit: int | None = None, seed: int = 0) -> torch.Tensor:
-    """n new digits [n, 1, 32, 32] in [0, 1]: latent-GAN samples, or samples of `digit` if given."""
+    """n new digits [n, 1, 32, 32] in [0, 1]: samples of the mixture-prior latent GAN, or samples of
+    `digit` from the conditional generator if given."""
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if digit is not None and (not isinstance(digit, int) or not 0 <= digit <= 9):
         raise ValueError(f"digit must be None or an integer 0..9, got {digit!r}")
     ae_cfg = report_config(None)
     ae, _ = autoencoder(ae_cfg, required=True)
-    gan, _ = latent_gan(gan_config(REPORT_NOISE_DIM, ae_cfg, conditional=digit is not None), required=True)
+    config = mixture_gan_config(ae_cfg) if digit is None else gan_config(REPORT_NOISE_DIM, ae_cfg, conditional=True)
+    gan, _ = latent_gan(config, required=True)
     digits = torch.full((n,), digit, dtype=torch.long) if digit is not None else None
     truncation = CGAN_TRUNCATION if digit is not None else 1.0
     return decode(ae.decoder, sample_codes(gan.generator, n, digits, seed=seed, truncation=truncation))
