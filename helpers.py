@@ -681,8 +681,13 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
     """Translate each image by up to max_shift pixels; the zero padding keeps digits whole."""
     if max_shift == 0:
         return x
-    dx, dy = torch.randint(-max_shift, max_shift + 1, (2, len(x)), generator=gen).tolist()
-    return torch.stack([torch.roll(img, (a, b), dims=(1, 2)) for img, a, b in zip(x, dx, dy)])
+    shift = torch.randint(-max_shift, max_shift + 1, (2, len(x)), generator=gen)
+    n, c, height, width = x.shape
+    # A cyclic shift of every image at once: output row i of image k is its row (i - shift) mod H.
+    rows = (torch.arange(height) - shift[0, :, None]) % height  # [N, H]
+    cols = (torch.arange(width) - shift[1, :, None]) % width  # [N, W]
+    x = x.gather(2, rows[:, None, :, None].expand(n, c, height, width).to(x.device))
+    return x.gather(3, cols[:, None, None, :].expand(n, c, height, width).to(x.device))
 
 
 def fit_classifier(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, steps: int, batch_size: int,

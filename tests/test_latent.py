@@ -49,6 +49,17 @@ def test_balanced_subset_bad_arguments():
         h.balanced_subset(labels, 40, seed=0)
 
 
+def test_random_shift_moves_each_image_by_its_own_offset():
+    """Every image is rolled by its own (row, column) offset in [-2, 2], as torch.roll would do."""
+    x = torch.rand(64, 1, 32, 32)
+    shifted = h.random_shift(x, 2, torch.Generator().manual_seed(0))
+    offsets = torch.randint(-2, 3, (2, 64), generator=torch.Generator().manual_seed(0))
+    for img, out, a, b in zip(x, shifted, *offsets.tolist()):
+        assert torch.equal(out, torch.roll(img, (a, b), dims=(1, 2)))
+    assert len({tuple(o) for o in offsets.T.tolist()}) > 10  # the offsets really vary
+    assert h.random_shift(x, 0, torch.Generator()) is x
+
+
 def test_frozen_encoder_stays_unchanged_while_the_head_trains():
     cfg = h.AEConfig(d=4, channels=(4, 8, 8), hidden=32)
     state = {k: v.clone() for k, v in h.Encoder(cfg).state_dict().items()}
