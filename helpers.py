@@ -1034,6 +1034,17 @@ class Generator(nn.Module):
             nn.init.zeros_(self.net[-1].bias)
 
     @torch.no_grad()
+    def fit_to_codes(self, codes: torch.Tensor, seed: int) -> torch.Tensor:
+        """Take the real codes' mean and std (and with prior="gmm" fit the mixture to them);
+        returns the codes standardised, as the networks see them."""
+        self.code_mean.copy_(codes.mean(0))
+        self.code_std.copy_(codes.std(0))
+        standardised = (codes.to(self.code_mean.device) - self.code_mean) / self.code_std
+        if self.mixture:
+            self.init_mixture(standardised, seed)
+        return standardised
+
+    @torch.no_grad()
     def init_mixture(self, standardised_codes: torch.Tensor, seed: int) -> None:
         """Set the mixture to a full-covariance Gaussian mixture fitted to the (standardised) codes."""
         gmm = gaussian_mixture(standardised_codes.cpu(), self.config.components, seed)
@@ -1110,11 +1121,7 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
     cfg = gan.config
     gen = set_seed(cfg.seed)
     G, D = gan.generator, gan.discriminator
-    G.code_mean.copy_(codes.mean(0).to(DEVICE))
-    G.code_std.copy_(codes.std(0).to(DEVICE))
-    real_all = ((codes.to(DEVICE) - G.code_mean) / G.code_std)
-    if G.mixture:
-        G.init_mixture(real_all, cfg.seed)
+    real_all = G.fit_to_codes(codes, cfg.seed)
     labels = labels.to(DEVICE) if labels is not None else None
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr * cfg.d_lr_scale, betas=(0.5, 0.9))
@@ -1216,11 +1223,19 @@ def fit_gaussian(codes: torch.Tensor, seed: int = 0):
     return sample
 
 
+_MIXTURES = {}  # EM fits of this process, by the codes' bytes, components and seed
+
+
 def gaussian_mixture(codes: torch.Tensor, components: int = 10, seed: int = 0):
-    """A full-covariance Gaussian mixture fitted to the codes by EM (scikit-learn)."""
+    """A full-covariance Gaussian mixture fitted to the codes by EM (scikit-learn). Fitted once per
+    process for the same codes: the mixture baseline and the mixture-prior GAN's start are one fit."""
     from sklearn.mixture import GaussianMixture
 
-    return GaussianMixture(components, covariance_type="full", random_state=seed).fit(codes.numpy())
+    array = codes.detach().cpu().numpy()
+    key = (hashlib.sha256(array.tobytes()).hexdigest(), array.shape, components, seed)
+    if key not in _MIXTURES:
+        _MIXTURES[key] = GaussianMixture(components, covariance_type="full", random_state=seed).fit(array)
+    return _MIXTURES[key]
 
 
 def fit_gmm(codes: torch.Tensor, components: int = 10, seed: int = 0):

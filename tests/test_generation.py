@@ -71,9 +71,7 @@ def test_adversarial_refinement_moves_a_misspecified_mixture_towards_the_data(ch
     cfg = h.GANConfig(noise_dim=2, latent_dim=2, prior="gmm", components=1, hidden=64, steps=1500, lr=1e-3,
                       lr_decay=False, ema=0.99, d_warmup=100)
     start = h.Generator(cfg)
-    start.code_mean.copy_(codes.mean(0))
-    start.code_std.copy_(codes.std(0))
-    start.init_mixture((codes - start.code_mean) / start.code_std, seed=0)
+    start.fit_to_codes(codes, seed=0)
     gan, _ = h.latent_gan(cfg, codes)
     in_hole = lambda g: (h.sample_codes(g, 5000, seed=3).norm(dim=1) < 2).float().mean()
     assert in_hole(start) > 0.25  # a Gaussian with the ring's covariance: about 0.36
