@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
 TEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc
 
-.PHONY: install report fresh-report test pdf tex-tools submission clean
+.PHONY: install report fresh-report test bench pdf tex-tools submission clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ fresh-report:
 
 test: install
 	$(PY) -m pytest
+
+# Milliseconds per training step in float32 and in the chosen precision, and the last run's section times.
+bench: install
+	$(PY) tools/bench_training.py
 
 pdf: install tex-tools
 	$(PY) tools/export_pdf.py ex3.ipynb ex3.pdf

@@ -50,7 +50,45 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
+PRECISIONS = ("float32", "bfloat16")
+
+
+def fast_bfloat16(device: torch.device) -> bool:
+    """Whether the device runs bfloat16 matrix work natively: CUDA with bf16, or a CPU with AMX or AVX512-BF16."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+        return "amx_bf16" in flags or "avx512_bf16" in flags
+    return False
+
+
+def pick_precision(device: torch.device) -> str:
+    """The precision of training: bfloat16 autocast where the hardware is fast at it, else float32.
+
+    EX3_PRECISION=float32 forces float32 (bitwise float32 runs); EX3_PRECISION=bfloat16 asks for
+    bfloat16 and falls back to float32, with a warning, where the device lacks it.
+    """
+    wanted = os.environ.get("EX3_PRECISION", "")
+    if wanted and wanted not in PRECISIONS:
+        raise ValueError(f"EX3_PRECISION must be one of {PRECISIONS} or unset, got {wanted!r}")
+    if wanted == "float32" or not fast_bfloat16(device):
+        if wanted == "bfloat16":
+            warnings.warn(f"EX3_PRECISION=bfloat16, but {device} has no fast bfloat16; training in float32")
+        return "float32"
+    return "bfloat16"
+
+
 DEVICE = pick_device()
+PRECISION = pick_precision(DEVICE)
+
+
+def autocast():
+    """The training precision as a context: bfloat16 autocast or nothing. Losses and metrics stay float32."""
+    return torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=PRECISION == "bfloat16")
 
 
 def set_seed(seed: int) -> torch.Generator:
@@ -63,9 +101,36 @@ def set_seed(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+# What turns a config of each family into trained weights: its model classes and training functions.
+# Their source is part of the checkpoint's name, so a changed model or training loop never loads old weights.
+TRAINING_CODE = {
+    "AEConfig": ("Encoder", "Decoder", "Autoencoder", "_down", "_up", "train_autoencoder", "reconstruction_loss",
+                 "batches"),
+    "ClassifierConfig": ("EvalClassifier", "_down", "train_classifier", "random_shift", "batches"),
+    "GANConfig": ("LatentGAN", "Generator", "Discriminator", "_mlp", "train_latent_gan", "fit_classifier",
+                  "gaussian_mixture"),
+}
+
+
+def training_code_hash(config) -> str:
+    """sha256 of the source of everything that trains a model of this config's family."""
+    import inspect
+
+    names = TRAINING_CODE[type(config).__name__]
+    source = "".join(inspect.getsource(globals()[name]) for name in names)
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
 def config_key(config) -> str:
-    """A short stable hash of a dataclass config: the name of its checkpoint."""
+    """A short stable hash of a dataclass config alone (how a GAN names the autoencoder it models)."""
     payload = json.dumps({"class": type(config).__name__, **asdict(config)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def cache_key(config) -> str:
+    """The checkpoint's name: the config, the training precision and the training code's source."""
+    payload = json.dumps({"config": config_key(config), "precision": PRECISION,
+                          "code": training_code_hash(config)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -230,28 +295,33 @@ def load_mnist(train: bool = True, folder: Path | str | None = None):
 # Autoencoder: Encoder and Decoder, with a fully connected or a purely convolutional bottleneck
 # ---------------------------------------------------------------------------------------------
 
-BOTTLENECKS = ("fc", "conv")
+BOTTLENECKS = ("fc", "linear", "conv")
 
 
 @dataclass(frozen=True)
 class AEConfig:
-    """Everything that defines one trained autoencoder; its hash names the checkpoint."""
+    """Everything that defines one trained autoencoder; with the precision and the training code,
+    its hash names the checkpoint."""
 
     d: int = 10  # latent size
-    bottleneck: str = "fc"  # "fc": conv trunk + hidden FC layer; "conv": convolutions only
+    bottleneck: str = "fc"  # how the 4x4 map becomes d numbers: "fc", "linear" or "conv" (see Encoder)
     channels: tuple = (16, 32, 64)  # conv widths at 16x16, 8x8, 4x4
-    hidden: int = 512  # width of the FC layer of the "fc" bottleneck
+    hidden: tuple = (512,)  # "fc": widths of the hidden fully connected layers
+    conv_width: int = 64  # "conv": channels of the extra 2x2 map
     epochs: int = 8
-    batch_size: int = 256
-    lr: float = 3e-3  # peak of the one-cycle schedule
-    train_size: int = 60000
+    batch_size: int = 128
+    lr: float = 4e-3  # peak of the one-cycle schedule
+    train_size: int = 55000  # the first train_size training images; the rest are held out
+    val_size: int = 5000  # held-out training images whose MSE is recorded after every epoch
     seed: int = 0
 
     def __post_init__(self):
-        if not isinstance(self.d, int) or self.d < 1:
+        if not isinstance(self.d, int) or isinstance(self.d, bool) or self.d < 1:
             raise ValueError(f"d must be a positive integer, got {self.d!r}")
         if self.bottleneck not in BOTTLENECKS:
             raise ValueError(f"bottleneck must be one of {BOTTLENECKS}, got {self.bottleneck!r}")
+        if not all(isinstance(w, int) and w > 0 for w in self.hidden) or (self.bottleneck == "fc" and not self.hidden):
+            raise ValueError(f"hidden must be a tuple of positive widths (at least one for 'fc'), got {self.hidden!r}")
 
 
 def _down(c_in, c_out):  # halves the resolution
@@ -262,17 +332,27 @@ def _up(c_in, c_out):  # doubles the resolution
     return [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
 
 
-def check_images(x: torch.Tensor, name: str = "x") -> None:
+def check_images(x: torch.Tensor, name: str = "x", unit_range: bool = True) -> None:
+    """Raise ValueError naming `name` unless x is a [N, 1, 32, 32] tensor of finite pixels, in [0, 1]
+    unless unit_range=False (a linear reconstruction may overshoot)."""
     if not torch.is_tensor(x) or x.dim() != 4 or tuple(x.shape[1:]) != (1, 32, 32):
         shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
         raise ValueError(f"{name} must be a tensor of shape [N, 1, 32, 32], got {shape}")
+    if not x.numel():
+        return
+    if not bool(x.isfinite().all()):
+        raise ValueError(f"{name} must hold finite pixels, got NaN or inf")
+    if unit_range and not bool(((x >= 0) & (x <= 1)).all()):
+        raise ValueError(f"{name} must hold pixels in [0, 1], got values in [{float(x.min()):.3g}, {float(x.max()):.3g}]")
 
 
 class Encoder(nn.Module):
     """Maps images [N, 1, 32, 32] to codes [N, d].
 
     Args:
-        config: the AEConfig; its bottleneck picks how the 4x4 map becomes d numbers.
+        config: the AEConfig. Its bottleneck picks how the 4x4 map becomes d numbers: "fc" through
+            hidden fully connected layers, "linear" through one linear map, "conv" through one more
+            stride-2 convolution and a 2x2 convolution with d output channels (no dense layer).
     """
 
     def __init__(self, config: AEConfig):
@@ -283,18 +363,18 @@ class Encoder(nn.Module):
             *_down(c1, c2),  # 16x16 => 8x8
             *_down(c2, c3),  # 8x8 => 4x4
         )
-        if config.bottleneck == "fc":
+        if config.bottleneck == "conv":
             self.head = nn.Sequential(
-                nn.Flatten(),                            # (c3, 4, 4) => c3*16
-                nn.Linear(c3 * 16, config.hidden), nn.ReLU(),
-                nn.Linear(config.hidden, config.d),      # => d
+                *_down(c3, config.conv_width),              # 4x4 => 2x2
+                nn.Conv2d(config.conv_width, config.d, 2),  # 2x2 => 1x1, d channels
+                nn.Flatten(),                               # => d
             )
         else:
-            self.head = nn.Sequential(
-                *_down(c3, c3),                          # 4x4 => 2x2
-                nn.Conv2d(c3, config.d, 2),              # 2x2 => 1x1, d channels
-                nn.Flatten(),                            # => d
-            )
+            widths = (c3 * 16, *(config.hidden if config.bottleneck == "fc" else ()))
+            layers = [nn.Flatten()]                         # (c3, 4, 4) => c3*16
+            for w_in, w_out in zip(widths, widths[1:]):
+                layers += [nn.Linear(w_in, w_out), nn.ReLU()]
+            self.head = nn.Sequential(*layers, nn.Linear(widths[-1], config.d))  # => d
 
     def forward(self, x):
         check_images(x)
@@ -302,24 +382,25 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Maps codes [N, d] to images [N, 1, 32, 32] in [0, 1] (logits when asked)."""
+    """Maps codes [N, d] to images [N, 1, 32, 32] in [0, 1] (logits when asked); mirrors the Encoder."""
 
     def __init__(self, config: AEConfig):
         super().__init__()
         c1, c2, c3 = config.channels
         self.d = config.d
-        if config.bottleneck == "fc":
+        if config.bottleneck == "conv":
+            w = config.conv_width
             self.head = nn.Sequential(
-                nn.Linear(config.d, config.hidden), nn.ReLU(),
-                nn.Linear(config.hidden, c3 * 16), nn.ReLU(),
-                nn.Unflatten(1, (c3, 4, 4)),             # => (c3, 4, 4)
+                nn.Unflatten(1, (config.d, 1, 1)),          # => (d, 1, 1)
+                nn.ConvTranspose2d(config.d, w, 2), nn.BatchNorm2d(w), nn.ReLU(),  # 1x1 => 2x2
+                *_up(w, c3),                                # 2x2 => 4x4
             )
         else:
-            self.head = nn.Sequential(
-                nn.Unflatten(1, (config.d, 1, 1)),       # => (d, 1, 1)
-                nn.ConvTranspose2d(config.d, c3, 2), nn.BatchNorm2d(c3), nn.ReLU(),  # 1x1 => 2x2
-                *_up(c3, c3),                            # 2x2 => 4x4
-            )
+            widths = (config.d, *(config.hidden[::-1] if config.bottleneck == "fc" else ()), c3 * 16)
+            layers = []
+            for w_in, w_out in zip(widths, widths[1:]):
+                layers += [nn.Linear(w_in, w_out), nn.ReLU()]
+            self.head = nn.Sequential(*layers, nn.Unflatten(1, (c3, 4, 4)))  # => (c3, 4, 4)
         self.trunk = nn.Sequential(
             *_up(c3, c2),                                # 4x4 => 8x8
             *_up(c2, c1),                                # 8x8 => 16x16
@@ -354,7 +435,7 @@ def count_parameters(*modules: nn.Module) -> int:
 
 
 def checkpoint_path(config) -> Path:
-    return CHECKPOINT_DIR / f"{type(config).__name__}-{config_key(config)}.pt"
+    return CHECKPOINT_DIR / f"{type(config).__name__}-{cache_key(config)}.pt"
 
 
 def save_checkpoint(path: Path, model: nn.Module, config, info: dict) -> None:
@@ -381,18 +462,27 @@ def cached_model(config, build, train, required: bool = False):
     """Load the model named by `config` from the cache, or build, train and save it.
 
     `train(model)` returns an info dict (it must hold train_seconds). Returns (model, info),
-    where info["cached"] says whether it came from the cache.
+    where info["cached"] says whether it came from the cache. A checkpoint that cannot be read
+    is moved aside (suffix .broken) and the model trained again.
     """
     path = checkpoint_path(config)
     set_seed(config.seed)
     model = build(config)
+    info = None
     if path.exists():
-        info = load_checkpoint(path, model)
-        info["cached"] = True
-    elif required:
-        raise FileNotFoundError(f"no trained {type(config).__name__} for {config} in {CHECKPOINT_DIR}; "
-                                f"run `{TRAIN_COMMAND}` to train it")
-    else:
+        try:
+            info = load_checkpoint(path, model)
+            info["cached"] = True
+        except Exception as e:  # truncated, corrupt or foreign file: any of them means "not cached"
+            broken = path.with_suffix(".broken")
+            os.replace(path, broken)
+            print(f"unreadable checkpoint {path} ({type(e).__name__}) moved to {broken.name}; training it again")
+            set_seed(config.seed)
+            model = build(config)
+    if info is None:
+        if required:
+            raise FileNotFoundError(f"no trained {type(config).__name__} for {config} in {CHECKPOINT_DIR}; "
+                                    f"run `{TRAIN_COMMAND}` to train it")
         model.to(DEVICE)
         info = train(model)
         save_checkpoint(path, model, config, info)
@@ -413,33 +503,49 @@ def reconstruction_loss(logits, x):
     return F.binary_cross_entropy_with_logits(logits, x)
 
 
+def adam(params, lr: float, **kwargs) -> torch.optim.Adam:
+    """Adam, with the fused kernel where the device has one (same update, fewer passes over memory)."""
+    return torch.optim.Adam(params, lr=lr, fused=DEVICE.type in ("cpu", "cuda"), **kwargs)
+
+
 def train_autoencoder(model: Autoencoder, images: torch.Tensor, progress: bool = True) -> dict:
-    """Adam with a one-cycle schedule on the reconstruction loss; returns the loss history."""
+    """Adam with a one-cycle schedule on the reconstruction loss, in the report's precision.
+
+    Trains on the first train_size images and scores the next val_size after every epoch; returns
+    the training loss and the held-out MSE per epoch.
+    """
     cfg = model.config
     check_images(images, "images")
+    if len(images) < cfg.train_size + cfg.val_size:
+        raise ValueError(f"images holds {len(images)} images; the config needs train_size + val_size = "
+                         f"{cfg.train_size + cfg.val_size}")
     gen = set_seed(cfg.seed)
     data = images[: cfg.train_size].to(DEVICE)
+    held_out = images[cfg.train_size: cfg.train_size + cfg.val_size]
     steps_per_epoch = max(1, len(data) // cfg.batch_size)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = adam(model.parameters(), cfg.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
                                                 pct_start=0.15)
-    history, start = [], time.perf_counter()
-    model.train()
+    history, val_mse, start = [], [], time.perf_counter()
     bar = tqdm(range(cfg.epochs), desc=f"AE d={cfg.d} {cfg.bottleneck}", disable=not progress, leave=False)
     for _ in bar:
-        total = 0.0
+        model.train()
+        total = torch.zeros((), device=DEVICE)
         for idx in batches(len(data), cfg.batch_size, gen):
             x = data[idx.to(DEVICE)]
-            loss = reconstruction_loss(model(x, logits=True), x)
+            with autocast():
+                logits = model(x, logits=True)
+            loss = reconstruction_loss(logits.float(), x)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            total += loss.item()
-        history.append(total / steps_per_epoch)
-        bar.set_postfix(loss=f"{history[-1]:.4f}")
+            total += loss.detach()
+        history.append(float(total) / steps_per_epoch)
+        val_mse.append(mse_per_pixel(reconstruct(model, held_out), held_out))
+        bar.set_postfix(loss=f"{history[-1]:.4f}", val_mse=f"{val_mse[-1]:.5f}")
     model.eval()
-    return {"train_seconds": time.perf_counter() - start, "loss_history": history}
+    return {"train_seconds": time.perf_counter() - start, "loss_history": history, "val_mse_history": val_mse}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,9 +554,20 @@ def train_autoencoder(model: Autoencoder, images: torch.Tensor, progress: bool =
 
 REPORT_D = 10  # the latent size that sections 3-5 build on
 SWEEP_DS = (2, 4, 8, 10, 16, 32, 64)
-SWEEP_EPOCHS = 1  # equal compute for every size of the sweep (about 14 s each on 2 CPU cores)
-HEADLINE_EPOCHS = 15  # the d=10 model that later sections use is trained longer
-HEADLINE_LR = 6e-3
+SEED_DS = (4, 10, 64)  # latent sizes trained with every seed of SEEDS
+SEEDS = (0, 1, 2)
+AE_EPOCHS = 10  # one recipe for every autoencoder of the report
+# The bottleneck designs compared at d = 10, all on the same trunk and recipe. conv_wide's 2x2 map is
+# as wide as needed to match fc128's parameter count.
+BOTTLENECK_DESIGNS = {
+    "conv": dict(bottleneck="conv", conv_width=64),
+    "conv_wide": dict(bottleneck="conv", conv_width=160),
+    "linear": dict(bottleneck="linear"),
+    "fc128": dict(bottleneck="fc", hidden=(128,)),
+    "fc512": dict(bottleneck="fc", hidden=(512,)),
+    "fc2x512": dict(bottleneck="fc", hidden=(512, 512)),
+}
+REPORT_DESIGN = "fc512"  # the design of the sweep and of sections 2-5
 NOISE_DIMS = (2, 8)  # noise sizes of the latent GAN with Gaussian noise
 REPORT_NOISE_DIM = 8  # that of the conditional generator and of the interpolation study
 GAN_STEPS = 3000  # unconditional (Gaussian noise) and conditional alike
@@ -462,38 +579,69 @@ MIXTURE_LR = 3e-4
 MIXTURE_EMA = 0.999
 MIXTURE_WARMUP = 300  # discriminator-only steps first: the generator starts at a good fit already
 CGAN_AUX_WEIGHT = 0.1  # weight of the auxiliary digit-classifier loss of the conditional generator
-CGAN_TRUNCATION = 1.0  # noise scale of generate(digit=...); section 5 shows what smaller scales trade
 SMOKE_TRAIN_SIZE = 2048
 
 
-def sweep_config(d: int, bottleneck: str = "fc", seed: int = 0) -> AEConfig:
-    """The equal-compute recipe of the latent-size sweep and the bottleneck comparison."""
+def ae_config(d: int = REPORT_D, design: str = REPORT_DESIGN, seed: int = 0) -> AEConfig:
+    """The report's autoencoder recipe for latent size d and a bottleneck design of BOTTLENECK_DESIGNS."""
+    if design not in BOTTLENECK_DESIGNS:
+        raise ValueError(f"design must be one of {sorted(BOTTLENECK_DESIGNS)}, got {design!r}")
     if SMOKE:
-        return AEConfig(d=d, bottleneck=bottleneck, seed=seed, epochs=1, train_size=SMOKE_TRAIN_SIZE)
-    return AEConfig(d=d, bottleneck=bottleneck, seed=seed, epochs=SWEEP_EPOCHS, lr=HEADLINE_LR)
+        return AEConfig(d=d, seed=seed, epochs=2, train_size=SMOKE_TRAIN_SIZE, val_size=512,
+                        **BOTTLENECK_DESIGNS[design])
+    return AEConfig(d=d, seed=seed, epochs=AE_EPOCHS, **BOTTLENECK_DESIGNS[design])
 
 
 def report_config(d: int | None = None) -> AEConfig:
-    """The config of load_autoencoder(d): the long-trained headline model for d=None."""
+    """The config of load_autoencoder(d): the sweep's model of latent size d (REPORT_D for None)."""
     if d is None:
-        if SMOKE:
-            return AEConfig(d=REPORT_D, epochs=2, train_size=SMOKE_TRAIN_SIZE)
-        return AEConfig(d=REPORT_D, epochs=HEADLINE_EPOCHS, lr=HEADLINE_LR)
-    if not isinstance(d, int) or d < 1:
+        d = REPORT_D
+    if not isinstance(d, int) or isinstance(d, bool) or d < 1:
         raise ValueError(f"d must be a positive integer or None, got {d!r}")
     if d not in SWEEP_DS:
         raise ValueError(f"d={d} was not trained by the report; trained sizes: {SWEEP_DS} (or None)")
-    return sweep_config(d)
+    return ae_config(d)
 
 
-def autoencoder(config: AEConfig, images: torch.Tensor | None = None, required: bool = False):
+def autoencoder(config: AEConfig, images: torch.Tensor | None = None, required: bool = False,
+                progress: bool = True):
     """The trained Autoencoder for `config`, from the cache or trained on `images` now."""
     def train(model):
         if images is None:
             raise FileNotFoundError(f"no cached autoencoder for {config}; run `{TRAIN_COMMAND}`")
-        return train_autoencoder(model, images)
+        return train_autoencoder(model, images, progress)
 
     return cached_model(config, Autoencoder, train, required=required)
+
+
+def _train_in_worker(config: AEConfig, threads: int, checkpoint_dir: Path) -> None:
+    global CHECKPOINT_DIR
+    CHECKPOINT_DIR = checkpoint_dir
+    torch.set_num_threads(threads)
+    autoencoder(config, load_mnist(train=True)[0], progress=False)
+
+
+def autoencoders(configs: list, images: torch.Tensor) -> dict:
+    """{config: (model, info)} for every config, training the missing ones first.
+
+    On a CPU with several cores, the missing models train side by side in worker processes of one
+    thread each: small convolutions use two single-threaded processes better than one two-threaded one.
+    The workers read MNIST's training images themselves, so `images` must be those.
+    """
+    missing = [c for c in dict.fromkeys(configs) if not checkpoint_path(c).exists()]
+    workers = min(len(missing), os.cpu_count() or 1) if DEVICE.type == "cpu" else 1
+    if workers > 1:
+        import concurrent.futures as cf
+        import multiprocessing
+
+        if not torch.equal(images[:100], load_mnist(train=True)[0][:100]):
+            raise ValueError("images must be MNIST's training images when models train in worker processes")
+        threads = max(1, torch.get_num_threads() // workers)
+        with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            jobs = [pool.submit(_train_in_worker, c, threads, CHECKPOINT_DIR) for c in missing]
+            for job in tqdm(cf.as_completed(jobs), total=len(jobs), desc="autoencoders", leave=False):
+                job.result()
+    return {c: autoencoder(c, images) for c in configs}
 
 
 def load_autoencoder(d: int | None = None):
@@ -529,11 +677,15 @@ def reconstruct(model: Autoencoder, images: torch.Tensor) -> torch.Tensor:
 
 def mse_per_pixel(recon: torch.Tensor, images: torch.Tensor) -> float:
     """Mean squared error per pixel on the 28x28 digit area (the padding is not scored)."""
+    check_images(recon, "recon", unit_range=False)
+    check_images(images, "images")
     return float(((recon - images)[DIGIT_AREA] ** 2).mean())
 
 
 def psnr(recon: torch.Tensor, images: torch.Tensor) -> float:
     """Peak signal-to-noise ratio in dB on the digit area, averaged over images (peak = 1)."""
+    check_images(recon, "recon", unit_range=False)
+    check_images(images, "images")
     mse = ((recon - images)[DIGIT_AREA] ** 2).flatten(1).mean(1).clamp_min(1e-10)
     return float((-10 * torch.log10(mse)).mean())
 
@@ -593,6 +745,13 @@ def gaussian_total_correlation(codes: torch.Tensor) -> float:
     return float(-0.5 * logdet / len(r)) if sign > 0 else float("inf")
 
 
+def effective_rank(codes: torch.Tensor) -> float:
+    """Participation ratio (sum lambda)^2 / sum lambda^2 of the correlation matrix's eigenvalues:
+    d for uncorrelated coordinates, 1 when all coordinates are copies of one."""
+    eig = np.linalg.eigvalsh(correlation_matrix(codes))
+    return float(eig.sum() ** 2 / (eig ** 2).sum())
+
+
 def bootstrap(statistic, codes: torch.Tensor, n_boot: int = 200, seed: int = 0):
     """(value, 2.5% quantile, 97.5% quantile) of statistic(codes) under resampling of the images."""
     rng = np.random.default_rng(seed)
@@ -637,7 +796,7 @@ class TransferConfig:
     lr: float = 1e-3  # head, and the whole network from scratch
     encoder_lr: float = 1e-4  # pretrained encoder when fine-tuned
     weight_decay: float = 1e-4
-    max_shift: int = 2  # random translation in pixels, within the zero padding; arms whose encoder trains
+    max_shift: int = 0  # random translation in pixels (within the zero padding) of the images whose encoder trains
     # Self-training of the frozen arm: each round keeps this share of the unlabelled pool,
     # the most confident pseudo-labels, the same number per predicted class.
     pseudo_fractions: tuple = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -747,7 +906,7 @@ def self_train_head(model: FewLabelClassifier, codes, labels, pool_codes, config
 
 def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, labels, unlabeled,
                     config: TransferConfig = TransferConfig(), seed: int = 0,
-                    unlabeled_codes: torch.Tensor | None = None) -> FewLabelClassifier:
+                    unlabeled_codes: torch.Tensor | None = None, monitor=None) -> FewLabelClassifier:
     """Train one arm of section 3 on the labelled `images`; returns the classifier in eval mode.
 
     'frozen': the pretrained encoder stays fixed and only the head learns, on the codes of the
@@ -756,7 +915,8 @@ def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, 
     'scratch': everything learns from random weights. Codes are standardised with the starting
     encoder's statistics on the `unlabeled` images (the first STATS_SIZE of them for 'scratch');
     `unlabeled_codes`, the pretrained encoder's codes of `unlabeled`, saves encoding them on
-    every call.
+    every call. `monitor=(every, fn)` calls fn(step, model) every `every` steps of the arms whose
+    encoder trains (for learning curves).
     """
     if arm not in ARMS:
         raise ValueError(f"arm must be one of {ARMS}, got {arm!r}")
@@ -781,19 +941,23 @@ def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, 
             self_train_head(model, codes, labels, unlabeled_codes, config, gen)
         return model.eval()
     encoder_lr = config.encoder_lr if arm == "finetune" else config.lr
-    opt = torch.optim.Adam([{"params": model.head.parameters(), "lr": config.lr},
-                            {"params": encoder.parameters(), "lr": encoder_lr}], weight_decay=config.weight_decay)
+    opt = adam([{"params": model.head.parameters(), "lr": config.lr},
+                {"params": encoder.parameters(), "lr": encoder_lr}], config.lr, weight_decay=config.weight_decay)
     batch = min(config.batch_size, len(images))
-    for _ in range(config.steps):
+    for step in range(config.steps):
         model.train()
         if arm == "finetune":
             encoder.eval()  # pretrained BatchNorm statistics stay; a few labels would ruin them
         idx = torch.randperm(len(images), generator=gen)[:batch]
         x = random_shift(images[idx], config.max_shift, gen).to(DEVICE)
-        loss = F.cross_entropy(model(x), labels[idx.to(DEVICE)])
+        with autocast():
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), labels[idx.to(DEVICE)])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if monitor is not None and (step + 1) % monitor[0] == 0:
+            monitor[1](step + 1, model)
     return model.eval()
 
 
@@ -808,12 +972,12 @@ def accuracy(model, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int 
 
 
 def transfer_experiment(ae_config: AEConfig, encoder_state: dict, train_images, train_labels,
-                        test_images, test_labels, budgets, draws: int,
-                        config: TransferConfig | None = None) -> list[dict]:
-    """Test accuracy of every arm, label budget and draw of the labelled subset.
+                        test_images, test_labels, draws: dict, config: TransferConfig | None = None) -> list[dict]:
+    """Training and test accuracy of every arm, for draws[n] draws of a labelled subset of n images.
 
     The labelled subsets come from the training images; all training images, without their
-    labels, are the unlabelled pool. The frozen arms are scored on precomputed test codes.
+    labels, are the unlabelled pool. Every arm of one draw sees the same labelled images. The
+    frozen arms are scored on precomputed codes.
     """
     config = config or transfer_config()
     encoder = Encoder(ae_config)
@@ -821,17 +985,47 @@ def transfer_experiment(ae_config: AEConfig, encoder_state: dict, train_images, 
     encoder.to(DEVICE).eval()
     pool_codes, test_codes = encode(encoder, train_images), encode(encoder, test_images).to(DEVICE)
     rows = []
-    jobs = [(n, s, arm) for n in budgets for s in range(draws) for arm in ARMS]
+    jobs = [(n, s, arm) for n, k in draws.items() for s in range(k) for arm in ARMS]
     for n, s, arm in tqdm(jobs, desc="transfer runs", leave=False):
         idx = balanced_subset(train_labels, n, seed=1000 * n + s)
         model = train_few_label(arm, encoder_state, ae_config, train_images[idx], train_labels[idx],
                                 train_images, config, seed=s, unlabeled_codes=pool_codes)
         if arm in FROZEN_ARMS:
-            acc = accuracy(model.from_codes, test_codes, test_labels)
+            train_acc = accuracy(model.from_codes, pool_codes[idx], train_labels[idx])
+            test_acc = accuracy(model.from_codes, test_codes, test_labels)
         else:
-            acc = accuracy(model, test_images, test_labels)
-        rows.append({"labels": n, "draw": s, "arm": arm, "accuracy": acc})
+            train_acc = accuracy(model, train_images[idx], train_labels[idx])
+            test_acc = accuracy(model, test_images, test_labels)
+        rows.append({"labels": n, "draw": s, "arm": arm, "train accuracy": train_acc, "accuracy": test_acc})
     return rows
+
+
+def finetune_curve(ae_config: AEConfig, encoder_state: dict, train_images, train_labels, test_images, test_labels,
+                   n: int, every: int = 20, config: TransferConfig | None = None, test_size: int = 2000) -> list[dict]:
+    """Training and test accuracy of the fine-tuned arm every `every` steps, on the first draw of n labels
+    (test accuracy on the first test_size test images)."""
+    config = config or transfer_config()
+    idx = balanced_subset(train_labels, n, seed=1000 * n)
+    curve = []
+
+    def record(step, model):
+        curve.append({"step": step, "train accuracy": accuracy(model, train_images[idx], train_labels[idx]),
+                      "test accuracy": accuracy(model, test_images[:test_size], test_labels[:test_size])})
+
+    train_few_label("finetune", encoder_state, ae_config, train_images[idx], train_labels[idx], train_images,
+                    config, seed=0, monitor=(every, record))
+    return curve
+
+
+def paired_interval(a, b, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high) of the paired differences a - b: a Student t interval over the pairs."""
+    from scipy import stats
+
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if diff.ndim != 1 or len(diff) < 2:
+        raise ValueError(f"a and b must be paired 1-d samples of at least 2 values, got shape {diff.shape}")
+    half = stats.t.ppf(0.5 + level / 2, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
+    return float(diff.mean()), float(diff.mean() - half), float(diff.mean() + half)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -875,14 +1069,16 @@ def train_classifier(model: EvalClassifier, images, labels) -> dict:
     gen = set_seed(cfg.seed)
     x_all, y_all = images[: cfg.train_size], labels[: cfg.train_size]
     steps = cfg.epochs * max(1, len(x_all) // cfg.batch_size)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = adam(model.parameters(), cfg.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps, pct_start=0.15)
     start = time.perf_counter()
     model.train()
     for _ in tqdm(range(cfg.epochs), desc="evaluation classifier", leave=False):
         for idx in batches(len(x_all), cfg.batch_size, gen):
             x = random_shift(x_all[idx], cfg.max_shift, gen).to(DEVICE)
-            loss = F.cross_entropy(model(x), y_all[idx].to(DEVICE))
+            with autocast():
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y_all[idx].to(DEVICE))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -910,6 +1106,7 @@ def evaluation_classifier(images=None, labels=None, required: bool = False):
 @torch.no_grad()
 def classify(model: EvalClassifier, images: torch.Tensor, batch_size: int = 2000):
     """(penultimate features [N, F], class probabilities [N, 10]) as numpy arrays."""
+    check_images(images, "images")
     model.eval()
     feats, probs = [], []
     for i in range(0, len(images), batch_size):
@@ -1052,9 +1249,9 @@ class Generator(nn.Module):
         self.scales.copy_(torch.linalg.cholesky(torch.as_tensor(gmm.covariances_)).float())
         self.weights.copy_(torch.as_tensor(gmm.weights_, dtype=torch.float32))
 
-    def sample_noise(self, n: int, gen: torch.Generator, truncation: float = 1.0) -> torch.Tensor:
-        """n noise vectors on the CPU, drawn from gen; truncation scales the normal part."""
-        z = truncation * torch.randn(n, self.config.noise_dim, generator=gen)
+    def sample_noise(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """n noise vectors on the CPU, drawn from gen."""
+        z = torch.randn(n, self.config.noise_dim, generator=gen)
         if not self.mixture:
             return z
         component = torch.multinomial(self.weights.cpu(), n, replacement=True, generator=gen)
@@ -1170,19 +1367,23 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
     return {"train_seconds": time.perf_counter() - start, "loss_history": history}
 
 
-def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False) -> GANConfig:
-    """The report's latent GAN recipe; the conditional one has the auxiliary classifier loss."""
+def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False, aux_weight: float | None = None,
+               seed: int = 0) -> GANConfig:
+    """The report's latent GAN recipe; the conditional one has the auxiliary classifier loss
+    (CGAN_AUX_WEIGHT unless aux_weight says otherwise)."""
+    if aux_weight is None:
+        aux_weight = CGAN_AUX_WEIGHT if conditional else 0.0
     return GANConfig(noise_dim=noise_dim, latent_dim=ae_config.d, ae_key=config_key(ae_config),
                      n_classes=10 if conditional else 0, steps=200 if SMOKE else GAN_STEPS,
-                     aux_weight=CGAN_AUX_WEIGHT if conditional else 0.0,
-                     aux_steps=200 if SMOKE else CGAN_AUX_STEPS)
+                     aux_weight=aux_weight, aux_steps=200 if SMOKE else CGAN_AUX_STEPS, seed=seed)
 
 
-def mixture_gan_config(ae_config: AEConfig) -> GANConfig:
-    """The report's mixture-prior latent GAN: a 10-component mixture of the codes, refined adversarially."""
+def mixture_gan_config(ae_config: AEConfig, seed: int = 0) -> GANConfig:
+    """The report's mixture-prior latent GAN: a 10-component mixture of the codes, refined adversarially.
+    The seed sets both the mixture's EM start and the adversarial training."""
     return GANConfig(noise_dim=ae_config.d, latent_dim=ae_config.d, ae_key=config_key(ae_config), prior="gmm",
                      steps=200 if SMOKE else MIXTURE_STEPS, lr=MIXTURE_LR, lr_decay=False, ema=MIXTURE_EMA,
-                     d_warmup=50 if SMOKE else MIXTURE_WARMUP)
+                     d_warmup=50 if SMOKE else MIXTURE_WARMUP, seed=seed)
 
 
 def latent_gan(config: GANConfig, codes=None, labels=None, required: bool = False):
@@ -1196,16 +1397,9 @@ def latent_gan(config: GANConfig, codes=None, labels=None, required: bool = Fals
 
 
 @torch.no_grad()
-def sample_codes(generator: Generator, n: int, digits: torch.Tensor | None = None, seed: int = 0,
-                 truncation: float = 1.0):
-    """n latent codes from the generator, reproducible by seed.
-
-    truncation < 1 scales the noise down: samples nearer the typical digit, less varied
-    (the truncation trick of Brock et al. 2019, with a scaled rather than a resampled normal).
-    """
-    if not 0 < truncation <= 1:
-        raise ValueError(f"truncation must be in (0, 1], got {truncation!r}")
-    noise = generator.sample_noise(n, torch.Generator().manual_seed(seed), truncation)
+def sample_codes(generator: Generator, n: int, digits: torch.Tensor | None = None, seed: int = 0):
+    """n latent codes from the generator, reproducible by seed."""
+    noise = generator.sample_noise(n, torch.Generator().manual_seed(seed))
     generator.eval()
     d = digits.to(DEVICE) if digits is not None else None
     return generator(noise.to(DEVICE), d).cpu()
@@ -1241,18 +1435,15 @@ def gaussian_mixture(codes: torch.Tensor, components: int = 10, seed: int = 0):
 def fit_gmm(codes: torch.Tensor, components: int = 10, seed: int = 0):
     """Baseline: the ex-post Gaussian mixture of Ghosh et al. 2020; returns a sampler n -> codes.
 
-    EM runs on the codes standardised exactly as the GANs see them (its k-means start is not
-    scale-invariant), so this is also the mixture that the mixture-prior GAN starts from.
+    It is the mixture-prior generator before any training: EM on the codes standardised as the
+    GANs see them (its k-means start is not scale-invariant), sampled as mean + Cholesky factor
+    times a normal vector.
     """
-    mean, std = codes.mean(0), codes.std(0)
-    gmm = gaussian_mixture((codes - mean) / std, components, seed)
-
-    def sample(n, seed=seed):
-        gmm.random_state = seed
-        x, _ = gmm.sample(n)
-        return torch.from_numpy(x[np.random.default_rng(seed).permutation(n)]).float() * std + mean
-
-    return sample
+    d = codes.shape[1]
+    mixture = Generator(GANConfig(noise_dim=d, latent_dim=d, prior="gmm", components=components))
+    mixture.fit_to_codes(codes, seed)
+    mixture.to(DEVICE)
+    return lambda n, seed=seed: sample_codes(mixture, n, seed=seed)
 
 
 def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
@@ -1263,13 +1454,85 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
     return (1 - alpha) * a.unsqueeze(1) + alpha * b.unsqueeze(1)
 
 
+def slerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
+    """Points along the great circle from a to b, the norm changing linearly (White 2016): [pairs, steps, dim].
+
+    Between Gaussian noise vectors this keeps the path at the norms the generator was trained on,
+    where a straight line dips towards the origin.
+    """
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    na, nb = a.norm(dim=1, keepdim=True), b.norm(dim=1, keepdim=True)
+    ua, ub = a / na, b / nb
+    omega = torch.acos((ua * ub).sum(1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7)).unsqueeze(1)  # [pairs, 1, 1]
+    alpha = torch.linspace(0, 1, steps).view(1, steps, 1)
+    direction = (torch.sin((1 - alpha) * omega) * ua.unsqueeze(1) + torch.sin(alpha * omega) * ub.unsqueeze(1)) \
+        / torch.sin(omega)
+    return direction * ((1 - alpha) * na.unsqueeze(1) + alpha * nb.unsqueeze(1))
+
+
+def invert_generator(generator: Generator, codes: torch.Tensor, starts: int = 8, steps: int = 300,
+                     lr: float = 0.05, seed: int = 0):
+    """Noise vectors whose generated codes come closest to `codes`: Adam on the squared error of the
+    standardised codes from `starts` random normal starts, keeping the best start of each code.
+
+    Returns (noise [N, k], mean squared error per standardised coordinate [N]).
+    """
+    if generator.mixture or generator.config.n_classes:
+        raise ValueError("invert_generator needs an unconditional generator with Gaussian noise")
+    target = ((codes.to(DEVICE) - generator.code_mean) / generator.code_std).expand(starts, -1, -1)
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(starts, len(codes), generator.config.noise_dim, generator=gen).to(DEVICE).requires_grad_(True)
+    opt = torch.optim.Adam([noise], lr=lr)
+    generator.eval().requires_grad_(False)
+    for _ in range(steps):
+        error = (generator(noise.flatten(0, 1), standardised=True).view_as(target) - target).pow(2).mean(2)
+        opt.zero_grad(set_to_none=True)
+        error.sum().backward()
+        opt.step()
+    generator.requires_grad_(True)
+    with torch.no_grad():
+        error = (generator(noise.flatten(0, 1), standardised=True).view_as(target) - target).pow(2).mean(2)
+        best = error.argmin(0)
+        columns = torch.arange(len(codes), device=best.device)
+        return noise.detach()[best, columns].cpu(), error[best, columns].cpu()
+
+
+def label_changes(labels: np.ndarray) -> np.ndarray:
+    """How often the predicted label changes along each path: labels [paths, steps] => [paths]."""
+    labels = np.asarray(labels)
+    return (labels[:, 1:] != labels[:, :-1]).sum(1)
+
+
+def path_scores(classifier: EvalClassifier, images: torch.Tensor, reference_feats: np.ndarray) -> dict:
+    """Realism and smoothness of interpolation paths, images [paths, steps, 1, 32, 32].
+
+    Realism of the inner images: FID against the reference features and the classifier's mean
+    confidence. Smoothness: the largest single step in classifier features as a share of the whole
+    path length (1/(steps-1) for evenly spaced steps), the number of label changes, and the share
+    of paths whose inner images show a digit that neither end shows.
+    """
+    paths, steps = images.shape[:2]
+    feats, probs = classify(classifier, images.flatten(0, 1))
+    inner = np.zeros((paths, steps), dtype=bool)
+    inner[:, 1:-1] = True
+    inner = inner.flatten()
+    labels = probs.argmax(1).reshape(paths, steps)
+    jumps = np.linalg.norm(np.diff(feats.reshape(paths, steps, -1), axis=1), axis=2)
+    third = [(set(row[1:-1]) - {row[0], row[-1]}) != set() for row in labels]
+    return {"FID": frechet_distance(feats[inner], reference_feats), "confidence": float(probs[inner].max(1).mean()),
+            "max jump": float((jumps.max(1) / jumps.sum(1).clip(1e-12)).mean()),
+            "label changes": float(label_changes(labels).mean()),
+            "one change": float((label_changes(labels) == 1).mean()), "third digit": float(np.mean(third))}
+
+
 def conditional_scores(decoder: nn.Module, generator: Generator, classifier: EvalClassifier,
-                       real_feats: np.ndarray, real_labels: torch.Tensor, truncation: float = 1.0,
+                       real_feats: np.ndarray, real_labels: torch.Tensor,
                        n: int = 1000) -> list[dict]:
     """Per requested digit: classifier accuracy, feature spread relative to the real digit, and FID."""
     rows = []
     for digit in range(10):
-        codes = sample_codes(generator, n, torch.full((n,), digit), seed=digit, truncation=truncation)
+        codes = sample_codes(generator, n, torch.full((n,), digit), seed=digit)
         feats, probs = classify(classifier, decode(decoder, codes))
         real = real_feats[real_labels.numpy() == digit]
         rows.append({"digit": digit, "accuracy": float((probs.argmax(1) == digit).mean()),
@@ -1285,17 +1548,48 @@ def conditional_scores(decoder: nn.Module, generator: Generator, classifier: Eva
 def generate(n: int, digit: int | None = None, seed: int = 0) -> torch.Tensor:
     """n new digits [n, 1, 32, 32] in [0, 1]: samples of the mixture-prior latent GAN, or samples of
     `digit` from the conditional generator if given."""
-    if not isinstance(n, int) or n < 1:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    if digit is not None and (not isinstance(digit, int) or not 0 <= digit <= 9):
+    if digit is not None and (not isinstance(digit, int) or isinstance(digit, bool) or not 0 <= digit <= 9):
         raise ValueError(f"digit must be None or an integer 0..9, got {digit!r}")
     ae_cfg = report_config(None)
     ae, _ = autoencoder(ae_cfg, required=True)
     config = mixture_gan_config(ae_cfg) if digit is None else gan_config(REPORT_NOISE_DIM, ae_cfg, conditional=True)
     gan, _ = latent_gan(config, required=True)
     digits = torch.full((n,), digit, dtype=torch.long) if digit is not None else None
-    truncation = CGAN_TRUNCATION if digit is not None else 1.0
-    return decode(ae.decoder, sample_codes(gan.generator, n, digits, seed=seed, truncation=truncation))
+    return decode(ae.decoder, sample_codes(gan.generator, n, digits, seed=seed))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training speed: milliseconds per step in each precision
+# ---------------------------------------------------------------------------------------------
+
+
+def training_step_ms(family: str, precision: str, steps: int = 40) -> float:
+    """Milliseconds per training step of the report's d=10 autoencoder ("ae", batch AEConfig.batch_size)
+    or of the Gaussian-noise latent GAN ("gan"), on random data, in `precision`; a first run warms up."""
+    global PRECISION
+    if family not in ("ae", "gan"):
+        raise ValueError(f"family must be 'ae' or 'gan', got {family!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    chosen, PRECISION = PRECISION, precision
+    try:
+        times = []
+        for _ in range(2):
+            set_seed(0)
+            if family == "ae":
+                cfg = AEConfig(d=REPORT_D, epochs=1, train_size=steps * AEConfig.batch_size, val_size=1,
+                               **BOTTLENECK_DESIGNS[REPORT_DESIGN])
+                images = torch.rand(cfg.train_size + 1, 1, 32, 32)
+                times.append(train_autoencoder(Autoencoder(cfg).to(DEVICE), images, progress=False)["train_seconds"])
+            else:
+                gan = LatentGAN(GANConfig(noise_dim=REPORT_NOISE_DIM, latent_dim=REPORT_D, steps=steps)).to(DEVICE)
+                with torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+                    times.append(train_latent_gan(gan, torch.randn(10000, REPORT_D))["train_seconds"])
+        return 1000 * times[-1] / steps
+    finally:
+        PRECISION = chosen
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1324,7 +1618,7 @@ def record_metrics(values: dict) -> None:
     FIGURES_DIR.mkdir(parents=True, exist_ok=True)
     metrics = read_metrics()
     for key, value in values.items():
-        if isinstance(value, (np.floating, np.integer)):
+        if isinstance(value, (np.floating, np.integer)) or (torch.is_tensor(value) and value.numel() == 1):
             value = value.item()
         if not isinstance(value, (int, float, str)):
             raise ValueError(f"metric {key!r} must be a number or a string, got {type(value).__name__}")
