@@ -88,6 +88,52 @@ def test_interpolate_endpoints_and_shape():
         h.interpolate(a, b, 1)
 
 
+def test_slerp_keeps_unit_norms_and_hits_both_ends():
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.nn.functional.normalize(torch.randn(2, 50, 8, generator=gen), dim=2)
+    path = h.slerp(a, b, 9)
+    assert path.shape == (50, 9, 8)
+    assert torch.allclose(path.norm(dim=2), torch.ones(50, 9), atol=1e-5)
+    assert torch.allclose(path[:, 0], a, atol=1e-5) and torch.allclose(path[:, -1], b, atol=1e-5)
+    line = h.interpolate(a, b, 9)
+    assert line[:, 4].norm(dim=1).mean() < path[:, 4].norm(dim=1).mean()  # the line cuts the corner
+    scaled = h.slerp(2 * a, 4 * b, 5)
+    assert torch.allclose(scaled.norm(dim=2), torch.tensor([2.0, 2.5, 3.0, 3.5, 4.0]).expand(50, 5), atol=1e-4)
+
+
+def test_generator_inversion_recovers_a_code_the_generator_produced():
+    h.set_seed(0)
+    G = h.Generator(h.GANConfig(noise_dim=4, latent_dim=6, hidden=64)).to(h.DEVICE)
+    noise = torch.randn(20, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        codes = G(noise.to(h.DEVICE)).cpu()
+    found, error = h.invert_generator(G, codes, starts=4, steps=300)
+    assert found.shape == (20, 4) and error.shape == (20,)
+    assert error.max() < 1e-3
+    with torch.no_grad():
+        assert torch.allclose(G(found.to(h.DEVICE)).cpu(), codes, atol=0.05)
+    with pytest.raises(ValueError, match="unconditional"):
+        h.invert_generator(h.Generator(h.GANConfig(noise_dim=4, latent_dim=6, n_classes=10)), codes)
+
+
+def test_label_changes_and_path_smoothness():
+    assert h.label_changes(np.array([[3, 3, 3, 3], [1, 1, 2, 2], [1, 2, 1, 2]])).tolist() == [0, 1, 3]
+
+
+def test_mixture_baseline_samples_through_cholesky_factors_without_warnings():
+    import warnings
+
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.randn(3000, 3, generator=gen) @ torch.tensor([[1.0, 0.9, 0.0], [0.0, 0.1, 0.0], [0.0, 0.0, 1e-3]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn's sampler warned about non-PSD covariances here
+        sample = h.fit_gmm(codes, components=3, seed=0)
+        x = sample(20000)
+    assert torch.allclose(x.mean(0), codes.mean(0), atol=0.05)
+    assert torch.allclose(torch.cov(x.T), torch.cov(codes.T), atol=0.05)
+    assert torch.equal(x, sample(20000)) and not torch.equal(x, sample(20000, seed=1))
+
+
 def test_generate_names_the_command_when_untrained(checkpoint_dir):
     with pytest.raises(FileNotFoundError, match="make report"):
         h.generate(2)
@@ -100,7 +146,7 @@ def trained_report_models(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(h, "CHECKPOINT_DIR", folder)
         images, labels = h.load_mnist(train=True)
-        images, labels = images[:h.SMOKE_TRAIN_SIZE], labels[:h.SMOKE_TRAIN_SIZE]
+        images, labels = images[:h.SMOKE_TRAIN_SIZE + 512], labels[:h.SMOKE_TRAIN_SIZE + 512]
         ae, _ = h.autoencoder(h.report_config(None), images)
         codes = h.encode(ae.encoder, images)
         h.latent_gan(h.mixture_gan_config(ae.config), codes)
@@ -120,10 +166,10 @@ def test_generate_shape_range_and_determinism(trained_report_models, monkeypatch
 
 def test_generate_bad_arguments(trained_report_models, monkeypatch):
     monkeypatch.setattr(h, "CHECKPOINT_DIR", trained_report_models)
-    for n in (0, -1, 2.5):
+    for n in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="n must"):
             h.generate(n)
-    for digit in (-1, 10, 3.0):
+    for digit in (-1, 10, 3.0, True):
         with pytest.raises(ValueError, match="digit must"):
             h.generate(2, digit=digit)
 

@@ -25,6 +25,29 @@ def test_gaussian_total_correlation_matches_the_formula():
     assert h.gaussian_total_correlation(codes) == pytest.approx(-0.5 * np.log(1 - rho**2) / 2, rel=0.03)
 
 
+def test_effective_rank_is_d_for_uncorrelated_codes_and_1_for_copies():
+    gen = torch.Generator().manual_seed(5)
+    codes = torch.randn(50000, 6, generator=gen)
+    assert h.effective_rank(codes) == pytest.approx(6, rel=0.01)
+    x = torch.randn(5000, 1, generator=gen)
+    assert h.effective_rank(torch.cat([x, 2 * x, -x, 0.5 * x], 1)) == pytest.approx(1.0)
+    half = torch.cat([x, -3 * x, torch.randn(5000, 1, generator=gen)], 1)  # two copies and one free coordinate
+    assert h.effective_rank(half) == pytest.approx((2 + 1) ** 2 / (2 ** 2 + 1), rel=0.03)
+
+
+def test_paired_interval_contains_zero_for_identical_arms_and_excludes_it_for_a_shift():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.5, 0.9, size=10)
+    assert h.paired_interval(a, a) == (0.0, 0.0, 0.0)
+    mean, low, high = h.paired_interval(a + 0.05 + rng.normal(0, 0.01, 10), a)
+    assert low > 0 and mean == pytest.approx(0.05, abs=0.01)
+    noise = rng.normal(0, 0.02, 10)
+    mean, low, high = h.paired_interval(a + noise, a)
+    assert low < 0 < high
+    with pytest.raises(ValueError, match="paired"):
+        h.paired_interval([0.5], [0.4])
+
+
 def test_bootstrap_interval_brackets_the_value():
     codes = torch.randn(2000, 4, generator=torch.Generator().manual_seed(3))
     codes[:, 1] += codes[:, 0]
@@ -61,7 +84,7 @@ def test_random_shift_moves_each_image_by_its_own_offset():
 
 
 def test_frozen_encoder_stays_unchanged_while_the_head_trains():
-    cfg = h.AEConfig(d=4, channels=(4, 8, 8), hidden=32)
+    cfg = h.AEConfig(d=4, channels=(4, 8, 8), hidden=(32,))
     state = {k: v.clone() for k, v in h.Encoder(cfg).state_dict().items()}
     images, labels = h.load_mnist(train=False)
     small = h.TransferConfig(steps=15)
@@ -118,3 +141,19 @@ def test_transfer_config_rejects_bad_self_training_settings():
         h.TransferConfig(pseudo_fractions=(0.5, 1.5))
     with pytest.raises(ValueError, match="labelled_share"):
         h.TransferConfig(labelled_share=0)
+
+
+def test_transfer_rows_report_training_and_test_accuracy_for_every_arm_and_draw():
+    cfg = h.AEConfig(d=4, channels=(4, 8, 8), hidden=(32,))
+    state = h.Encoder(cfg).state_dict()
+    images, labels = h.load_mnist(train=False)
+    small = h.TransferConfig(steps=10, pseudo_fractions=(0.5,), pseudo_steps=5)
+    rows = h.transfer_experiment(cfg, state, images[:400], labels[:400], images[400:600], labels[400:600],
+                                 {10: 2, 20: 1}, small)
+    assert len(rows) == 3 * len(h.ARMS)
+    assert {(r["labels"], r["draw"]) for r in rows} == {(10, 0), (10, 1), (20, 0)}
+    for r in rows:
+        assert 0 <= r["train accuracy"] <= 1 and 0 <= r["accuracy"] <= 1
+    curve = h.finetune_curve(cfg, state, images[:400], labels[:400], images[400:600], labels[400:600], 10,
+                             every=5, config=small)
+    assert [c["step"] for c in curve] == [5, 10]

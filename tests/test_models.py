@@ -1,13 +1,15 @@
+import math
+
 import pytest
 import torch
 
 import helpers as h
 
 
-@pytest.mark.parametrize("bottleneck", h.BOTTLENECKS)
+@pytest.mark.parametrize("design", sorted(h.BOTTLENECK_DESIGNS))
 @pytest.mark.parametrize("d", [1, 2, 10, 64])
-def test_encoder_decoder_shapes_and_range(d, bottleneck):
-    model = h.Autoencoder(h.AEConfig(d=d, bottleneck=bottleneck)).eval()
+def test_encoder_decoder_shapes_and_range(d, design):
+    model = h.Autoencoder(h.ae_config(d, design)).eval()
     x = torch.rand(5, 1, 32, 32)
     z = model.encoder(x)
     assert z.shape == (5, d)
@@ -17,11 +19,34 @@ def test_encoder_decoder_shapes_and_range(d, bottleneck):
     assert torch.allclose(torch.sigmoid(model.decoder(z, logits=True)), out)
 
 
-def test_fc_bottleneck_has_dense_layers_and_conv_has_none():
-    fc = h.Autoencoder(h.AEConfig(bottleneck="fc"))
-    conv = h.Autoencoder(h.AEConfig(bottleneck="conv"))
-    assert any(isinstance(m, torch.nn.Linear) for m in fc.modules())
-    assert not any(isinstance(m, torch.nn.Linear) for m in conv.modules())
+def _linear_shapes(module):
+    return [(m.in_features, m.out_features) for m in module.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def test_each_design_has_the_layers_its_name_says():
+    flat = 64 * 16  # the trunk's 4x4x64 map
+    heads = {name: h.Autoencoder(h.ae_config(10, name)) for name in h.BOTTLENECK_DESIGNS}
+    assert _linear_shapes(heads["linear"].encoder) == [(flat, 10)]
+    assert _linear_shapes(heads["fc128"].encoder) == [(flat, 128), (128, 10)]
+    assert _linear_shapes(heads["fc512"].encoder) == [(flat, 512), (512, 10)]
+    assert _linear_shapes(heads["fc2x512"].encoder) == [(flat, 512), (512, 512), (512, 10)]
+    assert _linear_shapes(heads["fc2x512"].decoder) == [(10, 512), (512, 512), (512, flat)]
+    for name in ("conv", "conv_wide"):
+        assert _linear_shapes(heads[name]) == []
+
+
+def test_parameter_counts_follow_from_the_layers():
+    def dense(widths):  # weights and biases of a chain of linear layers
+        return sum(a * b + b for a, b in zip(widths, widths[1:]))
+
+    trunk = h.count_parameters(h.Autoencoder(h.ae_config(10, "linear"))) - dense([1024, 10]) - dense([10, 1024])
+    for name, widths in (("linear", [1024, 10]), ("fc128", [1024, 128, 10]), ("fc512", [1024, 512, 10]),
+                         ("fc2x512", [1024, 512, 512, 10])):
+        model = h.Autoencoder(h.ae_config(10, name))
+        assert h.count_parameters(model) == trunk + dense(widths) + dense(widths[::-1]), name
+    # The matched comparison: the wide convolutional bottleneck has about as many parameters as fc128.
+    wide, fc128 = (h.count_parameters(h.Autoencoder(h.ae_config(10, n))) for n in ("conv_wide", "fc128"))
+    assert abs(wide - fc128) / fc128 < 0.02
 
 
 def test_bad_arguments_name_the_argument():
@@ -29,6 +54,8 @@ def test_bad_arguments_name_the_argument():
         h.AEConfig(d=0)
     with pytest.raises(ValueError, match="bottleneck"):
         h.AEConfig(bottleneck="attention")
+    with pytest.raises(ValueError, match="hidden"):
+        h.AEConfig(hidden=())
     model = h.Autoencoder(h.AEConfig(d=4))
     with pytest.raises(ValueError, match=r"x must .*\[N, 1, 32, 32\].*\(3, 1, 28, 28\)"):
         model.encoder(torch.rand(3, 1, 28, 28))
@@ -41,19 +68,20 @@ def test_bad_arguments_name_the_argument():
 
 
 def _tiny(**overrides):
-    settings = dict(d=4, channels=(4, 8, 8), hidden=32, epochs=3, batch_size=64, train_size=512, seed=0)
+    settings = dict(d=4, channels=(4, 8, 8), hidden=(32,), epochs=3, batch_size=64, train_size=512, val_size=64,
+                    seed=0)
     return h.AEConfig(**{**settings, **overrides})
 
 
 @pytest.fixture(scope="module")
 def images():
-    return h.load_mnist(train=False)[0][:512]
+    return h.load_mnist(train=False)[0][:576]
 
 
 def test_a_few_training_steps_lower_the_loss(images):
     h.set_seed(0)
     model = h.Autoencoder(_tiny(epochs=8)).to(h.DEVICE)
-    x = images.to(h.DEVICE)
+    x = images[:512].to(h.DEVICE)
 
     def loss():
         model.eval()
@@ -99,7 +127,8 @@ def test_load_autoencoder_names_the_command_when_untrained(checkpoint_dir):
 
 
 def test_load_autoencoder_returns_eval_mode_models(images, checkpoint_dir):
-    h.autoencoder(h.report_config(None), images)
+    config = h.report_config(None)
+    h.autoencoder(config, h.load_mnist(train=True)[0][:config.train_size + config.val_size])
     encoder, decoder = h.load_autoencoder()
     assert not encoder.training and not decoder.training
     out = decoder(encoder(images[:3].to(h.DEVICE)))
@@ -114,3 +143,111 @@ def test_reconstruction_metrics():
     y[:, :, 10, 10] = 1.0
     assert h.mse_per_pixel(y, x) == pytest.approx(1 / 784)
     assert h.psnr(y, x) == pytest.approx(10 * torch.log10(torch.tensor(784.0)).item(), rel=1e-5)
+
+
+def test_bad_pixels_are_refused_with_the_argument_named():
+    model = h.Autoencoder(h.AEConfig(d=4)).eval()
+    x = torch.rand(3, 1, 32, 32)
+    x[0, 0, 5, 5] = float("nan")
+    with pytest.raises(ValueError, match="x must hold finite pixels"):
+        model.encoder(x)
+    with pytest.raises(ValueError, match=r"x must hold pixels in \[0, 1\]"):
+        model.encoder(torch.rand(3, 1, 32, 32) * 2)
+    with pytest.raises(ValueError, match="images must hold pixels"):
+        h.mse_per_pixel(torch.rand(3, 1, 32, 32), torch.rand(3, 1, 32, 32) - 0.5)
+    with pytest.raises(ValueError, match="recon must hold finite"):
+        h.psnr(torch.full((3, 1, 32, 32), float("nan")), torch.rand(3, 1, 32, 32))
+    with pytest.raises(ValueError, match="design must"):
+        h.ae_config(10, "attention")
+    with pytest.raises(ValueError, match="d must"):
+        h.load_autoencoder(True)
+
+
+def test_learning_curve_is_recorded_and_survives_the_cache(images, checkpoint_dir):
+    _, trained = h.autoencoder(_tiny(), images)
+    assert len(trained["val_mse_history"]) == len(trained["loss_history"]) == 3
+    assert all(isinstance(v, float) for v in trained["val_mse_history"])
+    _, loaded = h.autoencoder(_tiny(), required=True)
+    assert loaded["cached"] and loaded["val_mse_history"] == trained["val_mse_history"]
+    with pytest.raises(ValueError, match="train_size \\+ val_size"):
+        h.autoencoder(_tiny(seed=5), images[:100])
+
+
+def test_checkpoint_name_changes_with_precision_and_training_code(monkeypatch):
+    config = _tiny()
+    name = h.checkpoint_path(config)
+    with monkeypatch.context() as m:
+        m.setattr(h, "PRECISION", "float32" if h.PRECISION == "bfloat16" else "bfloat16")
+        assert h.checkpoint_path(config) != name
+    original = h.train_autoencoder
+
+    def train_autoencoder(model, images, progress=True):  # same behaviour, other source
+        return original(model, images, progress)
+
+    with monkeypatch.context() as m:
+        m.setattr(h, "train_autoencoder", train_autoencoder)
+        assert h.checkpoint_path(config) != name
+    assert h.checkpoint_path(config) == name
+    # The names cover every model family's training code.
+    for family in ("AEConfig", "ClassifierConfig", "GANConfig"):
+        assert all(callable(getattr(h, n)) for n in h.TRAINING_CODE[family])
+
+
+def test_a_broken_checkpoint_is_moved_aside_and_retrained(images, checkpoint_dir, capsys):
+    first, _ = h.autoencoder(_tiny(), images)
+    path = h.checkpoint_path(_tiny())
+    path.write_bytes(path.read_bytes()[:1000])  # truncated, as by a full disk
+    again, info = h.autoencoder(_tiny(), images)
+    assert info["cached"] is False
+    said = capsys.readouterr().out
+    assert path.name in said and said.count("\n") == 1
+    assert path.with_suffix(".broken").exists()
+    for p, q in zip(first.parameters(), again.parameters()):
+        assert torch.equal(p, q)  # retrained from the same seed
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(FileNotFoundError, match="make report"):
+        h.autoencoder(_tiny(), required=True)
+
+
+def test_precision_choice_and_its_fallbacks(monkeypatch):
+    cpu = torch.device("cpu")
+    assert not h.fast_bfloat16(torch.device("mps"))
+    monkeypatch.setenv("EX3_PRECISION", "float32")
+    assert h.pick_precision(cpu) == "float32"
+    monkeypatch.setenv("EX3_PRECISION", "half")
+    with pytest.raises(ValueError, match="EX3_PRECISION"):
+        h.pick_precision(cpu)
+    monkeypatch.delenv("EX3_PRECISION")
+    monkeypatch.setattr(h, "fast_bfloat16", lambda device: False)
+    assert h.pick_precision(cpu) == "float32"
+    monkeypatch.setenv("EX3_PRECISION", "bfloat16")
+    with pytest.warns(UserWarning, match="float32"):
+        assert h.pick_precision(cpu) == "float32"
+    monkeypatch.setattr(h, "fast_bfloat16", lambda device: True)
+    assert h.pick_precision(cpu) == "bfloat16"
+
+
+def test_bfloat16_training_lowers_the_loss_reports_float32_and_repeats_itself(images, monkeypatch):
+    monkeypatch.setattr(h, "PRECISION", "bfloat16")
+
+    def run():
+        h.set_seed(0)
+        model = h.Autoencoder(_tiny(epochs=4)).to(h.DEVICE)
+        info = h.train_autoencoder(model, images, progress=False)
+        return model, info
+
+    model, info = run()
+    assert info["loss_history"][-1] < 0.85 * info["loss_history"][0]
+    assert info["val_mse_history"][-1] < info["val_mse_history"][0]
+    assert h.reconstruct(model, images[:8]).dtype == torch.float32
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    again, _ = run()
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), again.parameters()))
+
+
+def test_training_step_benchmark_restores_the_precision():
+    chosen = h.PRECISION
+    ms = h.training_step_ms("gan", "float32", steps=5)
+    assert ms > 0 and math.isfinite(ms) and h.PRECISION == chosen
+    with pytest.raises(ValueError, match="family"):
+        h.training_step_ms("vae", "float32")
