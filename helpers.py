@@ -568,7 +568,6 @@ BOTTLENECK_DESIGNS = {
     "fc2x512": dict(bottleneck="fc", hidden=(512, 512)),
 }
 REPORT_DESIGN = "fc512"  # the design of the sweep and of sections 2-5
-NOISE_DIMS = (2, 8)  # noise sizes of the latent GAN with Gaussian noise
 REPORT_NOISE_DIM = 8  # that of the conditional generator and of the interpolation study
 GAN_STEPS = 3000  # unconditional (Gaussian noise) and conditional alike
 CGAN_AUX_STEPS = 1000  # training steps of the conditional generator's digit classifier of codes
