@@ -1483,15 +1483,15 @@ def invert_generator(generator: Generator, codes: torch.Tensor, starts: int = 8,
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(starts, len(codes), generator.config.noise_dim, generator=gen).to(DEVICE).requires_grad_(True)
     opt = torch.optim.Adam([noise], lr=lr)
+    error_of = lambda: (generator(noise.flatten(0, 1), standardised=True).view_as(target) - target).pow(2).mean(2)
     generator.eval().requires_grad_(False)
     for _ in range(steps):
-        error = (generator(noise.flatten(0, 1), standardised=True).view_as(target) - target).pow(2).mean(2)
         opt.zero_grad(set_to_none=True)
-        error.sum().backward()
+        error_of().sum().backward()
         opt.step()
     generator.requires_grad_(True)
     with torch.no_grad():
-        error = (generator(noise.flatten(0, 1), standardised=True).view_as(target) - target).pow(2).mean(2)
+        error = error_of()
         best = error.argmin(0)
         columns = torch.arange(len(codes), device=best.device)
         return noise.detach()[best, columns].cpu(), error[best, columns].cpu()
