@@ -16,6 +16,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import warnings
 import zipfile
@@ -101,28 +102,48 @@ def set_seed(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-# What turns a config of each family into trained weights: its model classes and training functions.
-# Their source is part of the checkpoint's name, so a changed model or training loop never loads old weights.
-TRAINING_CODE = {
-    "AEConfig": ("Encoder", "Decoder", "Autoencoder", "_down", "_up", "train_autoencoder", "reconstruction_loss",
-                 "batches"),
-    "ClassifierConfig": ("EvalClassifier", "_down", "train_classifier", "random_shift", "batches"),
-    "GANConfig": ("LatentGAN", "Generator", "Discriminator", "_mlp", "train_latent_gan", "fit_classifier",
-                  "gaussian_mixture"),
+# What turns a config of each family into trained weights: its model class and training function, and
+# every function or class of this module that they use, found by reading their source (training_code).
+# That source is part of the checkpoint's name, so a changed model, training loop, optimiser or
+# precision policy never loads old weights.
+TRAINING_ROOTS = {
+    "AEConfig": ("Autoencoder", "train_autoencoder"),
+    "ClassifierConfig": ("EvalClassifier", "train_classifier"),
+    "GANConfig": ("LatentGAN", "train_latent_gan"),
 }
+
+
+def training_code(family: str) -> list[str]:
+    """Names of this module's functions and classes that a family's training roots use, directly or
+    through each other, sorted."""
+    import ast
+    import inspect
+
+    module = sys.modules[__name__]
+    own = lambda name: (callable(getattr(module, name, None)) and not name.startswith("__")
+                        and getattr(getattr(module, name), "__module__", None) == __name__)
+    found, todo = set(), list(TRAINING_ROOTS[family])
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        tree = ast.parse(textwrap.dedent(inspect.getsource(getattr(module, name))))
+        todo += [node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and own(node.id)]
+    return sorted(found)
 
 
 def training_code_hash(config) -> str:
     """sha256 of the source of everything that trains a model of this config's family."""
     import inspect
 
-    names = TRAINING_CODE[type(config).__name__]
-    source = "".join(inspect.getsource(globals()[name]) for name in names)
+    module = sys.modules[__name__]
+    source = "".join(inspect.getsource(getattr(module, name)) for name in training_code(type(config).__name__))
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
 def config_key(config) -> str:
-    """A short stable hash of a dataclass config alone (how a GAN names the autoencoder it models)."""
+    """A short stable hash of a dataclass config alone."""
     payload = json.dumps({"class": type(config).__name__, **asdict(config)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -568,6 +589,10 @@ BOTTLENECK_DESIGNS = {
     "fc2x512": dict(bottleneck="fc", hidden=(512, 512)),
 }
 REPORT_DESIGN = "fc512"  # the design of the sweep and of sections 2-5
+SECOND_SEED_DESIGNS = 2  # the designs with the lowest held-out error that get a second seed
+LABEL_COUNTS = (10, 20, 50, 100, 1000)  # section 3: labelled images per draw
+TRANSFER_DRAWS = 10  # section 3: draws of a labelled subset per label count
+GAN_SEEDS = (0, 1, 2)  # section 4: seeds of every latent GAN and mixture
 REPORT_NOISE_DIM = 8  # that of the conditional generator and of the interpolation study
 GAN_STEPS = 3000  # unconditional (Gaussian noise) and conditional alike
 CGAN_AUX_STEPS = 1000  # training steps of the conditional generator's digit classifier of codes
@@ -751,6 +776,12 @@ def effective_rank(codes: torch.Tensor) -> float:
     return float(eig.sum() ** 2 / (eig ** 2).sum())
 
 
+def smallest_eigenvalue(codes: torch.Tensor) -> float:
+    """The smallest eigenvalue of the correlation matrix: near 0 when some direction of the code is
+    (almost) a linear combination of the others."""
+    return float(np.linalg.eigvalsh(correlation_matrix(codes))[0])
+
+
 def bootstrap(statistic, codes: torch.Tensor, n_boot: int = 200, seed: int = 0):
     """(value, 2.5% quantile, 97.5% quantile) of statistic(codes) under resampling of the images."""
     rng = np.random.default_rng(seed)
@@ -812,6 +843,11 @@ class TransferConfig:
 
 def transfer_config() -> TransferConfig:
     return TransferConfig(steps=20, pseudo_fractions=(0.5,), pseudo_steps=20) if SMOKE else TransferConfig()
+
+
+def transfer_draws() -> dict:
+    """{labels: draws} of section 3."""
+    return {n: 2 if SMOKE else TRANSFER_DRAWS for n in LABEL_COUNTS}
 
 
 class FewLabelClassifier(nn.Module):
@@ -1163,7 +1199,7 @@ class GANConfig:
 
     noise_dim: int = 8
     latent_dim: int = 10
-    ae_key: str = ""  # config_key of the autoencoder whose codes are modelled
+    ae_key: str = ""  # cache_key of the autoencoder whose codes are modelled (config, precision, training code)
     n_classes: int = 0
     hidden: int = 256
     steps: int = 3000  # generator steps, after d_warmup discriminator-only steps
@@ -1172,6 +1208,7 @@ class GANConfig:
     lr_decay: bool = True
     d_lr_scale: float = 2.0  # the discriminator learns this much faster (two time-scale update rule)
     r1: float = 10.0  # weight of the R1 gradient penalty on real codes
+    r1_every: int = 4  # the penalty every r1_every discriminator steps, scaled by r1_every (lazy regularisation)
     d_warmup: int = 0  # discriminator-only steps before the generator starts to learn
     ema: float = 0.0  # > 0: the trained generator is the moving average of its weights with this decay
     prior: str = "normal"
@@ -1192,6 +1229,8 @@ class GANConfig:
         if self.prior == "gmm" and (self.n_classes or self.noise_dim != self.latent_dim or self.components < 1):
             raise ValueError("prior='gmm' needs n_classes=0, noise_dim == latent_dim and components >= 1, "
                              f"got {self.n_classes}, {self.noise_dim} vs {self.latent_dim}, {self.components}")
+        if not isinstance(self.r1_every, int) or self.r1_every < 1:
+            raise ValueError(f"r1_every must be a positive integer, got {self.r1_every!r}")
         if self.d_warmup < 0 or not 0 <= self.ema < 1:
             raise ValueError(f"need d_warmup >= 0 and 0 <= ema < 1, got {self.d_warmup}, {self.ema}")
 
@@ -1331,14 +1370,18 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
     name = "latent GAN, mixture prior" if G.mixture else f"latent GAN k={cfg.noise_dim}"
     for step in tqdm(range(-cfg.d_warmup, cfg.steps), desc=name, leave=False):
         idx = torch.randint(0, len(real_all), (cfg.batch_size,), generator=gen).to(DEVICE)
-        real = real_all[idx].requires_grad_(True)
+        penalise = (step + cfg.d_warmup) % cfg.r1_every == 0
+        real = real_all[idx].requires_grad_(penalise)
         y = labels[idx] if cfg.n_classes else None
         fake = G(G.sample_noise(cfg.batch_size, gen).to(DEVICE), y, standardised=True)
-        # Discriminator: softplus(-D(real)) + softplus(D(fake)) + r1/2 |grad D(real)|^2
+        # Discriminator: softplus(-D(real)) + softplus(D(fake)), and on every r1_every-th step
+        # r1_every * r1/2 |grad D(real)|^2: the same penalty on average, at a fraction of the cost
+        # (lazy regularisation, Karras et al. 2020, sec. 3.1).
         d_real = D(real, y)
-        grad, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
-        d_loss = (F.softplus(-d_real).mean() + F.softplus(D(fake.detach(), y)).mean()
-                  + cfg.r1 / 2 * grad.pow(2).sum(1).mean())
+        d_loss = F.softplus(-d_real).mean() + F.softplus(D(fake.detach(), y)).mean()
+        if penalise:
+            grad, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+            d_loss = d_loss + cfg.r1_every * cfg.r1 / 2 * grad.pow(2).sum(1).mean()
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
@@ -1372,7 +1415,7 @@ def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False, a
     (CGAN_AUX_WEIGHT unless aux_weight says otherwise)."""
     if aux_weight is None:
         aux_weight = CGAN_AUX_WEIGHT if conditional else 0.0
-    return GANConfig(noise_dim=noise_dim, latent_dim=ae_config.d, ae_key=config_key(ae_config),
+    return GANConfig(noise_dim=noise_dim, latent_dim=ae_config.d, ae_key=cache_key(ae_config),
                      n_classes=10 if conditional else 0, steps=200 if SMOKE else GAN_STEPS,
                      aux_weight=aux_weight, aux_steps=200 if SMOKE else CGAN_AUX_STEPS, seed=seed)
 
@@ -1380,7 +1423,7 @@ def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False, a
 def mixture_gan_config(ae_config: AEConfig, seed: int = 0) -> GANConfig:
     """The report's mixture-prior latent GAN: a 10-component mixture of the codes, refined adversarially.
     The seed sets both the mixture's EM start and the adversarial training."""
-    return GANConfig(noise_dim=ae_config.d, latent_dim=ae_config.d, ae_key=config_key(ae_config), prior="gmm",
+    return GANConfig(noise_dim=ae_config.d, latent_dim=ae_config.d, ae_key=cache_key(ae_config), prior="gmm",
                      steps=200 if SMOKE else MIXTURE_STEPS, lr=MIXTURE_LR, lr_decay=False, ema=MIXTURE_EMA,
                      d_warmup=50 if SMOKE else MIXTURE_WARMUP, seed=seed)
 
@@ -1642,6 +1685,507 @@ def markdown_table(rows: list[dict], floatfmt: str = ".4f", numparse: bool = Tru
 
 
 # ---------------------------------------------------------------------------------------------
+# Tables: rows of plain numbers, rendered with per-column formats and recorded as metrics
+# ---------------------------------------------------------------------------------------------
+
+
+def format_cell(value, spec: str = "") -> str:
+    """One table cell: the value in a format spec; a list is comma-joined; None is blank."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return ", ".join(format_cell(v, spec) for v in value)
+    return format(value, spec)
+
+
+def table(rows: list[dict], columns: dict, formats: dict | None = None):
+    """Rows of plain numbers as a Markdown table: `columns` maps a row key to its header (in order),
+    `formats` a row key to a format spec ('.4g', '.1%') or to a function of the whole row."""
+    formats = formats or {}
+
+    def cell(row, key):
+        spec = formats.get(key, "")
+        return spec(row) if callable(spec) else format_cell(row.get(key), spec)
+
+    return markdown_table([{header: cell(row, key) for key, header in columns.items()} for row in rows],
+                          numparse=False)
+
+
+def record_rows(rows: list[dict], keys: dict) -> None:
+    """Record rows in figures/metrics.json: `keys` maps a row key to a metric name template filled
+    from the row ('ae.test_mse.d{d}'); a list value is recorded per seed (name.seed0, name.seed1, ...)."""
+    values = {}
+    for row in rows:
+        for column, template in keys.items():
+            value, name = row.get(column), template.format(**row)
+            if isinstance(value, (list, tuple, np.ndarray)):
+                values.update({f"{name}.seed{i}": float(v) for i, v in enumerate(value)})
+            elif value is not None:
+                values[name] = value
+    record_metrics(values)
+
+
+def mean_std(key: str, spec: str = ".4g"):
+    """Table cell of a row's list of per-seed values: 'mean ± std', blank for fewer than two."""
+    def cell(row):
+        values = row.get(key)
+        if values is None or len(values) < 2:
+            return ""
+        return f"{format(np.mean(values), spec)} ± {format(np.std(values, ddof=1), spec)}"
+    return cell
+
+
+# ---------------------------------------------------------------------------------------------
+# The report's analyses: what each section computes, as rows
+# ---------------------------------------------------------------------------------------------
+
+
+class RunClock:
+    """Times the run and each section, in seconds and in autoencoder training steps (machine-independent)."""
+
+    def __init__(self):
+        self.step_ms = {p: training_step_ms("ae", p) for p in dict.fromkeys(("float32", PRECISION))}
+        self.start = self.lap_start = time.perf_counter()
+        record_metrics({"runtime.device": str(DEVICE), "runtime.precision": PRECISION,
+                        "runtime.mode": "smoke" if SMOKE else "full", "runtime.threads": torch.get_num_threads(),
+                        **{f"bench.ae.step_ms.{p}": v for p, v in self.step_ms.items()}})
+
+    def _record(self, name: str, seconds: float) -> None:
+        record_metrics({f"runtime.{name}_seconds": seconds,
+                        f"runtime.{name}_cost_ae_steps": seconds / (self.step_ms[PRECISION] / 1000)})
+
+    def section(self, i: int) -> None:
+        """Close section i (it began where the previous one ended)."""
+        now = time.perf_counter()
+        self._record(f"section{i}", now - self.lap_start)
+        self.lap_start = now
+
+    def finish(self) -> None:
+        seconds = time.perf_counter() - self.start
+        record_metrics({"runtime.total_seconds": seconds,
+                        "runtime.cost_ae_steps": seconds / (self.step_ms[PRECISION] / 1000)})
+
+
+# Section 1 --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Section1:
+    """The autoencoders of section 1: {config: (model, info)} and which config is which."""
+
+    trained: dict
+    sweep: dict  # (d, seed) -> AEConfig
+    designs: dict  # (design, seed) -> AEConfig
+
+    def model(self, d: int = REPORT_D, seed: int = 0) -> Autoencoder:
+        return self.trained[self.sweep[d, seed]][0]
+
+
+def train_section1(images: torch.Tensor) -> Section1:
+    """Every autoencoder of section 1: the latent-size sweep (SEEDS at SEED_DS), the bottleneck designs,
+    and a second seed of the SECOND_SEED_DESIGNS designs with the lowest held-out error."""
+    sweep = {(d, s): ae_config(d, seed=s) for d in SWEEP_DS for s in SEEDS if s == 0 or d in SEED_DS}
+    designs = {(name, 0): ae_config(REPORT_D, name) for name in BOTTLENECK_DESIGNS}
+    trained = autoencoders([*sweep.values(), *designs.values()], images)
+    held_out = {name: trained[c][1]["val_mse_history"][-1] for (name, _), c in designs.items()}
+    for name in sorted(held_out, key=held_out.get)[:SECOND_SEED_DESIGNS]:
+        designs[name, 1] = ae_config(REPORT_D, name, seed=1)
+    trained.update(autoencoders(list(designs.values()), images))
+    return Section1(trained, sweep, designs)
+
+
+def reconstruction_scores(s1: Section1, test_images: torch.Tensor) -> dict:
+    """{config: {"mse", "psnr", "last_gain_pct", "train_seconds"}} of every autoencoder, on the test images."""
+    scores = {}
+    for config, (model, info) in s1.trained.items():
+        recon = reconstruct(model, test_images)
+        val = info["val_mse_history"]
+        scores[config] = {"mse": mse_per_pixel(recon, test_images), "psnr": psnr(recon, test_images),
+                          "last_gain_pct": 100 * (1 - val[-1] / val[-2]) if len(val) > 1 else None,
+                          "train_seconds": info["train_seconds"]}
+    return scores
+
+
+def design_rows(s1: Section1, scores: dict) -> list[dict]:
+    """One row per bottleneck design: parameters, test MSE of each seed, PSNR of seed 0."""
+    rows = []
+    for name in BOTTLENECK_DESIGNS:
+        configs = [c for (n, _), c in s1.designs.items() if n == name]
+        model = s1.trained[configs[0]][0]
+        mse = [scores[c]["mse"] for c in configs]
+        rows.append({"design": name, "parameters": count_parameters(model),
+                     "bottleneck parameters": count_parameters(model.encoder.head, model.decoder.head),
+                     "mse": mse[0], "mse_seeds": mse if len(mse) > 1 else None,
+                     "mse_seed1": mse[1] if len(mse) > 1 else None,
+                     "mse_mean": float(np.mean(mse)) if len(mse) > 1 else None,
+                     "psnr": scores[configs[0]]["psnr"], "train_seconds": scores[configs[0]]["train_seconds"]})
+    return rows
+
+
+DESIGN_METRICS = {"mse": "ae.bottleneck.{design}.test_mse", "psnr": "ae.bottleneck.{design}.psnr",
+                  "parameters": "ae.bottleneck.{design}.parameters",
+                  "train_seconds": "ae.bottleneck.{design}.train_seconds",
+                  "mse_mean": "ae.bottleneck.{design}.test_mse_seeds.mean",
+                  "mse_seed1": "ae.bottleneck.{design}.test_mse_seeds.seed1"}
+
+
+def sweep_rows(s1: Section1, scores: dict, pca: dict, test_images: torch.Tensor) -> list[dict]:
+    """One row per latent size: the autoencoder's test MSE (seed 0, and every seed trained) against PCA's."""
+    rows = []
+    for d in SWEEP_DS:
+        seeds = [scores[s1.sweep[d, s]]["mse"] for s in SEEDS if (d, s) in s1.sweep]
+        first = scores[s1.sweep[d, 0]]
+        several = len(seeds) > 1
+        rows.append({"d": d, "mse": first["mse"], "mse_seeds": seeds if several else None,
+                     "mse_mean": float(np.mean(seeds)) if several else None,
+                     "mse_std": float(np.std(seeds, ddof=1)) if several else None,
+                     "pca_mse": mse_per_pixel(pca[d][0], test_images), "psnr": first["psnr"],
+                     "pca_psnr": psnr(pca[d][0], test_images), "last_gain_pct": first["last_gain_pct"],
+                     "train_seconds": first["train_seconds"]})
+    return rows
+
+
+SWEEP_METRICS = {"mse": "ae.test_mse.d{d}", "pca_mse": "pca.test_mse.d{d}", "psnr": "ae.psnr.d{d}",
+                 "last_gain_pct": "ae.last_epoch_gain_pct.d{d}", "mse_seeds": "ae.test_mse_seeds.d{d}",
+                 "mse_mean": "ae.test_mse_seeds.d{d}.mean", "mse_std": "ae.test_mse_seeds.d{d}.std",
+                 "train_seconds": "ae.train_seconds.d{d}"}
+
+
+# Section 2 --------------------------------------------------------------------------------------
+
+
+def untrained_codes(images: torch.Tensor, seed: int = 0) -> dict:
+    """{d: codes} of the report's encoder architecture with random weights, at every d of the sweep."""
+    out = {}
+    for d in SWEEP_DS:
+        set_seed(seed)
+        out[d] = encode(Encoder(ae_config(d)).to(DEVICE), images)
+    return out
+
+
+def correlation_rows(codes: dict, untrained: dict, pca_codes: dict, n_boot: int = 200) -> list[dict]:
+    """One row per latent size: mean |r| (seed 0, with a bootstrap interval, and every seed), effective
+    rank and Gaussian total correlation, for the trained codes, the untrained encoder and PCA."""
+    rows = []
+    for d in SWEEP_DS:
+        seeds = [s for s in SEEDS if (d, s) in codes]
+        value, low, high = bootstrap(latent_correlation, codes[d, 0], n_boot=n_boot)
+        rows.append({"d": d, "r": value, "low": low, "high": high,
+                     "r_seeds": [latent_correlation(codes[d, s]) for s in seeds] if len(seeds) > 1 else None,
+                     "rank": effective_rank(codes[d, 0]),
+                     "rank_seeds": [effective_rank(codes[d, s]) for s in seeds] if len(seeds) > 1 else None,
+                     "tc": gaussian_total_correlation(codes[d, 0]),
+                     "untrained_r": latent_correlation(untrained[d]), "untrained_rank": effective_rank(untrained[d]),
+                     "untrained_tc": gaussian_total_correlation(untrained[d]),
+                     "eig_min": smallest_eigenvalue(codes[d, 0]), "untrained_eig_min": smallest_eigenvalue(untrained[d]),
+                     "pca_r": latent_correlation(pca_codes[d]), "pca_rank": effective_rank(pca_codes[d])})
+    return rows
+
+
+CORRELATION_METRICS = {"r": "corr.d{d}", "low": "corr.low.d{d}", "high": "corr.high.d{d}", "r_seeds": "corr.d{d}",
+                       "rank": "corr.effective_rank.d{d}", "rank_seeds": "corr.effective_rank.d{d}",
+                       "tc": "corr.tc.d{d}", "untrained_r": "corr.untrained.d{d}",
+                       "untrained_rank": "corr.untrained.effective_rank.d{d}", "untrained_tc": "corr.untrained.tc.d{d}",
+                       "eig_min": "corr.eig_min.d{d}", "untrained_eig_min": "corr.untrained.eig_min.d{d}",
+                       "pca_r": "corr.pca.d{d}"}
+
+
+# Section 3 --------------------------------------------------------------------------------------
+
+
+def transfer_summary(runs: list[dict]) -> list[dict]:
+    """One row per number of labels: per arm, the test accuracies of the draws and the mean training accuracy."""
+    rows = []
+    for n in dict.fromkeys(r["labels"] for r in runs):
+        row = {"labels": n, "draws": len({r["draw"] for r in runs if r["labels"] == n})}
+        for arm in ARMS:
+            mine = [r for r in runs if r["labels"] == n and r["arm"] == arm]
+            acc = np.array([r["accuracy"] for r in mine])
+            row.update({f"{arm}_acc": acc, f"{arm}_mean": float(acc.mean()), f"{arm}_std": float(acc.std(ddof=1)),
+                        f"{arm}_train": float(np.mean([r["train accuracy"] for r in mine]))})
+        rows.append(row)
+    return rows
+
+
+TRANSFER_METRICS = {"draws": "transfer.draws.n{labels}",
+                    **{f"{arm}_{stat}": f"transfer.{arm}.n{{labels}}.{name}" for arm in ARMS
+                       for stat, name in (("mean", "mean"), ("std", "std"), ("train", "train_acc"))}}
+
+
+TRANSFER_PAIRS = {"frozen_minus_finetune": ("frozen", "finetune"), "selftrain_minus_frozen": ("selftrain", "frozen")}
+
+
+def paired_rows(summary: list[dict]) -> list[dict]:
+    """One row per number of labels: the paired differences of test accuracy of TRANSFER_PAIRS, mean and 95% interval."""
+    rows = []
+    for s in summary:
+        row = {"labels": s["labels"]}
+        for key, (a, b) in TRANSFER_PAIRS.items():
+            mean, low, high = paired_interval(s[f"{a}_acc"], s[f"{b}_acc"])
+            row.update({f"{key}_mean": mean, f"{key}_low": low, f"{key}_high": high,
+                        f"{key}_winner": a if low > 0 else b if high < 0 else "no clear winner"})
+        rows.append(row)
+    return rows
+
+
+PAIRED_METRICS = {f"{key}_{stat}": f"transfer.paired.{key}.n{{labels}}.{stat}"
+                  for key in TRANSFER_PAIRS for stat in ("mean", "low", "high")}
+
+
+def accuracy_cell(arm: str):
+    """Table cell of one arm: test mean ± std over draws, and the training accuracy in brackets."""
+    return lambda row: f"{row[f'{arm}_mean']:.1%} ± {row[f'{arm}_std']:.1%} ({row[f'{arm}_train']:.0%})"
+
+
+def interval_cell(key: str):
+    return lambda row: f"{row[f'{key}_mean']:+.1%} [{row[f'{key}_low']:+.1%}, {row[f'{key}_high']:+.1%}]"
+
+
+# Section 4 --------------------------------------------------------------------------------------
+
+
+def train_section4_gans(ae_cfg: AEConfig, train_codes: torch.Tensor) -> dict:
+    """{(kind, seed): LatentGAN}: the Gaussian-noise GAN (k = REPORT_NOISE_DIM) and the mixture-prior GAN at
+    every GAN_SEEDS seed, and the k = 2 GAN at seed 0."""
+    gans = {}
+    for seed in GAN_SEEDS:
+        gans["k8", seed] = latent_gan(gan_config(REPORT_NOISE_DIM, ae_cfg, seed=seed), train_codes)[0]
+        gans["gmm_prior", seed] = latent_gan(mixture_gan_config(ae_cfg, seed=seed), train_codes)[0]
+    gans["k2", 0] = latent_gan(gan_config(2, ae_cfg), train_codes)[0]
+    return gans
+
+
+# The samplers of section 4's table, by metric key: (name in the table, seeds run).
+SAMPLERS = {"k8": "latent GAN, Gaussian noise k=8", "gmm_prior": "latent GAN, mixture prior",
+            "gmm10": "Gaussian mixture, 10 components", "k2": "latent GAN, Gaussian noise k=2",
+            "gaussian": "one Gaussian"}
+
+
+def section4_samplers(gans: dict, train_codes: torch.Tensor) -> dict:
+    """{(sampler key, seed): n -> codes} of every sampler of section 4."""
+    from functools import partial
+
+    samplers = {("gaussian", 0): fit_gaussian(train_codes)}
+    for (kind, seed), gan in gans.items():
+        samplers[kind, seed] = partial(sample_codes, gan.generator, seed=1)
+    for seed in GAN_SEEDS:
+        samplers["gmm10", seed] = fit_gmm(train_codes, seed=seed)
+    return samplers
+
+
+def sampler_rows(samplers: dict, decoder: nn.Module, classifier: EvalClassifier, reference_feats: np.ndarray,
+                 n: int = 10000) -> list[dict]:
+    """One row per sampler: the FD of n decoded samples to the reference, per seed, and the classifier's
+    mean confidence and label entropy (averaged over seeds)."""
+    judged = {key: judge_images(classifier, decode(decoder, sample(n)), reference_feats) for key, sample in samplers.items()}
+    rows = []
+    for kind in SAMPLERS:
+        runs = [judged[key] for key in judged if key[0] == kind]
+        fd = [r["FID"] for r in runs]
+        rows.append({"key": kind, "sampler": SAMPLERS[kind], "seeds": len(runs), "fd": fd[0], "fd_seeds": fd,
+                     "fd_mean": float(np.mean(fd)), "fd_std": float(np.std(fd, ddof=1)) if len(fd) > 1 else None,
+                     "confidence": float(np.mean([r["confidence"] for r in runs])),
+                     "entropy": float(np.mean([r["entropy"] for r in runs]))})
+    return rows
+
+
+SAMPLER_METRICS = {"fd": "gan.fid_{key}", "fd_seeds": "gan.fid_{key}", "fd_mean": "gan.fid_{key}.mean",
+                   "fd_std": "gan.fid_{key}.std"}
+
+
+def sampler_comparisons(rows: list[dict]) -> dict:
+    """Seed-by-seed differences of FD that the report's prose compares, as metrics."""
+    fd = {r["key"]: np.array(r["fd_seeds"]) for r in rows}
+    return {"gan.fid": fd["gmm_prior"].mean(), "gan.seeds": len(GAN_SEEDS),
+            "gan.gmm_minus_gmm_prior.min": (fd["gmm10"] - fd["gmm_prior"]).min(),
+            "gan.gmm_minus_gmm_prior.mean": (fd["gmm10"] - fd["gmm_prior"]).mean(),
+            "gan.k8_minus_gmm10.min": (fd["k8"] - fd["gmm10"]).min()}
+
+
+def interpolation_pairs(labels: torch.Tensor, n_pairs: int = 200, seed: int = 3):
+    """Indices (first, second) of n_pairs random pairs of test images showing different digits."""
+    gen = torch.Generator().manual_seed(seed)
+    first = torch.randint(0, len(labels), (4 * n_pairs,), generator=gen)
+    second = torch.randint(0, len(labels), (4 * n_pairs,), generator=gen)
+    keep = (labels[first] != labels[second]).nonzero().flatten()[:n_pairs]
+    return first[keep], second[keep]
+
+
+def interpolation_paths(decoder: nn.Module, generator: Generator, codes_a: torch.Tensor, codes_b: torch.Tensor,
+                        steps: int = 10):
+    """Decoded paths [pairs, steps, 1, 32, 32] between the same code pairs: the straight line in the
+    AE's space, and the line and slerp between the generator's inverted noise vectors.
+
+    Returns (paths by kind, inversion error per end point)."""
+    n_pairs = len(codes_a)
+    noise, error = invert_generator(generator, torch.cat([codes_a, codes_b]))
+    noise_a, noise_b = noise.split(n_pairs)
+    with torch.no_grad():
+        through_gan = lambda path: decode(decoder, generator(path.flatten(0, 1).to(DEVICE)).cpu())
+        paths = {"AE line": decode(decoder, interpolate(codes_a, codes_b, steps).flatten(0, 1)),
+                 "GAN line": through_gan(interpolate(noise_a, noise_b, steps)),
+                 "GAN slerp": through_gan(slerp(noise_a, noise_b, steps))}
+    return {kind: images.view(n_pairs, steps, 1, 32, 32) for kind, images in paths.items()}, error
+
+
+def interpolation_rows(paths: dict, classifier: EvalClassifier, reference_feats: np.ndarray, floor_images) -> list[dict]:
+    """One row per kind of path (path_scores), after the floor: as many real images as the paths have inner images."""
+    feats, probs = classify(classifier, floor_images)
+    rows = [{"key": "floor", "path": f"{len(floor_images):,} real test images (floor at this size)",
+             "FID": frechet_distance(feats, reference_feats), "confidence": float(probs.max(1).mean())}]
+    for kind, images in paths.items():
+        rows.append({"key": kind.lower().replace(" ", "_"), "path": kind,
+                     **path_scores(classifier, images, reference_feats)})
+    return rows
+
+
+INTERP_METRICS = {"FID": "interp.{key}.fid", "confidence": "interp.{key}.confidence", "max jump": "interp.{key}.max_jump",
+                  "label changes": "interp.{key}.label_changes", "one change": "interp.{key}.one_change",
+                  "third digit": "interp.{key}.third_digit"}
+
+
+# Section 5 --------------------------------------------------------------------------------------
+
+
+def conditional_rows(per_digit: dict) -> list[dict]:
+    """One row per auxiliary weight, from conditional_scores' per-digit rows: mean and worst digit."""
+    rows = []
+    for weight, digits in per_digit.items():
+        worst = min(digits, key=lambda r: r["accuracy"])
+        rows.append({"weight": weight, "prefix": "cgan" if weight == CGAN_AUX_WEIGHT else f"cgan.ablation.aux{weight:g}",
+                     "accuracy": float(np.mean([r["accuracy"] for r in digits])),
+                     "worst": worst["accuracy"], "worst_digit": worst["digit"],
+                     "spread": float(np.mean([r["spread ratio"] for r in digits])),
+                     "spread_min": min(r["spread ratio"] for r in digits),
+                     "fid": float(np.mean([r["FID vs real digit"] for r in digits]))})
+    return rows
+
+
+CONDITIONAL_METRICS = {"accuracy": "{prefix}.accuracy", "worst": "{prefix}.accuracy_min_digit",
+                       "spread": "{prefix}.diversity", "spread_min": "{prefix}.diversity_min_digit",
+                       "fid": "{prefix}.fid_mean"}
+
+
+def digit_rows(per_digit: dict) -> list[dict]:
+    """One row per digit, the report's generator beside the one without the auxiliary term."""
+    ours, ablation = per_digit[CGAN_AUX_WEIGHT], per_digit[0.0]
+    return [{"digit": r["digit"], "accuracy": r["accuracy"], "spread": r["spread ratio"], "fid": r["FID vs real digit"],
+             "accuracy0": r0["accuracy"], "spread0": r0["spread ratio"], "fid0": r0["FID vs real digit"]}
+            for r, r0 in zip(ours, ablation)]
+
+
+DIGIT_METRICS = {"accuracy": "cgan.accuracy.digit{digit}", "fid": "cgan.fid.digit{digit}",
+                 "spread": "cgan.diversity.digit{digit}", "accuracy0": "cgan.ablation.aux0.accuracy.digit{digit}",
+                 "fid0": "cgan.ablation.aux0.fid.digit{digit}", "spread0": "cgan.ablation.aux0.diversity.digit{digit}"}
+
+
+@torch.no_grad()
+def aux_classifier_accuracy(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of `codes` that the conditional GAN's auxiliary classifier of codes labels correctly."""
+    standardised = (codes.to(DEVICE) - gan.generator.code_mean) / gan.generator.code_std
+    return float((gan.classifier(standardised).argmax(1).cpu() == labels).float().mean())
+
+
+def digit_picker(decoder: nn.Module, generator: Generator, n: int = 16):
+    """A control to choose a digit and a noise seed and see n samples of the conditional generator
+    (in Jupyter; a static figure elsewhere). The callback is show_digit(digit, seed)."""
+    import ipywidgets as widgets
+
+    def show_digit(digit: int = 7, seed: int = 0):
+        codes = sample_codes(generator, n, torch.full((n,), digit), seed=seed)
+        return plot_digit_grid(decode(decoder, codes), f"{n} samples of the digit {digit} (noise seed {seed})",
+                               None, nrow=n)
+
+    return widgets.interactive(show_digit, digit=widgets.IntSlider(7, 0, 9, description="digit"),
+                               seed=widgets.IntSlider(0, 0, 99, description="noise seed")), show_digit
+
+
+# Headline -------------------------------------------------------------------------------------
+
+
+def headline_rows() -> list[dict]:
+    """The report's headline results, read from figures/metrics.json."""
+    m = read_metrics()
+    pct = lambda *keys: " / ".join(f"{m[k]:.1%}" for k in keys)
+    pm = lambda key, spec: f"{format(m[key + '.mean'], spec)} ± {format(m[key + '.std'], spec)}"
+    arms = lambda arm: pct(f"transfer.{arm}.n10.mean", f"transfer.{arm}.n100.mean")
+    return [
+        {"result": "1. autoencoder d=10 (fc512), test MSE per pixel, seeds 0-2", "value": pm("ae.test_mse_seeds.d10", ".4g")},
+        {"result": "1. PCA with 10 components, test MSE per pixel", "value": f"{m['pca.test_mse.d10']:.4g}"},
+        {"result": "2. mean abs correlation of the d=10 code (seed 0)", "value": f"{m['corr.d10']:.3f}"},
+        {"result": "3. frozen encoder, 10 / 100 labels, test accuracy", "value": arms("frozen")},
+        {"result": "3. frozen encoder + self-training, 10 / 100 labels", "value": arms("selftrain")},
+        {"result": "3. fine-tuned, 10 / 100 labels", "value": arms("finetune")},
+        {"result": "3. from scratch, 10 / 100 labels", "value": arms("scratch")},
+        {"result": "4. FD, latent GAN with mixture prior (3 seeds)", "value": pm("gan.fid_gmm_prior", ".2f")},
+        {"result": "4. FD, 10-component Gaussian mixture (3 seeds)", "value": pm("gan.fid_gmm10", ".2f")},
+        {"result": "4. FD, latent GAN with Gaussian noise k=8 (3 seeds)", "value": pm("gan.fid_k8", ".2f")},
+        {"result": "4. interpolation FD, AE line / GAN line / GAN slerp",
+         "value": " / ".join(f"{m[f'interp.{k}.fid']:.2f}" for k in ("ae_line", "gan_line", "gan_slerp"))},
+        {"result": "5. conditional generator: requested digit recognised", "value": pct("cgan.accuracy")},
+        {"result": "5. conditional generator: spread ratio", "value": f"{m['cgan.diversity']:.3f}"},
+    ]
+
+
+# Appendix ---------------------------------------------------------------------------------------
+
+
+def runtime_rows() -> list[dict]:
+    """The run time of each section and of the whole run, in seconds and in autoencoder training steps."""
+    m = read_metrics()
+    names = {f"section{i}": f"section {i}" for i in range(1, 6)} | {"": "whole run"}
+    return [{"part": label, "seconds": m[f"runtime.{key}_seconds" if key else "runtime.total_seconds"],
+             "steps": m[f"runtime.{key}_cost_ae_steps" if key else "runtime.cost_ae_steps"]}
+            for key, label in names.items() if (f"runtime.{key}_seconds" if key else "runtime.total_seconds") in m]
+
+
+def environment_rows() -> list[dict]:
+    """Device, precision, threads and the versions of the libraries that compute the results."""
+    import platform
+
+    import scipy
+    import sklearn
+
+    m = read_metrics()
+    step = ", ".join(f"{p} {v:.1f} ms" for p, v in ((k.split(".")[-1], v) for k, v in m.items()
+                                                    if k.startswith("bench.ae.step_ms.")))
+    return [{"item": "device, training precision, threads",
+             "value": f"{m['runtime.device']}, {m['runtime.precision']}, {m['runtime.threads']}"},
+            {"item": "one autoencoder training step (batch 128)", "value": step},
+            {"item": "Python, PyTorch, NumPy, scikit-learn, SciPy",
+             "value": f"{platform.python_version()}, {torch.__version__}, {np.__version__}, {sklearn.__version__}, "
+                      f"{scipy.__version__}"}]
+
+
+def recipe_rows() -> list[dict]:
+    """The settings that matter of every model family, one row each."""
+    ae, clf, t = ae_config(), eval_classifier_config(), transfer_config()
+    gan = gan_config(REPORT_NOISE_DIM, ae)
+    mix = mixture_gan_config(ae)
+    cgan = gan_config(REPORT_NOISE_DIM, ae, conditional=True)
+    lr = lambda x: f"{x:g}"
+    return [
+        {"model": "autoencoders (section 1)", "recipe": f"Adam, batch {ae.batch_size}, {ae.epochs} epochs over "
+         f"{ae.train_size:,} images, one-cycle peak {lr(ae.lr)}; binary cross-entropy on logits"},
+        {"model": "few-label heads and networks (section 3)", "recipe": f"Adam, {t.steps} steps, batch up to "
+         f"{t.batch_size}, lr {lr(t.lr)} (fine-tuned encoder {lr(t.encoder_lr)}), weight decay {lr(t.weight_decay)}, "
+         f"head {ae.d}-{t.hidden}-10; self-training rounds at {', '.join(f'{f:.0%}' for f in t.pseudo_fractions)} "
+         f"of the pool, {t.pseudo_steps} steps of batch {t.pseudo_batch_size}"},
+        {"model": "evaluation classifier (sections 4-5)", "recipe": f"Adam, {clf.epochs} epochs, batch "
+         f"{clf.batch_size}, one-cycle peak {lr(clf.lr)}, random shifts of up to {clf.max_shift} pixels, "
+         f"{clf.features} features"},
+        {"model": "latent GAN, Gaussian noise (section 4)", "recipe": f"k = {gan.noise_dim}, MLPs of 3x{gan.hidden}, "
+         f"{gan.steps} steps of batch {gan.batch_size}, lr {lr(gan.lr)} (D x{gan.d_lr_scale:g}) decaying to 0, "
+         f"R1 {gan.r1:g} every {gan.r1_every} D steps"},
+        {"model": "latent GAN, mixture prior (section 4)", "recipe": f"{mix.components} components, "
+         f"{mix.d_warmup} D-only steps, then {mix.steps} steps, constant lr {lr(mix.lr)}, EMA {mix.ema}, "
+         f"R1 {mix.r1:g} every {mix.r1_every} D steps"},
+        {"model": "conditional GAN (section 5)", "recipe": f"as the Gaussian-noise GAN with a one-hot digit, "
+         f"projection discriminator, auxiliary weight {cgan.aux_weight:g} (classifier: {cgan.aux_steps} steps)"},
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
 # Figures: one function per kind, one style, files under figures/
 # ---------------------------------------------------------------------------------------------
 
@@ -1665,8 +2209,8 @@ def _image_grid(images: torch.Tensor, nrow: int) -> np.ndarray:
     return make_grid(images[:, :, PAD:32 - PAD, PAD:32 - PAD], nrow=nrow, padding=2, pad_value=0.25)[0].numpy()
 
 
-def plot_digit_grid(images: torch.Tensor, title: str, name: str, nrow: int = 16):
-    """A grid of digits (shown on their 28x28 area)."""
+def plot_digit_grid(images: torch.Tensor, title: str, name: str | None, nrow: int = 16):
+    """A grid of digits (shown on their 28x28 area), saved as figures/{name}.png unless name is None."""
     import matplotlib.pyplot as plt
 
     rows = math.ceil(len(images) / nrow)
@@ -1674,7 +2218,8 @@ def plot_digit_grid(images: torch.Tensor, title: str, name: str, nrow: int = 16)
     ax.imshow(_image_grid(images, nrow), cmap="gray_r", vmin=0, vmax=1)
     ax.set_title(title)
     ax.axis("off")
-    save_figure(fig, name)
+    if name:
+        save_figure(fig, name)
     return fig
 
 
@@ -1723,19 +2268,61 @@ def plot_curves(series: dict, xlabel: str, ylabel: str, title: str, name: str,
     return fig
 
 
-def plot_heatmaps(matrices: dict, title: str, name: str):
-    """Correlation matrices side by side, on one colour scale from -1 to 1."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+def plot_learning_curves(s1: Section1):
+    """Held-out MSE after every epoch of the latent-size sweep (seed 0)."""
+    series = {}
+    for (d, seed), config in s1.sweep.items():
+        if seed == 0:
+            history = s1.trained[config][1]["val_mse_history"]
+            series[f"d = {d}"] = (range(1, len(history) + 1), history)
+    return plot_curves(series, xlabel="epoch", ylabel="held-out MSE per pixel (log scale)",
+                       title="Learning curves of the latent-size sweep (fc512, seed 0)", name="learning_curves", logy=True)
 
-    fig, axes = plt.subplots(1, len(matrices), figsize=(5 * len(matrices), 4.2))
-    for ax, (label, r) in zip(np.atleast_1d(axes), matrices.items()):
-        sns.heatmap(r, ax=ax, vmin=-1, vmax=1, cmap="vlag", square=True,
-                    xticklabels=len(r) <= 16, yticklabels=len(r) <= 16, cbar_kws={"shrink": 0.8})
-        ax.set_title(label)
-        ax.set_xlabel("latent coordinate")
-        ax.set_ylabel("latent coordinate")
-    fig.suptitle(title)
-    fig.tight_layout()
-    save_figure(fig, name)
-    return fig
+
+def seed_points(rows: list[dict], key: str, x: str = "d") -> tuple[list, list]:
+    """(x, value) of every seed after the first, from rows whose `key` holds per-seed lists."""
+    pairs = [(row[x], v) for row in rows if row.get(key) is not None for v in row[key][1:]]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def plot_sweep(rows: list[dict]):
+    """Test MSE against the latent size, autoencoder against PCA."""
+    ds = [r["d"] for r in rows]
+    return plot_curves({"autoencoder (fc512, seed 0)": (ds, [r["mse"] for r in rows]), "PCA": (ds, [r["pca_mse"] for r in rows])},
+                       xlabel="latent size d", ylabel="test MSE per pixel (28x28 area)",
+                       title="Reconstruction error against latent size", name="sweep_mse", logx=True, logy=True,
+                       points={"autoencoder, seeds 1 and 2": seed_points(rows, "mse_seeds")})
+
+
+def plot_correlation(rows: list[dict]):
+    """Mean |r| against d: trained (seed 0 with its bootstrap band, other seeds as points), untrained, PCA."""
+    ds = [r["d"] for r in rows]
+    return plot_curves({"trained autoencoder (seed 0)": (ds, [r["r"] for r in rows]),
+                        "same encoder, untrained": (ds, [r["untrained_r"] for r in rows]),
+                        "PCA codes": (ds, [r["pca_r"] for r in rows])},
+                       xlabel="latent size d", ylabel="mean |off-diagonal correlation|",
+                       title="Correlation between latent coordinates", name="correlation_vs_d", logx=True,
+                       bands={"trained autoencoder (seed 0)": ([r["low"] for r in rows], [r["high"] for r in rows])},
+                       points={"trained, seeds 1 and 2": seed_points(rows, "r_seeds")})
+
+
+def plot_effective_rank(rows: list[dict]):
+    """Effective rank of the correlation matrix as a share of d, trained against untrained and PCA."""
+    ds = [r["d"] for r in rows]
+    xs, ranks = seed_points(rows, "rank_seeds")
+    return plot_curves({"trained autoencoder (seed 0)": (ds, [r["rank"] / r["d"] for r in rows]),
+                        "same encoder, untrained": (ds, [r["untrained_rank"] / r["d"] for r in rows]),
+                        "PCA codes": (ds, [r["pca_rank"] / r["d"] for r in rows])},
+                       xlabel="latent size d", ylabel="effective rank / d",
+                       title="Effective rank of the correlation matrix, as a share of d", name="effective_rank_vs_d",
+                       logx=True, points={"trained, seeds 1 and 2": (xs, [v / x for x, v in zip(xs, ranks)])})
+
+
+def plot_transfer(summary: list[dict]):
+    """Test accuracy of every arm against the number of labels, mean ± std over draws."""
+    ns = [r["labels"] for r in summary]
+    return plot_curves({arm: (ns, [r[f"{arm}_mean"] for r in summary]) for arm in ARMS},
+                       xlabel="number of labels (class-balanced)", ylabel="test accuracy (10,000 images)",
+                       title="Few-label classification, mean ± std over draws", name="transfer", logx=True,
+                       bands={arm: ([r[f"{arm}_mean"] - r[f"{arm}_std"] for r in summary],
+                                    [r[f"{arm}_mean"] + r[f"{arm}_std"] for r in summary]) for arm in ARMS})

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+import helpers as h
+
 ROOT = Path(__file__).resolve().parent.parent
-DS = (2, 4, 8, 10, 16, 32, 64)
-SEED_DS = (4, 10, 64)
-SEEDS = (0, 1, 2)
-DESIGNS = ("conv", "conv_wide", "linear", "fc128", "fc512", "fc2x512")
-ARMS = ("frozen", "selftrain", "finetune", "scratch")
+DS, SEED_DS, SEEDS = h.SWEEP_DS, h.SEED_DS, h.SEEDS
+DESIGNS = tuple(h.BOTTLENECK_DESIGNS)
+ARMS = h.ARMS
 
 
 def seed_mse(m, design, seed):
@@ -36,8 +36,8 @@ def paired(m, key, n):
 
 
 def share(m, d, seed=None, untrained=False):
-    key = "corr.untrained.effective_rank" if untrained else ("corr.effective_rank" if seed is None else f"corr.effective_rank.seed{seed}")
-    return m[f"{key}.d{d}"] / d
+    key = "corr.untrained.effective_rank" if untrained else "corr.effective_rank"
+    return m[f"{key}.d{d}" + ("" if seed is None else f".seed{seed}")] / d
 
 
 CLAIMS = {
@@ -68,10 +68,10 @@ CLAIMS = {
     # Section 2: correlation of the latent coordinates.
     "At $d = 2$ the two coordinates are nearly uncorrelated": lambda m: m["corr.d2"] < 0.1,
     "the mean absolute correlation of the trained codes stays between 0.1 and 0.25 in every seed, with no trend in $d$":
-        lambda m: all(0.1 < v < 0.25 for k, v in m.items() if re.fullmatch(r"corr\.seed\d\.d(4|8|10|16|32|64)", k)),
+        lambda m: all(0.1 < v < 0.25 for k, v in m.items() if re.fullmatch(r"corr\.d(4|8|10|16|32|64)\.seed\d", k)),
     "the differences between sizes are of the size of the differences between seeds at the same size":
         lambda m: max(m[f"corr.d{d}"] for d in DS[1:]) - min(m[f"corr.d{d}"] for d in DS[1:])
-        <= 1.5 * max(max(m[f"corr.seed{s}.d{d}"] for s in SEEDS) - min(m[f"corr.seed{s}.d{d}"] for s in SEEDS) for d in SEED_DS),
+        <= 1.5 * max(max(m[f"corr.d{d}.seed{s}"] for s in SEEDS) - min(m[f"corr.d{d}.seed{s}"] for s in SEEDS) for d in SEED_DS),
     "The untrained encoder sits at a similar level at every $d$, and PCA codes stay near zero":
         lambda m: all(abs(m[f"corr.untrained.d{d}"] - m[f"corr.d{d}"]) < 0.06 for d in DS)
         and all(m[f"corr.pca.d{d}"] < 0.03 for d in DS),

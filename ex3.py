@@ -1,0 +1,697 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+
+# %% [markdown]
+# # Exercise 3: autoencoders and generative models in a latent space (MNIST)
+#
+# This report studies what a small convolutional autoencoder learns about MNIST and what its latent
+# space can be used for, in five experiments:
+#
+# 1. **Autoencoder.** A convolutional encoder and decoder with a small latent code: six designs of the
+#    layers between the convolutional trunk and the code, and a sweep of the latent size $d$ against PCA.
+# 2. **Decorrelation.** How strongly the latent coordinates correlate, as a function of $d$.
+# 3. **Transfer learning.** The frozen pretrained encoder with a small classifier trained on 10 to 1,000
+#    labels, alone and with self-training on the unlabelled images, against fine-tuning the whole
+#    network and training it from scratch.
+# 4. **Latent GAN.** A GAN that generates latent codes, which the pretrained decoder turns into images,
+#    against density baselines; then interpolation in the GAN's noise space against interpolation in
+#    the autoencoder's latent space.
+# 5. **Digit-conditional generator.** One generator that takes the digit to draw as an input.
+#
+# Two theory questions follow. Every result in the report comes from this run of the notebook; the
+# model code is in `helpers.py`. Images are the 28x28 MNIST digits zero-padded to 32x32, with pixels in
+# [0, 1].
+
+# %%
+# The table of headline results is filled in by the last cell of the notebook.
+from IPython.display import Markdown, display
+summary_display = display(Markdown("*Headline results: filled in when the notebook finishes.*"), display_id=True)
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+import helpers as h
+
+h.figure_style()
+h.reset_metrics()
+clock = h.RunClock()  # times each section, for the appendix
+
+# %% [markdown]
+# ## Data
+#
+# `load_mnist` returns the 60,000 training and 10,000 test digits as in-memory tensors, checked against
+# pinned checksums. The autoencoders train on the first 55,000 training images; the last 5,000 are
+# held out to follow training. The test images are used only for the reported numbers.
+
+# %% tags=["nbval-check-output"]
+train_x, train_y = h.load_mnist(train=True)
+test_x, test_y = h.load_mnist(train=False)
+print(f"{len(train_x):,} training and {len(test_x):,} test images of {tuple(train_x.shape[1:])} pixels in [0, 1]")
+print("test digits per class:", test_y.bincount().tolist())
+
+# %% [markdown]
+# ## 1. A convolutional autoencoder
+#
+# **Architecture.** The encoder's trunk has three stride-2 3x3 convolutions (16, 32 and 64 channels),
+# each followed by BatchNorm and ReLU, which take the image from 32x32 to a 4x4x64 map. The decoder
+# mirrors it with stride-2 4x4 transposed convolutions and ends in a sigmoid. Six designs connect the
+# 4x4x64 map to the $d$-dimensional code, each mirrored in the decoder:
+#
+# * **conv**: one more stride-2 convolution to a 2x2x64 map, then a 2x2 convolution with $d$ output
+#   channels. No dense layer; only the last kernel sees the whole map.
+# * **conv_wide**: the same with a 2x2x160 map, which gives it as many parameters as fc128.
+# * **linear**: flatten, then one linear map to $d$.
+# * **fc128**, **fc512**: flatten, one hidden fully connected layer of 128 or 512 ReLU units, then a
+#   linear map to $d$.
+# * **fc2x512**: two hidden fully connected layers of 512 units.
+#
+# **Training.** One recipe for every autoencoder of the report. The loss is the pixel-wise binary
+# cross-entropy on the decoder's logits (each pixel a Bernoulli variable); the reported metric is
+# the MSE per pixel on the 28x28 digit area. Adam, batch 128, 10 epochs over the 55,000 training images,
+# with a one-cycle learning-rate schedule (peak $4\cdot10^{-3}$ after 15% of the steps, cosine decay
+# to zero). Forward passes run in bfloat16 autocast where the device supports it (printed above); the
+# loss, the optimiser state and every metric are float32. After every epoch the MSE on the 5,000
+# held-out training images is recorded, which gives the learning curves below.
+
+# %% [markdown]
+# ### 1a. Learning curves
+
+# %%
+s1 = h.train_section1(train_x)
+scores = h.reconstruction_scores(s1, test_x)
+h.plot_learning_curves(s1)
+plt.show()
+
+# %% [markdown]
+# ### 1b. The layers between the trunk and the code ($d = 10$)
+
+# %%
+designs = h.design_rows(s1, scores)
+h.record_rows(designs, h.DESIGN_METRICS)
+display(h.table(designs, {"design": "design", "parameters": "parameters", "bottleneck parameters": "between trunk and code",
+                          "mse": "test MSE, seed 0", "mse_seed1": "test MSE, seed 1", "psnr": "PSNR dB, seed 0"},
+                {"parameters": ",", "bottleneck parameters": ",", "mse": ".4g", "mse_seed1": ".4g", "psnr": ".2f"}))
+
+# %% [markdown]
+# **What the table shows.** The dense layers are not what makes compression work: the single linear
+# map from the flattened map to the code is the worst design, and at matched parameter count the
+# convolutional bottleneck conv_wide has a lower test error than fc128. Dense layers pay off only when
+# they are wide: fc2x512 and fc512 have the lowest test error of the six designs, in both of their
+# seeds, with several times the parameters of the other designs. The table does not separate these
+# two: the difference between their means is within the spread of fc512's three seeds at $d = 10$
+# (sweep table below). The report keeps **fc512** for the sweep and for sections 2 to 5, as good as
+# fc2x512 within seed noise at two thirds of its size. The other four designs have one seed each;
+# their differences from the best two are larger than the seed standard deviation of fc512.
+
+# %% [markdown]
+# ### 1c. Latent size against PCA
+#
+# PCA with $d$ components is the best *linear* code of size $d$: no linear projection to $d$ numbers
+# and linear reconstruction has a lower squared error on the data it is fitted to. It is fitted on the
+# training digits (28x28 area) and scored on the same test pixels as the autoencoders.
+
+# %%
+pca = h.pca_reconstructions(train_x, test_x, h.SWEEP_DS)
+sweep = h.sweep_rows(s1, scores, pca, test_x)
+h.record_rows(sweep, h.SWEEP_METRICS)
+h.record_metrics({"ae.epochs": h.ae_config().epochs, "ae.seeds": len(h.SEEDS)})
+display(h.table(sweep, {"d": "d", "mse": "AE, seed 0", "mse_seeds": "AE, mean ± std of seeds", "pca_mse": "PCA",
+                        "psnr": "AE PSNR dB", "pca_psnr": "PCA PSNR dB", "last_gain_pct": "last-epoch gain %"},
+                {"mse": ".4g", "mse_seeds": h.mean_std("mse_seeds", ".4g"), "pca_mse": ".4g", "psnr": ".2f",
+                 "pca_psnr": ".2f", "last_gain_pct": ".1f"}))
+h.plot_sweep(sweep)
+plt.show()
+
+# %% [markdown]
+# **What the numbers show.** The test error falls at every step of $d$, and the autoencoder beats
+# PCA at every $d$: the nonlinear code of size $d$ reconstructs better than the best linear code of
+# the same size. Three seeds at $d = 4$, 10 and 64 show that the spread between seeds is a few percent
+# of the error, far less than the gap between neighbouring sizes, so the ordering of sizes is not seed
+# noise. The learning curves above flatten by the last epochs; in the last epoch no model of the sweep
+# improves its held-out error by more than 2%. The largest last-epoch gain is at $d = 64$, so the
+# largest code would gain a little more from a longer schedule than the small ones.
+
+# %%
+rows = {"test digits": test_x[:12], **{f"d = {d}": h.reconstruct(s1.model(d), test_x[:12]) for d in h.SWEEP_DS}}
+h.plot_image_rows(rows, "The first 12 test digits and their reconstructions (fc512, seed 0)", "reconstructions")
+plt.show()
+clock.section(1)
+
+# %% [markdown]
+# **The reconstructions.** At $d = 2$ several digits come back as another digit: both 4s (columns 5
+# and 7) are drawn as 9s, and the 9 in column 10 as a 4. At $d = 4$ the 5 in column 9 becomes a 6.
+# From $d = 8$ on, all twelve digits keep their identity, and larger codes add detail rather than
+# identity: stroke thickness, the exact slant, and the shape of unusual digits such as the open 9 in
+# column 8 get closer to the original as $d$ grows.
+
+# %% [markdown]
+# ## 2. How correlated are the latent coordinates?
+#
+# **Question.** Does a larger latent space make the code coordinates more redundant?
+#
+# **Codes.** The codes of the 10,000 test images from the trained section-1 models (fc512, the recipe
+# above): seed 0 at every $d$, and seeds 0, 1 and 2 at $d = 4, 10, 64$.
+#
+# **Summary number.** The *mean absolute off-diagonal Pearson correlation*
+# $\overline{|r|} = \frac{1}{d(d-1)}\sum_{i\neq j}|R_{ij}|$. It is 0 for uncorrelated coordinates and 1
+# when every coordinate is a linear function of every other; it ignores the scale of each coordinate,
+# which the decoder can absorb, and averaging over pairs makes sizes comparable. Its 95% interval
+# comes from 200 bootstrap resamples of the test images.
+#
+# **Because a mean of pairs can hide many small shared factors,** we also report the *effective rank*
+# of the correlation matrix, the participation ratio $(\sum_i\lambda_i)^2/\sum_i\lambda_i^2$ of its
+# eigenvalues. It is $d$ for uncorrelated coordinates and 1 when all coordinates are copies of one.
+# The Gaussian total correlation per coordinate, $-\frac{1}{2d}\log\det R$, is in the table as well;
+# note that at a fixed pairwise correlation it grows with $d$, since the log-determinant adds up
+# every pair's redundancy, so it is read against the untrained encoder at the same $d$.
+#
+# **References.** PCA codes of the same size (uncorrelated by construction on the training set), and
+# the codes of the same encoder architecture untrained (random weights), which show how much
+# correlation the architecture alone produces.
+
+# %%
+codes = {key: h.encode(s1.trained[config][0].encoder, test_x) for key, config in s1.sweep.items()}
+corr = h.correlation_rows(codes, h.untrained_codes(test_x), {d: c for d, (_, c) in pca.items()})
+h.record_rows(corr, h.CORRELATION_METRICS)
+display(h.table(corr, {"d": "d", "r": "mean abs r, seed 0", "low": "95% interval", "r_seeds": "seeds 0, 1, 2",
+                       "untrained_r": "untrained", "pca_r": "PCA", "tc": "TC per coordinate",
+                       "untrained_tc": "TC, untrained"},
+                {"r": ".3f", "low": lambda r: f"[{r['low']:.3f}, {r['high']:.3f}]", "r_seeds": ".3f",
+                 "untrained_r": ".3f", "pca_r": ".3f", "tc": ".3f", "untrained_tc": ".3f"}))
+
+# %%
+h.plot_correlation(corr)
+plt.show()
+h.plot_effective_rank(corr)
+plt.show()
+clock.section(2)
+
+# %% [markdown]
+# **What the numbers show.**
+#
+# * **Mean absolute correlation.** At $d = 2$ the two coordinates are nearly uncorrelated. From
+#   $d = 4$ on, the mean absolute correlation of the trained codes stays between 0.1 and 0.25 in every
+#   seed, with no trend in $d$: the differences between sizes are of the size of the differences
+#   between seeds at the same size (seeds column). The untrained encoder sits at a similar level at
+#   every $d$, and PCA codes stay near zero.
+# * **Effective rank.** As a share of $d$, the effective rank is lower at $d = 64$ than at $d = 4$ in
+#   all three seeds: the larger the code, the more of its directions are shared between coordinates. The
+#   untrained encoder falls in the same way, and the trained encoder's share stays close to it at
+#   every $d$, so most of this shrinkage comes from the architecture (a random 512-unit layer already
+#   maps the 4x4x64 map to correlated outputs), not from training.
+# * **Total correlation.** In seed 0, the Gaussian total correlation per coordinate grows with $d$,
+#   as expected even at a fixed pairwise correlation; the untrained encoder's column gives its level
+#   without training at each $d$.
+#
+# **Why.** Nothing in the reconstruction loss rewards decorrelated coordinates: the decoder's first
+# layer can undo any invertible linear mixing of the code, so training has no reason to remove the
+# correlation that the architecture starts with: by the two measures plotted above, the trained codes
+# stay close to those of the random encoder. The pairwise mean stays flat because each added coordinate is about as correlated
+# with the others as the earlier ones; what grows with $d$ is the number of pairs, which the effective
+# rank and the total correlation add up and the mean does not.
+
+# %% [markdown]
+# ## 3. Transfer learning from tens of labels
+#
+# **Setup.** The pretrained encoder is the $d=10$ fc512 model of section 1 (seed 0), the one sections
+# 4 and 5 use too. A classifier is built from this encoder, a fixed standardisation of its 10 outputs
+# (mean and standard deviation over the 60,000 training images), and an MLP head $10\to128\to10$ with
+# ReLU. It is trained in four ways ("arms"):
+#
+# * **frozen**: the encoder is fixed, and only the head learns, on the codes of the labelled images;
+# * **selftrain**: the same frozen encoder and head, then five rounds of pseudo-labelling on the codes
+#   of the 60,000 training images *without their labels*: each round labels the pool with the current
+#   head, keeps the most confident 10%, 30%, 50%, 70% and 90% of it (the same number per predicted
+#   class), and trains a fresh head on those and the labelled codes (Lee 2013; restarting the head each
+#   round as in Cascante-Bonilla et al. 2021);
+# * **finetune**: the encoder starts from the pretrained weights and learns together with the head, at
+#   a learning rate 10 times smaller; its BatchNorm statistics stay those of pretraining;
+# * **scratch**: the same network with a randomly initialised encoder, all trained together.
+#
+# The exercise's comparison is *frozen* against *finetune*: both see the same few labelled images and
+# nothing else. *selftrain* also uses the unlabelled images, as the autoencoder did in pretraining; its
+# labels are still only the drawn few.
+#
+# **Choices.** Labelled subsets are class-balanced draws from the training images; every arm of a
+# draw sees the same images, so arms are compared draw by draw (a paired comparison). 10 draws for
+# every number of labels. No data augmentation in any arm. Adam, weight decay $10^{-4}$, 200 steps of batches of up to
+# 128 labelled images, learning rate $10^{-3}$ (head and scratch) and $10^{-4}$ (fine-tuned encoder);
+# self-training rounds take 300 steps of batch 512. These settings were fixed on a development split of
+# the training set (labelled draws from the first 50,000 images, accuracy on the last 10,000), never
+# on the test set. With tens of labels, a real user could not hold out a labelled split of that size,
+# so the accuracies below are somewhat optimistic for a truly few-label setting.
+
+# %%
+report_ae = s1.model()
+runs = h.transfer_experiment(report_ae.config, report_ae.encoder.state_dict(), train_x, train_y, test_x, test_y,
+                             h.transfer_draws())
+transfer = h.transfer_summary(runs)
+h.record_rows(transfer, h.TRANSFER_METRICS)
+display(Markdown("Test accuracy, mean ± standard deviation over draws, and (in brackets) the mean accuracy on "
+                 "the labelled training images:"))
+display(h.table(transfer, {"labels": "labels", "draws": "draws", **{arm: arm for arm in h.ARMS}},
+                {arm: h.accuracy_cell(arm) for arm in h.ARMS}))
+
+# %%
+paired = h.paired_rows(transfer)
+h.record_rows(paired, h.PAIRED_METRICS)
+display(Markdown("Paired differences of test accuracy over the draws: mean [95% Student t interval]:"))
+display(h.table(paired, {"labels": "labels", "frozen_minus_finetune": "frozen − finetune",
+                         "frozen_minus_finetune_winner": "better", "selftrain_minus_frozen": "selftrain − frozen",
+                         "selftrain_minus_frozen_winner": "better "},
+                {key: h.interval_cell(key) for key in h.TRANSFER_PAIRS}))
+h.plot_transfer(transfer)
+plt.show()
+
+# %%
+curves = {n: h.finetune_curve(report_ae.config, report_ae.encoder.state_dict(), train_x, train_y, test_x, test_y, n)
+          for n in (10, 100)}
+h.plot_curves({f"{n} labels, {part}": ([c["step"] for c in curves[n]], [c[f"{part} accuracy"] for c in curves[n]])
+               for n in curves for part in ("train", "test")},
+              xlabel="training step", ylabel="accuracy",
+              title="Fine-tuned arm, first draw: labelled images against 2,000 test images", name="finetune_curves")
+plt.show()
+clock.section(3)
+
+# %% [markdown]
+# **What the numbers show.**
+#
+# * **Frozen against fine-tuned (the exercise's comparison).** The frozen encoder is more accurate
+#   than fine-tuning at 20, 50 and 100 labels: the paired intervals lie above zero. At 10 labels the
+#   two are not separated by the interval, and at 1,000 labels fine-tuning is the more accurate.
+# * **Overfitting, shown by the training accuracy.** Up to 100 labels every arm classifies its
+#   labelled images perfectly or nearly so, while its test accuracy is far lower: the gap between the
+#   two columns is the overfitting. The learning curves of the fine-tuned arm (first draw) show how it
+#   happens: the labelled images are fitted within the first 100 steps, and the test accuracy then
+#   stays flat. In that draw, fine-tuning does not destroy what pretraining gave (its test accuracy does
+#   not fall with more steps), but the extra freedom of the encoder is spent on fitting the few images rather than on
+#   better features. With 1,000 labels the labelled set is large enough for that freedom to pay: the
+#   training and test accuracies come closer, and fine-tuning is the better arm.
+# * **Self-training** is more accurate than the frozen head at 10 to 100 labels, by a margin that
+#   shrinks as the labels grow, and slightly less accurate at 1,000.
+# * **From scratch** is the least accurate arm at every number of labels: without pretraining, tens
+#   of labels cannot train a convolutional encoder.
+#
+# **Why.** With a handful of labels, the frozen code is the strongest prior available: the autoencoder
+# has already placed images of the same digit near each other, so a small head only has to draw
+# boundaries between groups of codes. For the three arms built on the pretrained encoder, the spread
+# over draws at 10 labels is several times that at 100: with one image per class, which image is
+# drawn decides much of the result.
+
+# %% [markdown]
+# ## 4. A GAN in the autoencoder's latent space
+#
+# ### An evaluation classifier, and the floors of the Fréchet distance
+# Looking at generated digits is not enough to judge them, so we use numbers. A small CNN classifier
+# (three stride-2 convolutions with BatchNorm, a 128-unit feature layer, dropout, 3 epochs of Adam
+# with a one-cycle schedule, random 2-pixel shifts) is trained on the training set. Its 128
+# penultimate features define a Fréchet distance (FID; Heusel et al. 2017) between two sets of
+# images, and its predictions give the label of a generated digit. Two references set the scale:
+#
+# * the FID of 10,000 real *training* images against the test set, the **floor** for any sampler;
+# * the FID of the autoencoder's reconstructions of the test set. Every sample here is decoded by
+#   the same decoder, so this is about the best any sampler in its latent space can do.
+
+# %%
+clf, _ = h.evaluation_classifier(train_x, train_y)
+test_feats, test_probs = h.classify(clf, test_x)
+recon_test = h.reconstruct(report_ae, test_x)
+references = {"accuracy": float((test_probs.argmax(1) == test_y.numpy()).mean()),
+              "floor": h.frechet_distance(h.classify(clf, train_x[:10000])[0], test_feats),
+              "recon": h.frechet_distance(h.classify(clf, recon_test)[0], test_feats)}
+h.record_metrics({"classifier.test_accuracy": references["accuracy"], "fid.real_floor": references["floor"],
+                  "fid.recon": references["recon"]})
+display(h.table([references], {"accuracy": "evaluation classifier, test accuracy",
+                                "floor": "FD floor (10,000 training vs test images)",
+                                "recon": "FD of the test reconstructions"},
+                {"accuracy": ".2%", "floor": ".2f", "recon": ".2f"}))
+
+# %% [markdown]
+# ### The latent GAN
+#
+# **Recipe.**
+#
+# * The **generator** is an MLP (3 hidden layers of 256 units, LeakyReLU 0.2) from noise to the
+#   10-dimensional code; the **discriminator** is an MLP of the same shape from a code to a real/fake
+#   logit. Both work on codes **standardised** with the mean and standard deviation of the real
+#   training codes, and a generated code is decoded by the frozen decoder.
+# * The loss is the **non-saturating** GAN loss with an **R1 gradient penalty** on real codes
+#   ($\gamma=10$; Mescheder et al. 2018). Adam with $\beta=(0.5, 0.9)$, batch 256, 3,000 steps; the
+#   generator's learning rate is $10^{-3}$, the discriminator's twice that (the two time-scale rule of
+#   Heusel et al. 2017), both decaying linearly to 0. The GANs train in float32.
+# * **Gaussian noise:** $k=8$, and $k=2$ (fewer dimensions than the code has) with one seed.
+# * **Mixture prior:** the noise is a mixture component $c$ (drawn with the mixture's weights) and
+#   $z\sim N(0, I_{10})$. The generator computes $b=\mu_c+L_c z$ with the means and Cholesky factors of
+#   a 10-component full-covariance Gaussian mixture fitted to the codes by EM, and returns
+#   $b+\mathrm{MLP}(b, c)$, the MLP's last layer starting at zero. Before training it *is* that
+#   mixture; adversarial training (same loss and penalty, learning rate $3\cdot10^{-4}$, constant,
+#   300 discriminator-only steps first, 2,000 generator steps) moves the means, the scale matrices and
+#   the MLP. The samples come from an exponential moving average of its weights (decay 0.999; Yazici et
+#   al. 2019).
+#
+# **Baselines.** One full-covariance Gaussian fitted to the codes, and the 10-component mixture itself
+# (the ex-post density estimator of Ghosh et al. 2020), sampled through its Cholesky factors.
+#
+# **Seeds.** The Gaussian-noise GAN ($k=8$), the mixture-prior GAN and the mixture are each run with
+# seeds 0, 1 and 2. The seed of the mixture sets EM's start, and the mixture-prior GAN of seed $s$
+# starts from the mixture of seed $s$, so the two can be compared seed by seed. Every sampler draws
+# 10,000 codes, scored against the test set.
+
+# %%
+train_codes, test_codes = h.encode(report_ae.encoder, train_x), h.encode(report_ae.encoder, test_x)
+gans = h.train_section4_gans(report_ae.config, train_codes)
+samplers = h.section4_samplers(gans, train_codes)
+generated = h.sampler_rows(samplers, report_ae.decoder, clf, test_feats)
+h.record_rows(generated, h.SAMPLER_METRICS)
+h.record_metrics(h.sampler_comparisons(generated))
+floors = [{"sampler": "real training images (floor)", "fd_seeds": [references["floor"]]},
+          {"sampler": "AE reconstructions of the test set", "fd_seeds": [references["recon"]]}]
+display(h.table(floors + generated, {"sampler": "sampler", "seeds": "seeds", "fd_mean": "FD, mean ± std",
+                                     "fd_seeds": "FD per seed", "confidence": "confidence", "entropy": "label entropy"},
+                {"fd_mean": h.mean_std("fd_seeds", ".2f"), "fd_seeds": ".2f", "confidence": ".3f", "entropy": ".3f"}))
+
+# %%
+for kind, title in (("gmm_prior", "the mixture prior"), ("k8", "Gaussian noise (k=8)")):
+    h.plot_digit_grid(h.decode(report_ae.decoder, h.sample_codes(gans[kind, 0].generator, 64, seed=7)),
+                      f"64 samples of the latent GAN with {title}, seed 0, decoded",
+                      "gan_samples_gmm_prior" if kind == "gmm_prior" else "gan_samples")
+    plt.show()
+
+# %% [markdown]
+# **What the numbers show.**
+#
+# * **The mixture-prior GAN** has a lower FID than the 10-component mixture it starts from in each of
+#   the three seeds: adversarial refinement improved on the mixture every time.
+# * **With Gaussian noise** ($k = 8$) the latent GAN is worse than the mixture in every seed, and its
+#   FID varies more between seeds. With $k = 2$ it is much worse: two noise dimensions cannot cover a
+#   10-dimensional distribution. A single Gaussian is the worst sampler.
+#
+# **Why the mixture is hard to beat from Gaussian noise.** A generator maps one Gaussian through a
+# continuous network. If the codes of different digits lie in separate regions, the generator must
+# also put some mass between them, and those samples decode into ambiguous shapes. A mixture of ten full-covariance
+# Gaussians can place separate modes directly. Starting the GAN from the mixture gives it those modes,
+# and the adversarial loss only has to correct their shapes.
+
+# %% [markdown]
+# ### Interpolation: in the GAN's noise space against in the autoencoder's latent space
+#
+# Every kind of path joins the **same** 200 pairs of real test images of different digits, 10 steps
+# from one image to the other:
+#
+# * **AE line**: the straight line between the two images' codes, $(1-a)L_1 + aL_2$, decoded.
+# * **GAN line** and **GAN slerp**: the Gaussian-noise GAN ($k=8$, seed 0) cannot take a code as
+#   input, so each image's code is first *inverted*: Adam searches for the noise vector whose generated
+#   code is closest to it, from 8 random starts (300 steps each), and keeps the best. The two noise
+#   vectors are joined by a straight line, or by a great circle (slerp; White 2016), which keeps the
+#   noise at the norms the generator saw in training; a straight line between two Gaussian vectors
+#   dips towards the origin. Each point is decoded as $\mathrm{Dec}(G(n))$.
+#
+# Realism of the 8 inner images of every path (1,600 images a kind): the evaluation classifier's mean
+# confidence (max softmax) and the FID against the test set. As FID on 1,600 images is biased upwards,
+# 1,600 real test images give its floor at this sample size. Smoothness: the largest single step of a
+# path in the classifier's feature space as a share of the path's whole length (a path of 9 equal steps
+# scores 0.11), the number of times the predicted label changes (a good path changes once), and the
+# share of paths whose inner images show a digit that neither end shows.
+
+# %%
+first, second = h.interpolation_pairs(test_y)
+paths, inversion_error = h.interpolation_paths(report_ae.decoder, gans["k8", 0].generator,
+                                               test_codes[first], test_codes[second])
+h.record_metrics({"interp.inversion.code_mse": inversion_error.mean(), "interp.pairs": len(first)})
+print(f"generator inversion: mean squared error {inversion_error.mean():.4f} per standardised coordinate "
+      f"(the codes' own variance is 1); median {inversion_error.median():.4f}, worst {inversion_error.max():.4f}")
+strips = {f"pair {i + 1}, {kind}": images[i] for i in range(5) for kind, images in paths.items()}
+h.plot_image_rows(strips, "Interpolation between the same real test digits, three kinds of path", "interpolation_strips")
+plt.show()
+
+# %%
+floor_images = test_x[torch.randperm(len(test_x), generator=torch.Generator().manual_seed(4))[:len(first) * 8]]
+interp = h.interpolation_rows(paths, clf, test_feats, floor_images)
+h.record_rows(interp[1:], h.INTERP_METRICS)
+display(h.table(interp, {"path": "path", "FID": "FD", "confidence": "confidence", "max jump": "largest step / length",
+                         "label changes": "label changes", "one change": "paths with one change",
+                         "third digit": "paths through a third digit"},
+                {"FID": ".2f", "confidence": ".3f", "max jump": ".3f", "label changes": ".2f", "one change": ".1%",
+                 "third digit": ".1%"}))
+clock.section(4)
+
+# %% [markdown]
+# **Which interpolation is better.** It depends on what "better" means, and the two criteria
+# disagree.
+#
+# * **Realism of the images on the path:** the paths through the GAN's noise space are better. Their
+#   inner images have a lower FID and a higher classifier confidence than those of the straight line
+#   in the autoencoder's space, and slerp has a lower FID than the straight line between the same noise
+#   vectors. Midway between two codes the decoder draws faint blends of the two digits (pair 1 in the
+#   strips), which the classifier is less sure of. The generator was trained so that every noise vector
+#   maps to a realistic code, so its paths stay among realistic digits.
+# * **Smoothness of the path:** the straight line in the autoencoder's space is better. Its largest
+#   single step is a smaller share of the path, more of its paths change label exactly once, and fewer
+#   pass through a third digit. The GAN paths stay realistic by *jumping*: the digit switches abruptly,
+#   often through a digit that neither end shows (pair 1 turns from a 1 into a 7 before becoming a 0),
+#   because the generator places other digits between the two.
+#
+# The GAN paths' ends are not exactly the real images: the inversion leaves a small error (printed
+# above), visible in the first and last images of the GAN rows. The interpolation study uses one GAN
+# (seed 0) and 200 pairs.
+
+# %% [markdown]
+# ## 5. A generator that takes the digit as input
+#
+# **Design.** One conditional GAN in the same latent space (Mirza & Osindero 2014), with the recipe of
+# the Gaussian-noise GAN of section 4:
+#
+# * the generator gets the noise ($k=8$) **concatenated with a one-hot vector of the requested digit**,
+#   so the digit is fixed by the input and only its shape is random;
+# * the discriminator is a **projection discriminator** (Miyato & Koyama 2018): its logit is
+#   $w\cdot\phi(z) + e_y\cdot\phi(z)$, where $\phi$ is an MLP of the code and $e_y$ a learned embedding
+#   of the digit, so it judges whether the code is a realistic code *for that digit*;
+# * the real pairs are the training codes with their true labels;
+# * an **auxiliary digit classifier** of codes (an MLP like the discriminator, 1,000 steps on the real
+#   training codes and labels, then frozen) adds a second term to the generator's loss: a weight times
+#   its cross-entropy between the requested digit and the generated code (the auxiliary classifier of
+#   AC-GAN, Odena et al. 2017, here on the generator side only). It pushes samples away from the
+#   borders between digit clusters, where the decoder draws ambiguous shapes. It sees codes, not
+#   images, and is not the evaluation classifier.
+#
+# The report's generator uses weight 0.1; the same GAN with weight 0 is trained beside it as the
+# ablation. Both are scored on 1,000 samples per digit: the share that the evaluation classifier
+# recognises as the requested digit, the **spread ratio** (the root mean squared distance of the
+# samples' classifier features to their mean, divided by the same for the real test images of that
+# digit; 1 means as varied as real digits), and the FID against the real test images of that digit.
+
+# %%
+cgans = {w: h.latent_gan(h.gan_config(h.REPORT_NOISE_DIM, report_ae.config, conditional=True, aux_weight=w),
+                         train_codes, train_y)[0] for w in (h.CGAN_AUX_WEIGHT, 0.0)}
+per_digit = {w: h.conditional_scores(report_ae.decoder, g.generator, clf, test_feats, test_y) for w, g in cgans.items()}
+conditional = h.conditional_rows(per_digit)
+h.record_rows(conditional, h.CONDITIONAL_METRICS)
+display(h.table(conditional, {"weight": "auxiliary weight", "accuracy": "recognised", "worst": "worst digit",
+                              "spread": "spread ratio", "spread_min": "lowest spread ratio", "fid": "mean per-digit FD"},
+                {"accuracy": ".1%", "worst": lambda r: f"{r['worst']:.1%} (digit {r['worst_digit']})",
+                 "spread": ".3f", "spread_min": ".3f", "fid": ".2f"}))
+
+# %%
+ceiling = {"recon": float((h.classify(clf, recon_test)[1].argmax(1) == test_y.numpy()).mean()),
+           "aux": h.aux_classifier_accuracy(cgans[h.CGAN_AUX_WEIGHT], test_codes, test_y)}
+h.record_metrics({"cgan.recon_ceiling": ceiling["recon"], "cgan.aux_classifier_accuracy": ceiling["aux"]})
+display(h.table([ceiling], {"recon": "real test images whose reconstruction the classifier recognises",
+                            "aux": "test codes the auxiliary classifier labels correctly"}, {"recon": ".1%", "aux": ".1%"}))
+digits = h.digit_rows(per_digit)
+h.record_rows(digits, h.DIGIT_METRICS)
+display(h.table(digits, {"digit": "digit", "accuracy": "recognised", "spread": "spread ratio", "fid": "FD",
+                         "accuracy0": "recognised, weight 0", "spread0": "spread ratio, weight 0", "fid0": "FD, weight 0"},
+                {"accuracy": ".1%", "spread": ".3f", "fid": ".2f", "accuracy0": ".1%", "spread0": ".3f", "fid0": ".2f"}))
+
+# %%
+h.plot_digit_grid(torch.cat([h.generate(10, digit=d, seed=0) for d in range(10)]),
+                  "One row per requested digit, one column per noise vector (the same noise in each column)",
+                  "cgan_same_noise", nrow=10)
+plt.show()
+h.plot_digit_grid(h.generate(64, digit=7, seed=1), "64 samples of the digit 7: the noise varies the shape", "cgan_seven", nrow=16)
+plt.show()
+
+# %%
+picker, show_digit = h.digit_picker(report_ae.decoder, cgans[h.CGAN_AUX_WEIGHT].generator)
+display(picker)
+clock.section(5)
+
+# %% [markdown]
+# **What the numbers and the figures show.**
+#
+# * **The noise carries the style, the input the digit.** In the grid above, each column uses the same
+#   noise for all ten digits, and the style follows the column: the stroke thickness, width and slant
+#   are shared down a column (bold strokes in column 6, thin ones in columns 5 and 10, an upright or
+#   back-slanted style in column 3) while the digit follows the row.
+# * **The auxiliary term (ablation).** With weight 0.1 the requested digit is recognised more often,
+#   for the average and for the worst digit, and the mean per-digit FID is lower than without it; the
+#   price is variety: the spread ratio falls below that of the generator without the term, which is as
+#   varied as real digits.
+# * **Above the decoder's "ceiling".** The generator's samples are recognised more often than the
+#   decoder's reconstructions of real test digits. Some real digits decode into ambiguous shapes; the
+#   auxiliary term pushes generated codes to where its digit classifier is sure, which avoids such
+#   shapes. The price is variety, which the spread ratio below 1 measures as a whole (it does not show
+#   where in each class the variety is lost).
+# * **Per-digit FID.** Digit 8 has the highest FID with and without the auxiliary term, and digit 1
+#   the lowest. A 1 is a single stroke with little to match; an 8 is drawn with two loops whose sizes
+#   and closure vary from writer to writer, more for the generator and the decoder to get right.
+
+# %% [markdown]
+# ## Conclusion
+#
+# TODO
+
+# %% [markdown]
+# ## Theory 1: a transformer that can mimic a convolution, and an MLP
+#
+# **Feeding an image to a BERT-like encoder.**
+#
+# * **Tokens.** Each pixel is a token, or, for larger images, each small patch is a token, as in ViT
+#   (Dosovitskiy et al. 2021). A shared linear map embeds each token's values (here the grey level, or
+#   the $p^2$ grey levels of a $p\times p$ patch) into the model dimension. A 32x32 MNIST image becomes
+#   1,024 pixel tokens, or 64 tokens of 4x4 patches. ViT's patch embedding is itself a convolution with
+#   kernel size and stride $p$.
+# * **Position.** Self-attention is blind to order: permuting the tokens permutes the outputs and
+#   changes nothing else. Position must therefore be added, as a learned or sinusoidal embedding of the
+#   token's (row, column), or as a **relative** encoding: an attention logit that depends on the 2-D
+#   offset $\delta = p_j - p_i$ between query and key. The relative form is the one that lets attention
+#   mimic a convolution.
+#
+# **Which attention pattern reproduces a $k\times k$ convolution.** A convolution computes
+# $y_i = \sum_{\delta \in \Delta_k} W_\delta\, x_{i+\delta}$, with a *different* matrix $W_\delta$ for each of
+# the $k^2$ offsets in the window $\Delta_k$. Cordonnier, Loukas and Jaggi (2020, *On the Relationship
+# between Self-Attention and Convolutional Layers*) build it as follows. Head $h$ gets a
+# content-independent logit $-\alpha_h\lVert\delta - \Delta_h\rVert^2$, which peaks at its own offset
+# $\Delta_h$. This quadratic form is an inner product of a query vector with the relative encoding
+# $r_\delta = (\lVert\delta\rVert^2, \delta_1, \delta_2)$, so the encoding needs dimension $D_p \ge 3$. For any
+# finite $\alpha_h$ the softmax still gives the other tokens some weight; the attention becomes one-hot on
+# $x_{i+\Delta_h}$ only in the limit $\alpha_h\to\infty$ (a hard mask, or a learned bias of $-\infty$ away from
+# $\Delta_h$, gives it exactly). The head's value projection, followed by its block of the output
+# projection, multiplies that token by a matrix that can be set to $W_{\Delta_h}$, and the output
+# projection *sums* the heads. Their Theorem 1: a multi-head self-attention layer with $N_h$ heads of
+# dimension $D_h$, output dimension $D_{out}$ and a relative positional encoding of dimension $D_p\ge 3$
+# can express any convolution with a $\sqrt{N_h}\times\sqrt{N_h}$ kernel and $\min(D_h, D_{out})$ output
+# channels. A 3x3 convolution thus needs 9 heads. At the border, as in a convolution, the token grid
+# needs padding tokens for the offsets that fall outside the image.
+#
+# **Why one head is not enough.** One head returns one softmax-weighted *average* of value vectors, all
+# multiplied by the same matrix. It can copy one offset, or blend several offsets with a shared weight
+# matrix (a blurred filter with one weight per channel pair), but a convolution needs an independent
+# matrix for every offset, hence one head per offset.
+#
+# **What the paper shows about trained models.** On CIFAR-10, their fully attentional networks with
+# the quadratic encoding learn, in the early layers, heads that attend to grid-like patterns of offsets
+# around the query pixel, much like a convolution's window; with learned positional encodings, some
+# heads attend by position and others by content. That is evidence that trained attention *can*
+# behave like convolution, not that trained transformers implement convolutions.
+#
+# **Mimicking a fully connected layer or an MLP.**
+#
+# * With the whole image as *one* token (a single patch), the position-wise feed-forward block is an
+#   MLP on the flattened image, and stacking blocks stacks MLP layers, each with a residual
+#   connection around it (a residual MLP).
+# * With pixel tokens, a fully connected layer needs every output to see every input with its own
+#   weight. A first feed-forward block, given one-hot position embeddings, writes each pixel's value
+#   into a channel reserved for its position: for inputs in $[0, 1]$, the unit
+#   $\mathrm{ReLU}(x_j - 2(1-[p_j = m]))$ equals $x_j$ in channel $m$ at the token $j = m$ and 0 at every
+#   other token. An attention head with zero query and key weights attends uniformly; with a value
+#   dimension of $N$ it averages these channels over the tokens and writes the result into a second set
+#   of $N$ channels (the residual connection keeps the first set, which still holds each token's own
+#   pixel). Every token then holds the whole flattened image, scaled by $1/N$, in those channels, and
+#   the next feed-forward block applies any fully connected layer or MLP to it.
+# * This needs a model width of about $2N$ channels ($N = 1{,}024$ for a 32x32 image) plus the position
+#   channels, a head (or heads) with value dimension $N$ in all, and $N$ hidden units in the first
+#   feed-forward block: far wider than the construction of a convolution, which needs only as many
+#   channels as the convolution has. LayerNorm, which the construction ignores, must be set to pass
+#   these channels through (or be absent).
+#
+# Attention therefore spans both extremes: sharply peaked relative-position heads give local,
+# convolution-like mixing, and uniform heads give global, fully connected mixing.
+
+# %% [markdown]
+# ## Theory 2: three image-translation strategies against three kinds of data
+#
+# The three strategies:
+#
+# * **(a)** an unconditional GAN whose generator is fed class-A images, with a discriminator that
+#   separates $G(A)$ from class-B images;
+# * **(b)** CycleGAN (Zhu et al. 2017): two such GANs, $A\to B$ and $B\to A$, tied by a
+#   cycle-consistency loss $\lVert F(G(a)) - a\rVert_1 + \lVert G(F(b)) - b\rVert_1$;
+# * **(c)** a conditional GAN whose discriminator sees pairs $(I, G(I))$ against real pairs $(I, J)$:
+#   pix2pix (Isola et al. 2017), usually with an extra $L_1$ term.
+#
+# | | (i) paired, accurate correspondence | (ii) paired, loose correspondence | (iii) unpaired, same topic, different rendering |
+# |---|---|---|---|
+# | **(a) GAN, A in, B judged** | Trainable, but ignores the pairs | Trainable, but ignores the pairs | Applies with a content constraint |
+# | **(b) CycleGAN** | Applies, but wastes the pairs | Applies | Applies: its intended use |
+# | **(c) pair-conditional GAN** | Applies: the best choice | Applies, with a weaker $L_1$ term | Does not apply |
+#
+# **(a)** Nothing in the adversarial loss links the output to the input: the discriminator only asks
+# "does this look like B?", so any B-looking image is a perfect answer for any input, and the generator
+# may ignore $A$ or collapse onto a few convincing B images.
+#
+# * On (i) and (ii) it throws away the pairing, the most valuable information in the data.
+# * On (iii) it works when something else keeps the content: a generator that can only make local
+#   changes, or an added content loss. SimGAN (Shrivastava et al. 2017) is a known use: a fully
+#   convolutional refiner makes synthetic eye images look real, trained with an adversarial loss
+#   against unpaired real images plus a *self-regularisation* term, the $L_1$ distance between the
+#   refined and the synthetic image, so that the gaze direction annotated on the synthetic image stays
+#   valid.
+#
+# Our section 4 shows the same freedom: an unconditional generator maps its input anywhere on the data
+# distribution. In section 5 the digit is respected because the discriminator sees it too (helped by
+# the auxiliary classifier's term).
+#
+# **(b) CycleGAN.** The cycle loss asks $F$ to undo $G$, so $G(a)$ must keep enough of $a$ to rebuild it:
+# content-preserving translation without pairs.
+#
+# * **(iii)** is its purpose: horses to zebras, summer to winter landscapes, photos to paintings in the
+#   style of Monet.
+# * **(ii):** the loose pairs can be used as two unpaired sets, which suits them better than a pixel
+#   loss between misaligned images; an example is photos and hand-drawn sketches of the same scenes.
+# * **(i):** it works, but it discards the supervision that pix2pix uses. Its authors also report that
+#   it usually succeeds on changes of colour and texture and often fails on changes of geometry (dog
+#   to cat, for example); the cycle loss and the generator favour near one-to-one, local mappings, so
+#   large geometric changes are hard for it rather than impossible.
+#
+# **(c) pix2pix.** The discriminator judges whether $G(I)$ is a plausible partner of this very $I$,
+# which needs true pairs to learn from.
+#
+# * **(i)** is its ideal setting: semantic label maps to street photos, edges to shoes, aerial photos
+#   to maps, day to night pictures of the same aligned scenes.
+# * **(ii):** it still applies, since the adversarial pair loss asks only for a *plausible* partner;
+#   the $L_1$ term should then be weakened or dropped, because averaging over misaligned partner
+#   images blurs. Examples are rough sketches to photos, or a pose to an image of a person.
+# * **(iii):** there are no $(I, J)$ pairs to show the discriminator, so it cannot be trained.
+#
+# The projection discriminator of our section 5, which sees (digit, code) pairs, is the same mechanism
+# as (c), with a label in place of the input image.
+
+# %% [markdown]
+# ## Appendix: reproducibility
+#
+# TODO
+
+# %%
+clock.finish()
+display(h.table(h.environment_rows(), {"item": "setting", "value": "value"}))
+display(h.table(h.runtime_rows(), {"part": "part of the run", "seconds": "seconds",
+                                   "steps": "in autoencoder training steps"}, {"seconds": ".0f", "steps": ",.0f"}))
+display(h.table(h.recipe_rows(), {"model": "model", "recipe": "recipe"}))
+
+# %%
+# Fills in the table of headline results at the top of the report.
+table = h.table(h.headline_rows(), {"result": "result", "value": "value"})
+summary_display.update(Markdown("**Headline results of this run**\n\n" + table.data))
