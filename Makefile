@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
 TEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc
 
-.PHONY: install report fresh-report test bench pdf tex-tools submission clean
+.PHONY: install report fresh-report test bench pdf tex-tools submission sync clean
 
 install: $(STAMP)
 
@@ -28,6 +28,11 @@ fresh-report:
 
 test: install
 	$(PY) -m pytest
+
+# ex3.py is the notebook's plain-text twin (jupytext percent format), the file to review and diff: after
+# editing either file, this copies the newer one's cells into the other (the notebook keeps its outputs).
+sync: install
+	$(PY) -m jupytext --sync ex3.ipynb
 
 # Milliseconds per training step in float32 and in the chosen precision, and the last run's section times.
 bench: install

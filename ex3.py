@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -69,9 +70,12 @@ print("test digits per class:", test_y.bincount().tolist())
 # mirrors it with stride-2 4x4 transposed convolutions and ends in a sigmoid. Six designs connect the
 # 4x4x64 map to the $d$-dimensional code, each mirrored in the decoder:
 #
-# * **conv**: one more stride-2 convolution to a 2x2x64 map, then a 2x2 convolution with $d$ output
-#   channels. No dense layer; only the last kernel sees the whole map.
-# * **conv_wide**: the same with a 2x2x160 map, which gives it as many parameters as fc128.
+# * **conv**: one more stride-2 convolution (with BatchNorm and ReLU) to a 2x2x64 map, then a 2x2
+#   convolution with $d$ output channels. That last kernel covers the whole 2x2 map, so it is a dense
+#   layer from 256 inputs to $d$; what sets the design apart is that the layer before it is a
+#   convolution with shared weights instead of a dense layer.
+# * **conv_wide**: the same with a 2x2x160 map, which gives it as many parameters as fc128. It also has
+#   one BatchNorm more than fc128 (after its extra convolution), a second difference between the two.
 # * **linear**: flatten, then one linear map to $d$.
 # * **fc128**, **fc512**: flatten, one hidden fully connected layer of 128 or 512 ReLU units, then a
 #   linear map to $d$.
@@ -81,9 +85,8 @@ print("test digits per class:", test_y.bincount().tolist())
 # cross-entropy on the decoder's logits (each pixel a Bernoulli variable); the reported metric is
 # the MSE per pixel on the 28x28 digit area. Adam, batch 128, 10 epochs over the 55,000 training images,
 # with a one-cycle learning-rate schedule (peak $4\cdot10^{-3}$ after 15% of the steps, cosine decay
-# to zero). Forward passes run in bfloat16 autocast where the device supports it (printed above); the
-# loss, the optimiser state and every metric are float32. After every epoch the MSE on the 5,000
-# held-out training images is recorded, which gives the learning curves below.
+# to zero). After every epoch the MSE on the 5,000 held-out training images is recorded, which gives
+# the learning curves below.
 
 # %% [markdown]
 # ### 1a. Learning curves
@@ -240,18 +243,16 @@ clock.section(2)
 #   a learning rate 10 times smaller; its BatchNorm statistics stay those of pretraining;
 # * **scratch**: the same network with a randomly initialised encoder, all trained together.
 #
-# The exercise's comparison is *frozen* against *finetune*: both see the same few labelled images and
-# nothing else. *selftrain* also uses the unlabelled images, as the autoencoder did in pretraining; its
-# labels are still only the drawn few.
+# The exercise's comparison is *frozen* against *finetune*, which see the same few labelled images and
+# nothing else; *selftrain* also uses the unlabelled images, as pretraining did.
 #
-# **Choices.** Labelled subsets are class-balanced draws from the training images; every arm of a
-# draw sees the same images, so arms are compared draw by draw (a paired comparison). 10 draws for
-# every number of labels. No data augmentation in any arm. Adam, weight decay $10^{-4}$, 200 steps of batches of up to
+# **Choices.** Labelled subsets are class-balanced draws from the training images, 10 draws for every
+# number of labels; every arm of a draw sees the same images, so arms are compared draw by draw (a
+# paired comparison). No data augmentation. Adam, weight decay $10^{-4}$, 200 steps of batches of up to
 # 128 labelled images, learning rate $10^{-3}$ (head and scratch) and $10^{-4}$ (fine-tuned encoder);
-# self-training rounds take 300 steps of batch 512. These settings were fixed on a development split of
-# the training set (labelled draws from the first 50,000 images, accuracy on the last 10,000), never
-# on the test set. With tens of labels, a real user could not hold out a labelled split of that size,
-# so the accuracies below are somewhat optimistic for a truly few-label setting.
+# self-training rounds take 300 steps of batch 512. These settings are one fixed recipe, set by hand
+# and not searched by any code of this report, on validation or on test data; the comparison is
+# therefore between the arms under this recipe, not between each arm at its own best settings.
 
 # %%
 report_ae = s1.model()
@@ -317,11 +318,14 @@ clock.section(3)
 # Looking at generated digits is not enough to judge them, so we use numbers. A small CNN classifier
 # (three stride-2 convolutions with BatchNorm, a 128-unit feature layer, dropout, 3 epochs of Adam
 # with a one-cycle schedule, random 2-pixel shifts) is trained on the training set. Its 128
-# penultimate features define a Fréchet distance (FID; Heusel et al. 2017) between two sets of
-# images, and its predictions give the label of a generated digit. Two references set the scale:
+# penultimate features define a Fréchet distance between two sets of images (**FD**: the formula of
+# the FID of Heusel et al. 2017, but in this classifier's features instead of Inception's, so its values
+# are on this report's own scale and not comparable with published FIDs), and its predictions give the
+# label of a generated digit. Two references set the scale:
 #
-# * the FID of 10,000 real *training* images against the test set, the **floor** for any sampler;
-# * the FID of the autoencoder's reconstructions of the test set. Every sample here is decoded by
+# * the FD of 10,000 real *training* images against the test set, the **floor** for any sampler. The
+#   classifier was trained on these images, so this floor may be lower than that of unseen real images;
+# * the FD of the autoencoder's reconstructions of the test set. Every sample here is decoded by
 #   the same decoder, so this is about the best any sampler in its latent space can do.
 
 # %%
@@ -350,7 +354,9 @@ display(h.table([references], {"accuracy": "evaluation classifier, test accuracy
 # * The loss is the **non-saturating** GAN loss with an **R1 gradient penalty** on real codes
 #   ($\gamma=10$; Mescheder et al. 2018). Adam with $\beta=(0.5, 0.9)$, batch 256, 3,000 steps; the
 #   generator's learning rate is $10^{-3}$, the discriminator's twice that (the two time-scale rule of
-#   Heusel et al. 2017), both decaying linearly to 0. The GANs train in float32.
+#   Heusel et al. 2017), both decaying linearly to 0. The R1 penalty is computed on every fourth
+#   discriminator step with four times the weight (lazy regularisation; Karras et al. 2020), the same
+#   penalty on average at a quarter of its cost.
 # * **Gaussian noise:** $k=8$, and $k=2$ (fewer dimensions than the code has) with one seed.
 # * **Mixture prior:** the noise is a mixture component $c$ (drawn with the mixture's weights) and
 #   $z\sim N(0, I_{10})$. The generator computes $b=\mu_c+L_c z$ with the means and Cholesky factors of
@@ -392,10 +398,10 @@ for kind, title in (("gmm_prior", "the mixture prior"), ("k8", "Gaussian noise (
 # %% [markdown]
 # **What the numbers show.**
 #
-# * **The mixture-prior GAN** has a lower FID than the 10-component mixture it starts from in each of
+# * **The mixture-prior GAN** has a lower FD than the 10-component mixture it starts from in each of
 #   the three seeds: adversarial refinement improved on the mixture every time.
 # * **With Gaussian noise** ($k = 8$) the latent GAN is worse than the mixture in every seed, and its
-#   FID varies more between seeds. With $k = 2$ it is much worse: two noise dimensions cannot cover a
+#   FD varies more between seeds. With $k = 2$ it is much worse: two noise dimensions cannot cover a
 #   10-dimensional distribution. A single Gaussian is the worst sampler.
 #
 # **Why the mixture is hard to beat from Gaussian noise.** A generator maps one Gaussian through a
@@ -419,8 +425,9 @@ for kind, title in (("gmm_prior", "the mixture prior"), ("k8", "Gaussian noise (
 #   dips towards the origin. Each point is decoded as $\mathrm{Dec}(G(n))$.
 #
 # Realism of the 8 inner images of every path (1,600 images a kind): the evaluation classifier's mean
-# confidence (max softmax) and the FID against the test set. As FID on 1,600 images is biased upwards,
-# 1,600 real test images give its floor at this sample size. Smoothness: the largest single step of a
+# confidence (max softmax) and the FD against the test set. As FD on 1,600 images is biased upwards,
+# 1,600 real test images give a reference at this sample size; they are drawn from the test set they
+# are compared with, so that reference is lower than an independent sample's would be. Smoothness: the largest single step of a
 # path in the classifier's feature space as a share of the path's whole length (a path of 9 equal steps
 # scores 0.11), the number of times the predicted label changes (a good path changes once), and the
 # share of paths whose inner images show a digit that neither end shows.
@@ -452,8 +459,8 @@ clock.section(4)
 # disagree.
 #
 # * **Realism of the images on the path:** the paths through the GAN's noise space are better. Their
-#   inner images have a lower FID and a higher classifier confidence than those of the straight line
-#   in the autoencoder's space, and slerp has a lower FID than the straight line between the same noise
+#   inner images have a lower FD and a higher classifier confidence than those of the straight line
+#   in the autoencoder's space, and slerp has a lower FD than the straight line between the same noise
 #   vectors. Midway between two codes the decoder draws faint blends of the two digits (pair 1 in the
 #   strips), which the classifier is less sure of. The generator was trained so that every noise vector
 #   maps to a realistic code, so its paths stay among realistic digits.
@@ -490,7 +497,7 @@ clock.section(4)
 # ablation. Both are scored on 1,000 samples per digit: the share that the evaluation classifier
 # recognises as the requested digit, the **spread ratio** (the root mean squared distance of the
 # samples' classifier features to their mean, divided by the same for the real test images of that
-# digit; 1 means as varied as real digits), and the FID against the real test images of that digit.
+# digit; 1 means as varied as real digits), and the FD against the real test images of that digit.
 
 # %%
 cgans = {w: h.latent_gan(h.gan_config(h.REPORT_NOISE_DIM, report_ae.config, conditional=True, aux_weight=w),
@@ -536,7 +543,7 @@ clock.section(5)
 #   are shared down a column (bold strokes in column 6, thin ones in columns 5 and 10, an upright or
 #   back-slanted style in column 3) while the digit follows the row.
 # * **The auxiliary term (ablation).** With weight 0.1 the requested digit is recognised more often,
-#   for the average and for the worst digit, and the mean per-digit FID is lower than without it; the
+#   for the average and for the worst digit, and the mean per-digit FD is lower than without it; the
 #   price is variety: the spread ratio falls below that of the generator without the term, which is as
 #   varied as real digits.
 # * **Above the decoder's "ceiling".** The generator's samples are recognised more often than the
@@ -544,7 +551,7 @@ clock.section(5)
 #   auxiliary term pushes generated codes to where its digit classifier is sure, which avoids such
 #   shapes. The price is variety, which the spread ratio below 1 measures as a whole (it does not show
 #   where in each class the variety is lost).
-# * **Per-digit FID.** Digit 8 has the highest FID with and without the auxiliary term, and digit 1
+# * **Per-digit FD.** Digit 8 has the highest FD with and without the auxiliary term, and digit 1
 #   the lowest. A 1 is a single stroke with little to match; an 8 is drawn with two loops whose sizes
 #   and closure vary from writer to writer, more for the generator and the decoder to get right.
 
@@ -682,7 +689,15 @@ clock.section(5)
 # %% [markdown]
 # ## Appendix: reproducibility
 #
-# TODO
+# Every number of the report comes from one run of this notebook, top to bottom, with every model
+# trained in that run. The first table gives the machine, the training precision and the library
+# versions. The convolutional networks (autoencoders, section 3's classifiers, the evaluation
+# classifier) run their forward passes in bfloat16 autocast where the hardware computes bfloat16
+# natively (CUDA, or a CPU with AMX or AVX512-BF16) and in float32 elsewhere; losses, optimiser
+# states and every metric are float32, and the latent GANs train in float32. The second table gives
+# the run time of each section, also in units of one autoencoder training step timed at the start of
+# the run, which makes runs on machines of different speed comparable. The third gives the recipe of
+# every model family.
 
 # %%
 clock.finish()

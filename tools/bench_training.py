@@ -43,9 +43,12 @@ def main() -> None:
         print(f"{metrics} is missing: `make report` writes it")
         return
     m = json.loads(metrics.read_text())
-    print(f"\nlast full run ({m.get('runtime.device')}, {m.get('runtime.precision', 'float32')}), seconds:")
+    print(f"\nlast full run ({m.get('runtime.device')}, {m.get('runtime.precision', 'float32')}): seconds, "
+          "and autoencoder training steps of that run's own timing (comparable across machines)")
     for key in sorted(k for k in m if k.startswith("runtime.") and k.endswith("_seconds")):
-        print(f"  {key[len('runtime.'):-len('_seconds')]:<10}{m[key]:>8.0f}")
+        part = key[len("runtime."):-len("_seconds")]
+        steps = m.get(f"runtime.{part}_cost_ae_steps" if part != "total" else "runtime.cost_ae_steps")
+        print(f"  {part:<10}{m[key]:>8.0f}" + (f"{steps:>12,.0f}" if steps is not None else ""))
 
 
 if __name__ == "__main__":
