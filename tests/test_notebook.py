@@ -48,8 +48,9 @@ def body_text(nb) -> str:
             continue
         if cell["cell_type"] == "markdown":
             parts.append(source)
-        for out in cell.get("outputs", []):
-            parts.append("".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/markdown", "")))
+        for out in cell.get("outputs", []):  # stderr (progress bars, warnings) is not part of the paper
+            if out.get("name") != "stderr":
+                parts.append("".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/markdown", "")))
     return "\n".join(parts)
 
 
