@@ -108,8 +108,8 @@ display(h.table(designs, {"design": "design", "parameters": "parameters", "bottl
 # %% [markdown]
 # **What the table shows.** A single linear map is not enough: the single linear map from the
 # flattened map to the code is the worst design. At matched parameter count the convolutional
-# bottleneck conv_wide has a lower test error than fc128 (with the BatchNorm noted above as a second
-# difference). Wide hidden layers pay off: fc2x512 and fc512 have the lowest test error of the six
+# bottleneck conv_wide has a lower test error than fc128 (one seed each; with the BatchNorm noted
+# above as a second difference). Wide hidden layers pay off: fc2x512 and fc512 have the lowest test error of the six
 # designs, in both of their seeds, with several times the parameters of the other designs. Of these
 # two, fc2x512 has the lower test error in both seeds, seed by seed, by more than the standard deviation
 # of fc512's three seeds at $d = 10$ (sweep table below). The sweep and sections 2 to 5 use **fc512**,
@@ -136,13 +136,12 @@ plt.show()
 
 # %% [markdown]
 # **What the numbers show.** The test error falls at every step of $d$, and the autoencoder beats
-# PCA at every $d$: the nonlinear code of size $d$ reconstructs better than the best linear code of
+# PCA at every $d$ (table and figure): the nonlinear code of size $d$ reconstructs better than the best linear code of
 # the same size. Three seeds at $d = 4$, 10 and 64 show that the spread between seeds is a few percent
-# of the error, far less than the gap between neighbouring sizes, so the ordering of sizes is not seed
+# of the error, far less than the gap between neighbouring sizes, so there the ordering is not seed
 # noise. The learning curves flatten in the last epochs, as they must while the learning rate anneals
 # to zero, so they do not show that a longer schedule would gain nothing; that is not tested here. The
-# largest last-epoch gain is at $d = 64$, which suggests that the largest code is the furthest from its
-# plateau.
+# largest last-epoch gain is at $d = 64$ (seed 0).
 
 # %%
 rows = {"test digits": test_x[:12], **{f"d = {d}": h.reconstruct(s1.model(d), test_x[:12]) for d in h.SWEEP_DS}}
@@ -216,11 +215,11 @@ clock.section(2)
 #   correlation per coordinate grows with $d$, and at $d = 64$ it is more than twice the untrained
 #   encoder's, while the smallest eigenvalue falls to nearly zero: training makes some direction
 #   of the 64-dimensional code almost a linear combination of the others, a redundancy that the
-#   untrained encoder does not have (its smallest eigenvalue stays far from zero). For $4 \le d \le 32$ the
-#   trained and untrained codes are alike by all three measures.
+#   untrained encoder does not have (its smallest eigenvalue stays many times larger). For $4 \le d \le 32$ the
+#   trained and untrained codes are of similar size by all three measures.
 #
 # **Why.** Nothing in the reconstruction loss rewards decorrelated coordinates (the decoder's first
-# layer can undo any invertible linear mixing of the code), so training keeps the pairwise level that
+# layer can undo any invertible linear mixing of the code), so for $d \ge 4$ training ends near the pairwise level that
 # the architecture starts with; with more coordinates than reconstruction needs, nothing stops it from
 # spending some on near-copies of combinations of the others, as at $d = 64$ (one seed).
 
@@ -286,7 +285,7 @@ clock.section(3)
 # **What the numbers show.**
 #
 # * **Frozen against fine-tuned (the exercise's comparison).** The frozen encoder is more accurate
-#   than fine-tuning at 10, 20, 50 and 100 labels: the paired intervals lie above zero. At 1,000 labels
+#   than fine-tuning at 10, 20, 50 and 100 labels: the paired intervals lie above zero (the figure shows the means). At 1,000 labels
 #   fine-tuning is the more accurate. Under this one recipe, that is; each arm at its own best settings
 #   was not tried.
 # * **Overfitting, shown by the training accuracy.** Up to 50 labels every arm classifies its
@@ -299,8 +298,8 @@ clock.section(3)
 #   come closer, and fine-tuning is the better arm.
 # * **Self-training** is more accurate than the frozen head at 10 to 100 labels, by a margin that
 #   shrinks as the labels grow, and slightly less accurate at 1,000.
-# * **From scratch** is the least accurate arm at every number of labels: without pretraining, tens
-#   of labels cannot train a convolutional encoder.
+# * **From scratch** is the least accurate arm at every number of labels: under this recipe, tens of labels
+#   do not train a convolutional encoder from scratch.
 #
 # **Why.** With a handful of labels, the frozen code is the strongest prior available: the autoencoder
 # has already placed images of the same digit near each other, so a small head only has to draw
@@ -455,7 +454,7 @@ clock.section(4)
 #   inner images have a lower FD and a higher classifier confidence than those of the straight line
 #   in the autoencoder's space, and slerp has a lower FD than the straight line between the same noise
 #   vectors. Midway between two codes the decoder draws faint blends of the two digits (pair 1 in the
-#   strips); the generator maps every noise vector to a realistic code.
+#   strips), which the GAN's paths avoid.
 # * **Smoothness of the path:** the straight line in the autoencoder's space is better. Its largest
 #   single step is a smaller share of the path, more of its paths change label exactly once, and fewer
 #   pass through a third digit. The GAN paths stay realistic by *jumping*, often through a digit that
@@ -539,7 +538,7 @@ clock.section(5)
 #   (counted whether recognised or not) are as spread as real digits.
 # * **Above the decoder's "ceiling".** The generator's samples are recognised more often than the
 #   decoder's reconstructions of real test digits: some real digits decode into ambiguous shapes, and
-#   the auxiliary term keeps generated codes where its classifier is sure. The spread ratio below 1
+#   the auxiliary term pushes generated codes to where its classifier is sure. The spread ratio below 1
 #   measures the variety this costs, as a whole, not where in each class it is lost.
 # * **Per-digit FD.** Digit 8 has the highest FD with and without the auxiliary term, and digit 1
 #   the lowest: a 1 is one stroke, an 8 two loops whose sizes and closure vary.
