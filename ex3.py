@@ -312,8 +312,8 @@ clock.section(3)
 #
 # ### An evaluation classifier, and the floors of the Fréchet distance
 # A small CNN classifier
-# (three stride-2 convolutions with BatchNorm, a 128-unit feature layer, dropout, 3 epochs of Adam
-# with a one-cycle schedule, random 2-pixel shifts) is trained on the training set. Its 128
+# (three stride-2 convolutions, a 128-unit feature layer; recipe in the appendix) is trained on the
+# training set. Its 128
 # penultimate features define a Fréchet distance between two sets of images (**FD**: the formula of
 # the FID of Heusel et al. 2017, but in this classifier's features instead of Inception's, so its values
 # are on this report's own scale and not comparable with published FIDs), and its predictions give the
@@ -480,8 +480,7 @@ clock.section(4)
 #   for the requested digit to the generator's loss (AC-GAN's auxiliary classifier, Odena et al. 2017,
 #   on the generator side only), to push samples away from the borders between digit clusters.
 #
-# The report's generator uses weight 0.1; the same GAN with weight 0 is trained beside it as the
-# ablation. Both are scored on 1,000 samples per digit: the share that the evaluation classifier
+# The report's generator uses weight 0.1, the ablation weight 0. Both are scored on 1,000 samples per digit: the share that the evaluation classifier
 # recognises as the requested digit, the **spread ratio** (the root mean squared distance of the
 # samples' classifier features to their mean, divided by the same for the real test images of that
 # digit; 1 means as varied as real digits), and the FD against the real test images of that digit.
@@ -531,14 +530,16 @@ clock.section(5)
 #   back-slanted style in column 3) while the digit follows the row. Among the 64 sampled 7s, the slant
 #   (upright to strongly right-leaning), the stroke thickness, the length of the top bar and the
 #   curvature of the stem vary; a few have a crossbar on the stem or a hooked top, and a few are
-#   malformed (a loop for a top bar). What does not vary is the digit: every one reads as a 7.
+#   malformed (a loop for a top bar). Every one reads as a 7. In Jupyter,
+#   the control below the grids draws the samples of any digit and noise seed.
 # * **The auxiliary term (ablation).** With weight 0.1 the requested digit is recognised more often,
 #   for the average and for the worst digit, and the mean per-digit FD is lower than without it; the
 #   price is variety: the spread ratio falls below that of the generator without the term, whose samples
 #   (counted whether recognised or not) are as spread as real digits.
 # * **Above the decoder's "ceiling".** The generator's samples are recognised more often than the
 #   decoder's reconstructions of real test digits: some real digits decode into ambiguous shapes, and
-#   the auxiliary term pushes generated codes to where its classifier is sure. The spread ratio below 1
+#   the auxiliary term pushes generated codes to where its classifier is sure (second table, beside
+#   that classifier's accuracy on test codes). The spread ratio below 1
 #   measures the variety this costs, as a whole, not where in each class it is lost.
 # * **Per-digit FD.** Digit 8 has the highest FD with and without the auxiliary term, and digit 1
 #   the lowest: a 1 is one stroke, an 8 two loops whose sizes and closure vary.
