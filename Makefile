@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
 TEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc
 
-.PHONY: install report fresh-report test bench pdf tex-tools submission sync clean
+.PHONY: install report fresh-report test bench validate pdf tex-tools submission sync clean
 
 install: $(STAMP)
 
@@ -37,6 +37,11 @@ sync: install
 # Milliseconds per training step in float32 and in the chosen precision, and the last run's section times.
 bench: install
 	$(PY) tools/bench_training.py
+
+# The validation search: candidate settings scored on held-out training images (never the test set),
+# printed, and written with the chosen ones to figures/validation.json.
+validate: install
+	$(PY) tools/validate.py
 
 pdf: install tex-tools
 	$(PY) tools/export_pdf.py ex3.ipynb ex3.pdf

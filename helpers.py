@@ -172,15 +172,32 @@ TRAINING_ROOTS = {
 }
 
 
+_PARSED: dict = {}  # source reading of this process, by the module file's text or by function or class object
+
+
+def _source(obj) -> tuple[str, set]:
+    """(source, names it mentions) of a function or class; read once per object, so a replaced
+    function (a test's monkeypatch, say) is read afresh."""
+    import ast
+    import inspect
+
+    if obj not in _PARSED:
+        source = inspect.getsource(obj)
+        tree = ast.parse(textwrap.dedent(source))
+        _PARSED[obj] = (source, {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)})
+    return _PARSED[obj]
+
+
 def training_code(family: str) -> list[str]:
     """Names of this module's functions and classes (those its source defines, as they are bound now)
     that a family's training roots use, directly or through each other, sorted."""
     import ast
-    import inspect
 
     module = sys.modules[__name__]
-    defined = {node.name for node in ast.parse(Path(__file__).read_text()).body
-               if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    text = Path(__file__).read_text()
+    if text not in _PARSED:
+        _PARSED[text] = {node.name for node in ast.parse(text).body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    defined = _PARSED[text]
     own = lambda name: name in defined and callable(getattr(module, name, None))
     found, todo = set(), list(TRAINING_ROOTS[family])
     while todo:
@@ -188,17 +205,14 @@ def training_code(family: str) -> list[str]:
         if name in found:
             continue
         found.add(name)
-        tree = ast.parse(textwrap.dedent(inspect.getsource(getattr(module, name))))
-        todo += [node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and own(node.id)]
+        todo += [used for used in _source(getattr(module, name))[1] if own(used)]
     return sorted(found)
 
 
 def training_code_hash(config) -> str:
     """sha256 of the source of everything that trains a model of this config's family."""
-    import inspect
-
     module = sys.modules[__name__]
-    source = "".join(inspect.getsource(getattr(module, name)) for name in training_code(type(config).__name__))
+    source = "".join(_source(getattr(module, name))[0] for name in training_code(type(config).__name__))
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
@@ -237,6 +251,34 @@ def load_mnist(train: bool = True, folder: Path | str | None = None):
         _LOADED[key] = (images, labels)
     images, labels = _LOADED[key]
     return images.clone(), labels.clone()
+
+
+# The validation protocol: every setting the report chooses rather than fixes is scored on held-out
+# training images. Models fit on the "fit" part, settings are compared on the "validation" part, and
+# the test set answers only the reported numbers.
+SPLITS = ("fit", "validation")
+
+
+def validation_data(part: str, folder: Path | str | None = None):
+    """(images, labels) of one part of MNIST's training set: 'fit', the first AE_TRAIN_SIZE images (the
+    autoencoders' own training images), or 'validation', the next AE_VAL_SIZE. There is no 'test' part."""
+    if part not in SPLITS:
+        raise ValueError(f"part must be one of {SPLITS}, got {part!r}: no setting is chosen on the test set")
+    images, labels = load_mnist(train=True, folder=folder)
+    span = slice(0, AE_TRAIN_SIZE) if part == "fit" else slice(AE_TRAIN_SIZE, AE_TRAIN_SIZE + AE_VAL_SIZE)
+    return images[span], labels[span]
+
+
+def refuse_test_images(images: torch.Tensor, folder: Path | str | None = None) -> None:
+    """Raise ValueError if any of `images` is one of MNIST's test images (compared byte for byte)."""
+    # The test digits straight from the arrays, so that a search never has to call load_mnist(train=False).
+    test_images = F.pad(torch.from_numpy(mnist_arrays(folder)["test_images"]).float().div_(255.0),
+                        (PAD, PAD, PAD, PAD)).unsqueeze(1)
+    fingerprint = lambda x: {hashlib.sha1(row.tobytes()).digest() for row in x.reshape(len(x), -1).numpy()}
+    shared = len(fingerprint(images.cpu()) & fingerprint(test_images))
+    if shared:
+        raise ValueError(f"{shared} of these {len(images)} images are test images: settings are chosen on "
+                         "validation images only")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -691,6 +733,10 @@ def bootstrap(statistic, codes: torch.Tensor, n_boot: int = 200, seed: int = 0):
 
 ARMS = ("frozen", "selftrain", "finetune", "scratch")
 FROZEN_ARMS = ("frozen", "selftrain")
+# "whole": the pretrained network trained end to end at the head's learning rate, BatchNorm learning
+# too: the exercise's plain reading of "train the whole network on the few labels".
+ALL_ARMS = ARMS + ("whole",)
+BATCHNORM_MODES = ("frozen", "train")
 STATS_SIZE = 5000  # images whose codes set the standardisation of a randomly initialised encoder
 
 
@@ -711,7 +757,8 @@ def balanced_subset(labels: torch.Tensor, n: int, seed: int, n_classes: int = 10
 
 @dataclass(frozen=True)
 class TransferConfig:
-    """The recipe of every few-label classifier of section 3: one fixed recipe, set by hand, not searched."""
+    """The recipe of a few-label classifier of section 3. The defaults are the report's hand-set recipe;
+    tools/validate.py scores other settings of each arm on validation images."""
 
     hidden: int = 128
     steps: int = 200
@@ -720,6 +767,7 @@ class TransferConfig:
     encoder_lr: float = 1e-4  # pretrained encoder when fine-tuned
     weight_decay: float = 1e-4
     max_shift: int = 0  # random translation in pixels (within the zero padding) of the images whose encoder trains
+    batchnorm: str = "frozen"  # fine-tuned encoder: BatchNorm keeps its pretraining statistics, or "train"s
     # Self-training of the frozen arm: each round keeps this share of the unlabelled pool,
     # the most confident pseudo-labels, the same number per predicted class.
     pseudo_fractions: tuple = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -732,6 +780,8 @@ class TransferConfig:
             raise ValueError(f"pseudo_fractions must lie in (0, 1], got {self.pseudo_fractions}")
         if not 0 < self.labelled_share < 1:
             raise ValueError(f"labelled_share must lie in (0, 1), got {self.labelled_share}")
+        if self.batchnorm not in BATCHNORM_MODES:
+            raise ValueError(f"batchnorm must be one of {BATCHNORM_MODES}, got {self.batchnorm!r}")
 
 
 def transfer_config() -> TransferConfig:
@@ -779,24 +829,30 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
 
 def fit_classifier(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, steps: int, batch_size: int,
                    gen: torch.Generator, lr: float = 1e-3, weight_decay: float = 0.0,
-                   replacement: bool = False) -> nn.Module:
-    """Adam on the cross-entropy of a classifier of fixed inputs (codes); returns it in eval mode.
+                   replacement: bool = False, monitor=None) -> nn.Module:
+    """Adam on the cross-entropy of a classifier of fixed inputs (codes), in the report's precision;
+    returns it in eval mode.
 
     Each batch holds distinct examples, or with replacement=True examples drawn independently.
+    `monitor=(every, fn)` calls fn(step, model) every `every` steps (for validation curves).
     """
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     batch = min(batch_size, len(inputs))
-    model.train()
-    for _ in range(steps):
+    for step in range(steps):
+        model.train()
         if replacement:
             idx = torch.randint(0, len(inputs), (batch,), generator=gen)
         else:
             idx = torch.randperm(len(inputs), generator=gen)[:batch]
         idx = idx.to(inputs.device)
-        loss = F.cross_entropy(model(inputs[idx]), labels[idx])
+        with autocast():
+            logits = model(inputs[idx])
+        loss = F.cross_entropy(logits.float(), labels[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if monitor is not None and (step + 1) % monitor[0] == 0:
+            monitor[1](step + 1, model.eval())
     return model.eval()
 
 
@@ -840,14 +896,15 @@ def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, 
     'frozen': the pretrained encoder stays fixed and only the head learns, on the codes of the
     labelled images. 'selftrain': the same, then rounds of pseudo-labels on the codes of
     the `unlabeled` images. 'finetune': everything learns, the encoder from its pretrained weights.
+    'whole': the same at the head's learning rate with BatchNorm learning (the plain reading).
     'scratch': everything learns from random weights. Codes are standardised with the starting
     encoder's statistics on the `unlabeled` images (the first STATS_SIZE of them for 'scratch');
     `unlabeled_codes`, the pretrained encoder's codes of `unlabeled`, saves encoding them on
-    every call. `monitor=(every, fn)` calls fn(step, model) every `every` steps of the arms whose
-    encoder trains (for learning curves).
+    every call. `monitor=(every, fn)` calls fn(step, model) every `every` steps of the first
+    training stage (for learning curves).
     """
-    if arm not in ARMS:
-        raise ValueError(f"arm must be one of {ARMS}, got {arm!r}")
+    if arm not in ALL_ARMS:
+        raise ValueError(f"arm must be one of {ALL_ARMS}, got {arm!r}")
     gen = set_seed(seed)
     encoder = Encoder(ae_config)
     if arm != "scratch":
@@ -864,7 +921,9 @@ def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, 
     if arm in FROZEN_ARMS:
         encoder.requires_grad_(False)
         codes = model.standardise(encode(encoder, images).to(DEVICE))
-        fit_classifier(model.head, codes, labels, config.steps, config.batch_size, gen, config.lr, config.weight_decay)
+        head_monitor = None if monitor is None else (monitor[0], lambda step, _: monitor[1](step, model))
+        fit_classifier(model.head, codes, labels, config.steps, config.batch_size, gen, config.lr, config.weight_decay,
+                       monitor=head_monitor)
         if arm == "selftrain":
             self_train_head(model, codes, labels, unlabeled_codes, config, gen)
         return model.eval()
@@ -874,8 +933,8 @@ def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, 
     batch = min(config.batch_size, len(images))
     for step in range(config.steps):
         model.train()
-        if arm == "finetune":
-            encoder.eval()  # pretrained BatchNorm statistics stay; a few labels would ruin them
+        if arm == "finetune" and config.batchnorm == "frozen":
+            encoder.eval()  # pretrained BatchNorm statistics stay
         idx = torch.randperm(len(images), generator=gen)[:batch]
         x = random_shift(images[idx], config.max_shift, gen).to(DEVICE)
         with autocast():
@@ -954,6 +1013,131 @@ def paired_interval(a, b, level: float = 0.95) -> tuple[float, float, float]:
         raise ValueError(f"a and b must be paired 1-d samples of at least 2 values, got shape {diff.shape}")
     half = stats.t.ppf(0.5 + level / 2, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
     return float(diff.mean()), float(diff.mean() - half), float(diff.mean() + half)
+
+
+class BatchedHeads(nn.Module):
+    """K independent heads d -> hidden -> 10 (Linear, ReLU, Linear) as one model: the weights of head k
+    are slice k of stacked tensors, applied with batched matrix products. On a CPU a 10-128-10 head
+    is overhead-bound, so K heads in one model cost little more than one."""
+
+    def __init__(self, heads: list):
+        super().__init__()
+        first = [h[0] for h in heads]
+        second = [h[2] for h in heads]
+        self.w1 = nn.Parameter(torch.stack([l.weight.detach().T for l in first]).clone())  # [K, d, hidden]
+        self.b1 = nn.Parameter(torch.stack([l.bias.detach()[None] for l in first]).clone())  # [K, 1, hidden]
+        self.w2 = nn.Parameter(torch.stack([l.weight.detach().T for l in second]).clone())  # [K, hidden, 10]
+        self.b2 = nn.Parameter(torch.stack([l.bias.detach()[None] for l in second]).clone())  # [K, 1, 10]
+
+    def forward(self, x):  # x: [K, B, d] => logits [K, B, 10]
+        return torch.baddbmm(self.b2, torch.baddbmm(self.b1, x, self.w1).relu(), self.w2)
+
+    def copy_into(self, heads: list) -> None:
+        """Write head k's trained weights back into heads[k]."""
+        with torch.no_grad():
+            for k, h in enumerate(heads):
+                h[0].weight.copy_(self.w1[k].T)
+                h[0].bias.copy_(self.b1[k, 0])
+                h[2].weight.copy_(self.w2[k].T)
+                h[2].bias.copy_(self.b2[k, 0])
+
+
+def fit_heads(heads: list, inputs: list, labels: list, steps: int, batch_size: int, gens: list,
+              lr: float = 1e-3, weight_decay: float = 0.0, monitor=None) -> list:
+    """fit_classifier for K heads at once: head k trains on (inputs[k], labels[k]) with batches drawn by
+    gens[k], exactly as K separate fit_classifier calls would (same initial weights, batches and Adam
+    updates; Adam and weight decay act element by element). All inputs must hold the same number of
+    examples. `monitor=(every, fn)` calls fn(step, heads) with the heads updated. Returns the heads."""
+    if not (len(heads) == len(inputs) == len(labels) == len(gens)) or not heads:
+        raise ValueError("heads, inputs, labels and gens must be non-empty lists of one length")
+    if len({len(x) for x in inputs}) != 1:
+        raise ValueError(f"every head needs the same number of examples, got {[len(x) for x in inputs]}")
+    model = BatchedHeads(heads).to(DEVICE)
+    x_all, y_all = torch.stack(inputs).to(DEVICE), torch.stack(labels).to(DEVICE)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    n, batch, k = x_all.shape[1], min(batch_size, x_all.shape[1]), len(heads)
+    rows = torch.arange(k, device=DEVICE)[:, None]
+    for step in range(steps):
+        idx = torch.stack([torch.randperm(n, generator=g)[:batch] for g in gens]).to(DEVICE)
+        with autocast():
+            logits = model(x_all[rows, idx])
+        # The sum of the heads' mean losses: head k's gradient is that of its own loss alone.
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y_all[rows, idx].flatten(), reduction="none")
+        loss = loss.view(k, batch).mean(1).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if monitor is not None and (step + 1) % monitor[0] == 0:
+            model.copy_into(heads)
+            monitor[1](step + 1, heads)
+    model.copy_into(heads)
+    return [h.eval() for h in heads]
+
+
+def frozen_heads(encoder_state: dict, ae_config: AEConfig, pool_codes: torch.Tensor, labelled: list, labels: list,
+                 seeds: list, config: TransferConfig = TransferConfig(), monitor=None) -> list:
+    """The frozen arm for several draws at once: the FewLabelClassifier that train_few_label('frozen', ...,
+    seed=seeds[k]) returns for the draw whose pool indices are labelled[k], its head trained in one
+    batched model. `pool_codes` are the pretrained encoder's codes of the whole pool."""
+    models, gens = [], []
+    for seed in seeds:
+        gens.append(set_seed(seed))  # the same random streams as train_few_label
+        encoder = Encoder(ae_config)
+        encoder.load_state_dict(encoder_state)
+        model = FewLabelClassifier(encoder.requires_grad_(False), ae_config.d, config.hidden).to(DEVICE)
+        model.mean.copy_(pool_codes.mean(0))
+        model.std.copy_(pool_codes.std(0).clamp_min(1e-6))
+        models.append(model)
+    inputs = [m.standardise(pool_codes[idx].to(DEVICE)) for m, idx in zip(models, labelled)]
+    head_monitor = None if monitor is None else (monitor[0], lambda step, _: monitor[1](step, models))
+    fit_heads([m.head for m in models], inputs, [y.to(DEVICE) for y in labels], config.steps, config.batch_size,
+              gens, config.lr, config.weight_decay, monitor=head_monitor)
+    return [m.eval() for m in models]
+
+
+class CodeClusters:
+    """Cluster-then-label on frozen codes (the N2D recipe, McConville et al. 2020): a UMAP projection
+    of the standardised codes, then a Gaussian mixture in the projection, both fitted on unlabelled
+    codes only; each cluster is named after the labelled codes it holds, and a code is classified
+    by the name of its cluster. Codes the projection did not see are only transformed."""
+
+    def __init__(self, codes: torch.Tensor, dims: int = 10, neighbors: int = 15, components: int = 10, seed: int = 0,
+                 like: "CodeClusters | None" = None):
+        """`like`: clusters fitted to the same codes with the same dims, neighbors and seed, whose projection
+        is reused (only the mixture is fitted again)."""
+        import umap
+        from sklearn.mixture import GaussianMixture
+
+        if components < 10:
+            raise ValueError(f"components must be at least the 10 digits, got {components}")
+        if like is not None:
+            if (like.dims, like.neighbors, like.seed, len(like.embedded)) != (dims, neighbors, seed, len(codes)):
+                raise ValueError("like must be fitted to the same codes with the same dims, neighbors and seed")
+            self.mean, self.std, self.projection, self.embedded = like.mean, like.std, like.projection, like.embedded
+        else:
+            self.mean, self.std = codes.mean(0), codes.std(0).clamp_min(1e-6)
+            self.projection = umap.UMAP(n_components=dims, n_neighbors=neighbors, min_dist=0.0, random_state=seed,
+                                        n_jobs=1)
+            self.embedded = self.projection.fit_transform(self._standardise(codes))
+        self.dims, self.neighbors, self.seed = dims, neighbors, seed
+        self.mixture = GaussianMixture(components, covariance_type="full", random_state=seed).fit(self.embedded)
+        self.fitted_resp = self.mixture.predict_proba(self.embedded)  # [N, components] of the fitted codes
+
+    def _standardise(self, codes: torch.Tensor) -> np.ndarray:
+        return ((codes - self.mean) / self.std).cpu().numpy()
+
+    def responsibilities(self, codes: torch.Tensor) -> np.ndarray:
+        return self.mixture.predict_proba(self.projection.transform(self._standardise(codes)))
+
+    def name_clusters(self, labelled: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Digit of each cluster: the class whose labelled fitted codes (indices `labelled`) put the
+        most responsibility on it, so that a cluster without labelled members still gets a name."""
+        votes = self.fitted_resp[labelled].T @ np.eye(10)[np.asarray(labels)]  # [components, 10]
+        return votes.argmax(1)
+
+    def predict(self, names: np.ndarray, resp: np.ndarray) -> np.ndarray:
+        """Digits of codes with responsibilities `resp`, given the clusters' names."""
+        return names[resp.argmax(1)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,127 @@
+"""The validation protocol and section 3's extra arms: batched heads, the encoder-lr-0 control,
+cluster-then-label."""
+
+import numpy as np
+import pytest
+import torch
+
+import helpers as h
+
+TINY = h.AEConfig(d=4, channels=(4, 8, 8), hidden=(32,))
+
+
+def test_validation_parts_are_disjoint_training_images_and_the_test_set_is_refused():
+    fit_x, _ = h.validation_data("fit")
+    val_x, _ = h.validation_data("validation")
+    train_x, _ = h.load_mnist(train=True)
+    assert len(fit_x) == h.AE_TRAIN_SIZE and len(val_x) == h.AE_VAL_SIZE
+    assert torch.equal(val_x, train_x[h.AE_TRAIN_SIZE:h.AE_TRAIN_SIZE + h.AE_VAL_SIZE])
+    with pytest.raises(ValueError, match="test set"):
+        h.validation_data("test")
+    h.refuse_test_images(val_x[:100])  # training images pass
+    test_x, _ = h.load_mnist(train=False)
+    with pytest.raises(ValueError, match="1 of these 101 images are test images"):
+        h.refuse_test_images(torch.cat([val_x[:100], test_x[7:8]]))
+
+
+def _draws(labels, n, seeds):
+    return [h.balanced_subset(labels, n, seed=100 + s) for s in seeds]
+
+
+def test_batched_heads_match_separate_runs_with_their_own_seeds_and_batches():
+    images, labels = h.load_mnist(train=False)
+    images, labels = images[:600], labels[:600]
+    state = h.Encoder(TINY).state_dict()
+    encoder = h.Encoder(TINY)
+    encoder.load_state_dict(state)
+    pool_codes = h.encode(encoder, images)
+    config = h.TransferConfig(steps=30, batch_size=8)
+    seeds = [0, 1, 2]
+    draws = _draws(labels, 20, seeds)
+    batched = h.frozen_heads(state, TINY, pool_codes, draws, [labels[i] for i in draws], seeds, config)
+    for model, idx, seed in zip(batched, draws, seeds):
+        alone = h.train_few_label("frozen", state, TINY, images[idx], labels[idx], images, config, seed=seed,
+                                  unlabeled_codes=pool_codes)
+        for a, b in zip(alone.head.parameters(), model.head.parameters()):
+            assert torch.allclose(a, b, atol=1e-5), (seed, (a - b).abs().max())
+        assert not torch.allclose(alone.head[0].weight, batched[(seed + 1) % 3].head[0].weight, atol=1e-3)
+        with torch.no_grad():
+            assert torch.equal(alone(images).argmax(1), model(images).argmax(1))
+
+
+def test_fine_tuning_with_encoder_learning_rate_zero_is_the_frozen_arm():
+    images, labels = h.load_mnist(train=False)
+    images, labels = images[:600], labels[:600]
+    state = h.Encoder(TINY).state_dict()
+    idx = h.balanced_subset(labels, 30, seed=5)
+    config = h.TransferConfig(steps=40, batch_size=16, encoder_lr=0.0)
+    frozen = h.train_few_label("frozen", state, TINY, images[idx], labels[idx], images, config, seed=3)
+    tuned = h.train_few_label("finetune", state, TINY, images[idx], labels[idx], images, config, seed=3)
+    for a, b in zip(frozen.encoder.state_dict().values(), tuned.encoder.state_dict().values()):
+        assert torch.equal(a, b)  # the encoder, BatchNorm statistics included, did not move
+    with torch.no_grad():
+        diff = (frozen(images) - tuned(images)).abs().max()
+    assert diff < 1e-4, diff
+    assert h.accuracy(frozen, images, labels) == h.accuracy(tuned, images, labels)
+    # a positive encoder learning rate does move it: the control is not vacuous
+    moving = h.train_few_label("finetune", state, TINY, images[idx], labels[idx], images,
+                               h.TransferConfig(steps=40, batch_size=16, encoder_lr=1e-3), seed=3)
+    assert not torch.equal(frozen.encoder.trunk[0].weight, moving.encoder.trunk[0].weight)
+
+
+def test_batchnorm_mode_decides_whether_the_statistics_move():
+    images, labels = h.load_mnist(train=False)
+    state = h.Encoder(TINY).state_dict()
+    idx = h.balanced_subset(labels[:300], 20, seed=1)
+    for mode, moves in (("frozen", False), ("train", True)):
+        config = h.TransferConfig(steps=5, batchnorm=mode)
+        model = h.train_few_label("finetune", state, TINY, images[idx], labels[idx], images[:300], config)
+        same = torch.equal(model.encoder.trunk[1].running_mean, state["trunk.1.running_mean"])
+        assert same != moves, mode
+    with pytest.raises(ValueError, match="batchnorm"):
+        h.TransferConfig(batchnorm="eval")
+
+
+def test_cluster_then_label_names_well_separated_clusters_from_one_label_each():
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.randn(10, 6, generator=gen) * 8
+    truth = torch.arange(10).repeat_interleave(150)
+    codes = centres[truth] + torch.randn(len(truth), 6, generator=gen)
+    clusters = h.CodeClusters(codes, dims=4, neighbors=15, components=10, seed=0)
+    labelled = np.array([int(torch.nonzero(truth == c)[0]) for c in range(10)])
+    names = clusters.name_clusters(labelled, truth[labelled].numpy())
+    new = centres[truth[:300]] + torch.randn(300, 6, generator=gen)
+    accuracy = (clusters.predict(names, clusters.responsibilities(new)) == truth[:300].numpy()).mean()
+    assert accuracy > 0.95
+    # with the labels permuted, the names follow them: the naming reads the labels
+    shuffled = clusters.name_clusters(labelled, ((truth[labelled] + 1) % 10).numpy())
+    assert (clusters.predict(shuffled, clusters.responsibilities(new)) == truth[:300].numpy()).mean() < 0.05
+
+
+def test_validation_search_prints_its_candidates_and_never_loads_the_test_set(monkeypatch, checkpoint_dir,
+                                                                               tmp_path, capsys):
+    import importlib
+    from pathlib import Path
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    monkeypatch.syspath_prepend(str(Path(h.ROOT) / "tools"))
+    validate = importlib.import_module("validate")
+    real = h.load_mnist
+
+    def training_set_only(train=True, folder=None):
+        if train is not True:
+            raise AssertionError("the validation search asked for the test set")
+        return real(train, folder)
+
+    monkeypatch.setattr(h, "load_mnist", training_set_only)
+    result = validate.main(["--quick", "--out", str(tmp_path / "validation.json")])
+    printed = capsys.readouterr().out
+    selection = result["transfer"]["selection"]
+    assert set(selection) == {"frozen", "finetune", "whole", "scratch", "selftrain", "cluster"}
+    for arm, stages in validate.QUICK["grids"].items():
+        assert sum(line.startswith(f"{arm:<9} {{") for line in printed.splitlines()) == len(stages[0]), arm
+        assert selection[arm]["steps"] in (10, 20)
+    assert result["transfer"]["control"]["max_abs_diff"] == 0
+    assert result["mixture"]["best_components"] in validate.QUICK["mixture"]
+    assert (tmp_path / "validation.json").exists()
+    assert validate.plateau_steps({50: 0.80, 100: 0.897, 200: 0.90, 400: 0.899}) == 100
