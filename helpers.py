@@ -4,10 +4,12 @@ Read top to bottom in the order ex3.ipynb uses it:
 
 1. Settings: mode and folders, the report's recipe (every setting the notebook uses, with the smoke
    mode's overrides in one table), device, precision, seeds, and the checkpoints' cache keys.
-2. Data: MNIST as in-memory tensors (load_mnist).
+2. Data: MNIST as in-memory tensors (load_mnist); the validation protocol's fit and validation parts of
+   the training set (validation_data), which tools/validate.py searches settings on.
 3. Models and training: Encoder, Decoder, train_autoencoder, the checkpoint cache, the report's configs.
 4. Metrics and baselines of each section: reconstruction and PCA (1), correlation (2), few-label
-   classifiers (3), the evaluation classifier and the Frechet distance (4-5), latent GANs (4-5).
+   classifiers (3; with batched heads and cluster-then-label), the evaluation classifier, the Frechet
+   distance and precision/recall (4-5), latent GANs (4-5).
 5. Sampling (generate), training speed (training_step_ms), the metrics file.
 6. Tables and the report's analyses: what each section computes, as rows of plain numbers.
 7. Figures: one function per kind of figure.
@@ -1252,6 +1254,18 @@ def class_balance(probs: np.ndarray) -> dict:
     share = np.bincount(probs.argmax(1), minlength=10) / len(probs)
     entropy = -(share[share > 0] * np.log(share[share > 0])).sum() / np.log(10)
     return {"max_share": float(share.max()), "min_share": float(share.min()), "entropy": float(entropy)}
+
+
+def precision_recall(real_feats: np.ndarray, fake_feats: np.ndarray, k: int = 5) -> dict:
+    """Precision and recall of k-nearest-neighbour manifolds (Kynkaanniemi et al. 2019) and their robust
+    variants density and coverage (Naeem et al. 2020), by the prdc package: precision is the share of
+    generated samples inside the real samples' manifold (quality), recall the share of real samples
+    inside the generated ones' (coverage of the real variety)."""
+    from prdc import compute_prdc
+
+    if len(real_feats) <= k or len(fake_feats) <= k:
+        raise ValueError(f"need more than k={k} real and generated samples, got {len(real_feats)} and {len(fake_feats)}")
+    return {name: float(value) for name, value in compute_prdc(np.asarray(real_feats), np.asarray(fake_feats), k).items()}
 
 
 def judge_images(classifier: EvalClassifier, images: torch.Tensor, reference_feats: np.ndarray) -> dict:

@@ -1,6 +1,8 @@
 """The validation protocol and section 3's extra arms: batched heads, the encoder-lr-0 control,
 cluster-then-label."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -123,5 +125,29 @@ def test_validation_search_prints_its_candidates_and_never_loads_the_test_set(mo
         assert selection[arm]["steps"] in (10, 20)
     assert result["transfer"]["control"]["max_abs_diff"] == 0
     assert result["mixture"]["best_components"] in validate.QUICK["mixture"]
-    assert (tmp_path / "validation.json").exists()
+    assert result["classifier"]["epochs"] in (1, 2)
+    gan = result["gan"]
+    assert gan["k8"]["steps"] in (20, 40) and gan["cgan_aux_weight"]["best"] in (0.0, 0.1)
+    assert set(gan["priors"]["samplers"]) == {"k8_matched", "gmm_prior", f"gmm{result['mixture']['best_components']}"}
+    assert all(len(runs) == 2 for runs in gan["priors"]["samplers"].values())
+    assert gan["priors"]["fd_sample_noise_std"] > 0
+    written = json.loads((tmp_path / "validation.json").read_text())
+    assert written["transfer"]["selection"] == json.loads(json.dumps(selection))
+    assert all(path.exists() for path in validate.plot_search(written))
     assert validate.plateau_steps({50: 0.80, 100: 0.897, 200: 0.90, 400: 0.899}) == 100
+
+
+def test_precision_and_recall_separate_quality_from_coverage():
+    rng = np.random.default_rng(0)
+    real = np.concatenate([rng.normal(0, 1, (500, 4)), rng.normal(12, 1, (500, 4))])  # two modes
+    same = np.concatenate([rng.normal(0, 1, (500, 4)), rng.normal(12, 1, (500, 4))])
+    one_mode = rng.normal(0, 1, (1000, 4))  # good samples, half the variety
+    off = rng.normal(40, 1, (1000, 4))  # neither
+    scores = {name: h.precision_recall(real, fake) for name, fake in
+              (("same", same), ("one mode", one_mode), ("off", off))}
+    assert scores["same"]["precision"] > 0.9 and scores["same"]["recall"] > 0.9
+    assert scores["one mode"]["precision"] > 0.9 and 0.4 < scores["one mode"]["recall"] < 0.6
+    assert 0.4 < scores["one mode"]["coverage"] < 0.6
+    assert scores["off"]["precision"] == 0 and scores["off"]["recall"] == 0
+    with pytest.raises(ValueError, match="more than k=5"):
+        h.precision_recall(real[:3], same)

@@ -1,6 +1,6 @@
 """The validation search: the settings the report chooses, scored on held-out training images only.
 
-Usage: python tools/validate.py [--part transfer|mixture|all] [--quick] [--out PATH]
+Usage: python tools/validate.py [--part transfer|mixture|gan|schedule|classifier|all] [--quick] [--out PATH]
 
 Every model here trains on the "fit" part of MNIST's training set (its first 55,000 images, those the
 autoencoders train on) and every setting is scored on the "validation" part (the next 5,000); the test
@@ -17,11 +17,24 @@ score, and writes them, with the chosen settings, to figures/validation.json.
   chosen the same way. A control checks that fine-tuning at encoder learning rate 0 is the frozen arm.
 - mixture (section 4): the number of components of the Gaussian mixture of the codes, by mean
   log-likelihood of the validation codes under a mixture fitted to the fit codes.
+- gan (sections 4 and 5): the latent GANs trained on the fit images' codes, each scored by the Frechet
+  distance (FD) between the classifier features of 5,000 decoded samples and those of the validation
+  images, with a classifier trained on the fit images only: the number of steps of the Gaussian-noise
+  GAN, the mixture-prior GAN and the conditional GAN (runs of several lengths, each with its own
+  learning-rate schedule, one seed), and the conditional GAN's auxiliary weight (by its mean FD per
+  digit, against the validation images of that digit). The plateau rule for FD: the fewest steps
+  within GAN_PLATEAU of the lowest.
+- schedule (section 1): whether the autoencoders' recipe reaches its plateau: at d = 10 and d = 64
+  (seed 0), the validation MSE after the recipe's AE_EPOCHS against that after a schedule twice as
+  long. A relative change above 3% means the recipe stops short of its plateau.
+- classifier (sections 4 and 5): the evaluation classifier's number of epochs, by validation accuracy
+  of runs of several lengths trained on the fit images (the fewest epochs within 0.1 point of the best).
 
 --quick runs one small candidate per arm, for the regression test.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -44,7 +57,7 @@ SEARCH_DRAWS = 3  # draws per label count, seeded apart from the report's draws
 # Where each run's validation accuracy is read: heads on fixed codes are cheap, encoders are not.
 CURVE_STEPS = {"frozen": (50, 100, 200, 400, 800, 1600), "encoder": (50, 100, 200, 400, 800)}
 PLATEAU = 0.005  # the fewest steps within half a point of the best
-BASE = h.TransferConfig()
+BASE = h.transfer_config()  # the report's recipe (its self-training rounds among them), before a candidate's changes
 # Each arm's declared grid, in stages of TransferConfig fields that differ from BASE: every candidate of
 # a stage starts from the best setting of the stages before it (a coordinate search).
 GRIDS = {
@@ -57,9 +70,14 @@ GRIDS = {
 CLUSTER_GRID = [dict(dims=dims, neighbors=nb, components=k) for dims in (2, 10) for nb in (15, 50)
                 for k in (10, 20, 40)]
 MIXTURE_COMPONENTS = (10, 20, 50, 100)
+GAN_LENGTHS = {"k8": (750, 1500, 3000, 6000), "gmm_prior": (500, 1000, 2000, 4000), "cgan": (750, 1500, 3000, 6000)}
+CGAN_AUX_WEIGHTS = (0.0, 0.1, 0.3, 1.0)
+GAN_SAMPLES = 5000
+GAN_PLATEAU = 0.10  # relative
 QUICK = dict(labels=(10,), draws=1, curve={"frozen": (10, 20), "encoder": (10, 20)},
              grids={arm: [stages[0][:1]] for arm, stages in GRIDS.items()},
-             cluster=[dict(dims=2, neighbors=15, components=10)], mixture=(2, 4))
+             cluster=[dict(dims=2, neighbors=15, components=10)], mixture=(2, 4),
+             gan_lengths={"k8": (20, 40), "gmm_prior": (20,), "cgan": (20,)}, aux_weights=(0.0, 0.1), gan_samples=500)
 
 
 def draw_indices(labels: torch.Tensor, n: int, draw: int) -> torch.Tensor:
@@ -136,6 +154,8 @@ def search_transfer(data: Data, labels=SEARCH_LABELS, draws=SEARCH_DRAWS, curve_
         chosen = max(candidates, key=lambda c: c["best"])
         result["arms"][arm] = candidates
         result["selection"][arm] = {**chosen["setting"], "steps": chosen["steps"]}
+        if chosen["steps"] == max(chosen["mean_curve"]):
+            print(f"{arm}: the chosen setting is still rising at its longest run; a longer curve may pay")
     result["selection"]["selftrain"] = selftrain_check(data, result["selection"]["frozen"], labels, draws)
     result["cluster"] = search_clusters(data, labels, draws, cluster_grid)
     result["selection"]["cluster"] = max(result["cluster"], key=lambda c: c["mean"])["setting"]
@@ -147,8 +167,10 @@ def print_candidate(arm: str, candidate: dict, labels: tuple) -> None:
     per_n = "  ".join(f"n={n}: {candidate['runs'][n]['curve'][candidate['steps']]:.3f}"
                       f" (train {candidate['runs'][n]['train']:.2f})" for n in labels)
     curve = " ".join(f"{acc:.3f}" for acc in candidate["mean_curve"].values())
-    print(f"{arm:<9} {candidate['setting']}  curve {curve}  -> {candidate['steps']} steps, "
-          f"best {candidate['best']:.4f}  [{per_n}]  {candidate['seconds']:.0f} s", flush=True)
+    rising = candidate["steps"] == max(candidate["mean_curve"])  # no plateau within the curve's steps
+    print(f"{arm:<9} {candidate['setting']}  curve {curve}  -> {candidate['steps']} steps"
+          f"{' (still rising at the longest run)' if rising else ''}, best {candidate['best']:.4f}  [{per_n}]  "
+          f"{candidate['seconds']:.0f} s", flush=True)
 
 
 def selftrain_check(data: Data, frozen: dict, labels: tuple, draws: int) -> dict:
@@ -222,9 +244,178 @@ def search_mixture(data: Data, components=MIXTURE_COMPONENTS) -> dict:
     return {"scores": scores, "best_components": best}
 
 
+def gan_plateau(fds: dict) -> int:
+    """The fewest steps whose FD is within GAN_PLATEAU (relative) of the lowest."""
+    best = min(fds.values())
+    return min(steps for steps, fd in fds.items() if fd <= best * (1 + GAN_PLATEAU))
+
+
+def search_gans(data: Data, lengths=GAN_LENGTHS, aux_weights=CGAN_AUX_WEIGHTS, samples=GAN_SAMPLES,
+                mixture_components: int = 10, seeds=(0, 1, 2), epochs: int = h.CLASSIFIER_EPOCHS,
+                weight_steps: int = h.GAN_STEPS, prior_steps: int = h.MIXTURE_STEPS) -> dict:
+    """Validation FD of the latent GANs against their number of steps, and of the conditional GAN
+    against its auxiliary weight. The GANs train on the fit codes and are not cached (the report's
+    GANs train on all training codes, under the same configs)."""
+    classifier, _ = h.cached_model(h.ClassifierConfig(epochs=epochs, train_size=len(data.fit_x)),
+                                   h.EvalClassifier, lambda model: h.train_classifier(model, data.fit_x, data.fit_y))
+    val_feats, val_probs = h.classify(classifier, data.val_x)
+    print(f"evaluation classifier trained on the fit images: validation accuracy "
+          f"{(val_probs.argmax(1) == data.val_y.numpy()).mean():.4f}", flush=True)
+    decoder = h.autoencoder(h.report_config(), required=True)[0].decoder
+    ae_config = h.report_config()
+    configs = {"k8": lambda steps, w=0.0: dataclasses.replace(h.gan_config(h.REPORT_NOISE_DIM, ae_config), steps=steps),
+               "gmm_prior": lambda steps, w=0.0: dataclasses.replace(h.mixture_gan_config(ae_config), steps=steps),
+               "cgan": lambda steps, w=h.CGAN_AUX_WEIGHT: dataclasses.replace(
+                   h.gan_config(h.REPORT_NOISE_DIM, ae_config, conditional=True, aux_weight=w), steps=steps)}
+
+    def judge(sample, seed: int = 1) -> dict:
+        """FD, precision and recall against the validation images of `samples` codes from sample(seed)."""
+        feats, _ = h.classify(classifier, h.decode(decoder, sample(seed)))
+        return {"fd": h.frechet_distance(feats, val_feats), **h.precision_recall(val_feats, feats)}
+
+    def score(config) -> dict:
+        start = time.perf_counter()
+        h.set_seed(config.seed)
+        gan = h.LatentGAN(config).to(h.DEVICE)
+        h.train_latent_gan(gan, data.fit_codes, data.fit_y if config.n_classes else None)
+        if not config.n_classes:
+            return {**judge(lambda seed: h.sample_codes(gan.generator, samples, seed=seed)),
+                    "seconds": time.perf_counter() - start}
+        per_digit = samples // 10
+        fds, recognised = [], []
+        for digit in range(10):
+            codes = h.sample_codes(gan.generator, per_digit, torch.full((per_digit,), digit), seed=1 + digit)
+            feats, probs = h.classify(classifier, h.decode(decoder, codes))
+            fds.append(h.frechet_distance(feats, val_feats[data.val_y.numpy() == digit]))
+            recognised.append(float((probs.argmax(1) == digit).mean()))
+        return {"fd": float(np.mean(fds)), "recognised": float(np.mean(recognised)),
+                "seconds": time.perf_counter() - start}
+
+    result = {"classifier_val_accuracy": float((val_probs.argmax(1) == data.val_y.numpy()).mean())}
+    weights = {}
+    for w in aux_weights:
+        weights[w] = score(configs["cgan"](weight_steps, w))
+        print(f"cgan      aux weight {w}: mean FD per digit {weights[w]['fd']:.3f}, recognised "
+              f"{weights[w]['recognised']:.4f} ({weight_steps} steps)  {weights[w]['seconds']:.0f} s", flush=True)
+    best_weight = min(weights, key=lambda w: weights[w]["fd"])
+    result["cgan_aux_weight"] = {"scores": weights, "best": best_weight}
+    for family, family_lengths in lengths.items():
+        fds = {}
+        for steps in family_lengths:
+            if family == "cgan" and steps == weight_steps:
+                fds[steps] = weights[best_weight]
+            else:
+                fds[steps] = score(configs[family](steps, best_weight) if family == "cgan" else configs[family](steps))
+            print(f"{family:<9} {steps} steps: FD {fds[steps]['fd']:.3f}  {fds[steps]['seconds']:.0f} s", flush=True)
+        chosen = gan_plateau({steps: r["fd"] for steps, r in fds.items()})
+        result[family] = {"scores": fds, "steps": chosen}
+        print(f"{family:<9} -> {chosen} steps (lowest FD {min(r['fd'] for r in fds.values()):.3f})", flush=True)
+    result["priors"] = compare_priors(data, ae_config, judge, score, mixture_components, seeds, samples, prior_steps)
+    return result
+
+
+def compare_priors(data: Data, ae_config, judge, score, components: int, seeds, samples: int, steps: int) -> dict:
+    """The prior alone: the Gaussian-noise GAN under the mixture-prior GAN's recipe (steps, constant
+    learning rate, weight average, warm-up) against the mixture-prior GAN and the mixture it starts
+    from, over seeds; and the FD's own noise, over sample draws of one fixed mixture."""
+    warmup = min(h.MIXTURE_WARMUP, steps)
+    matched = lambda seed: dataclasses.replace(
+        h.gan_config(h.REPORT_NOISE_DIM, ae_config, seed=seed), steps=steps, lr=h.MIXTURE_LR,
+        lr_decay=False, ema=h.MIXTURE_EMA, d_warmup=warmup)
+    prior = lambda seed: dataclasses.replace(h.mixture_gan_config(ae_config, seed=seed), steps=steps, d_warmup=warmup)
+    samplers = {"k8_matched": lambda seed: score(matched(seed)),
+                "gmm_prior": lambda seed: score(prior(seed)),
+                f"gmm{components}": lambda seed: judge(lambda s: h.fit_gmm(data.fit_codes, components, seed)(samples, s))}
+    rows = {}
+    for name, run in samplers.items():
+        rows[name] = [run(seed) for seed in seeds]
+        values = {key: [r[key] for r in rows[name]] for key in ("fd", "precision", "recall")}
+        print(f"prior     {name:<11} " + "  ".join(f"{key} {np.mean(v):.3f} +- {np.std(v, ddof=1) if len(v) > 1 else 0:.3f} "
+                                              f"({', '.join(f'{x:.3f}' for x in v)})" for key, v in values.items()),
+              flush=True)
+    mixture = h.fit_gmm(data.fit_codes, components, seeds[0])
+    noise = [judge(lambda s: mixture(samples, s), seed=100 + i)["fd"] for i in range(5)]
+    print(f"FD noise: one {components}-component mixture, 5 sample draws: {np.mean(noise):.3f} +- "
+          f"{np.std(noise, ddof=1):.3f}", flush=True)
+    return {"seeds": list(seeds), "samplers": rows, "fd_sample_noise": noise,
+            "fd_sample_noise_std": float(np.std(noise, ddof=1))}
+
+
+def check_schedule(data: Data, ds=(10, 64)) -> dict:
+    """Validation MSE of the recipe's autoencoder and of the same model trained twice as long."""
+    train_x = torch.cat([data.fit_x, data.val_x])
+    rows = {}
+    for d in ds:
+        mse = {}
+        for epochs in (h.AE_EPOCHS, 2 * h.AE_EPOCHS):
+            model, _ = h.autoencoder(dataclasses.replace(h.ae_config(d), epochs=epochs), train_x)
+            mse[epochs] = h.mse_per_pixel(h.reconstruct(model, data.val_x), data.val_x)
+        change = (mse[2 * h.AE_EPOCHS] - mse[h.AE_EPOCHS]) / mse[h.AE_EPOCHS]
+        rows[d] = {"epochs": h.AE_EPOCHS, "val_mse": mse[h.AE_EPOCHS], "long_val_mse": mse[2 * h.AE_EPOCHS],
+                   "rel_change": change}
+        print(f"schedule  d={d}: validation MSE {mse[h.AE_EPOCHS]:.6f} after {h.AE_EPOCHS} epochs, "
+              f"{mse[2 * h.AE_EPOCHS]:.6f} after {2 * h.AE_EPOCHS}: {100 * change:+.2f}%", flush=True)
+    return rows
+
+
+CLASSIFIER_EPOCHS = (1, 2, 3, 6)
+
+
+def classifier_epochs(data: Data, lengths=CLASSIFIER_EPOCHS) -> dict:
+    """Validation accuracy of the evaluation classifier trained on the fit images for each number of epochs."""
+    scores = {}
+    for epochs in lengths:
+        config = h.ClassifierConfig(epochs=epochs, train_size=len(data.fit_x))
+        model, _ = h.cached_model(config, h.EvalClassifier, lambda m: h.train_classifier(m, data.fit_x, data.fit_y))
+        scores[epochs] = h.accuracy(model, data.val_x, data.val_y)
+        print(f"classifier {epochs} epochs: validation accuracy {scores[epochs]:.4f}", flush=True)
+    best = max(scores.values())
+    chosen = min(e for e, acc in scores.items() if acc >= best - 0.001)
+    print(f"classifier -> {chosen} epochs", flush=True)
+    return {"scores": scores, "epochs": chosen}
+
+
+def plot_search(result: dict) -> list:
+    """Figures of the search: each section-3 arm's chosen setting, validation accuracy against steps per
+    number of labels; each latent GAN family's validation FD against steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    h.figure_style()
+    paths = []
+    if "transfer" in result:
+        import matplotlib.pyplot as plt
+
+        arms = result["transfer"]["arms"]
+        labels = result["transfer"]["labels"]
+        fig, axes = plt.subplots(1, len(labels), figsize=(4 * len(labels), 3.6), squeeze=False)
+        for ax, n in zip(axes[0], labels):
+            for (arm, candidates), marker in zip(arms.items(), "osD^v"):
+                curve = max(candidates, key=lambda c: c["best"])["runs"][str(n)]["curve"]
+                ax.plot([int(s) for s in curve], list(curve.values()), marker=marker, label=arm)
+            ax.set_xscale("log", base=2)
+            steps = sorted({int(s) for c in arms.values() for s in c[0]["runs"][str(n)]["curve"]})
+            ax.set_xticks(steps, [str(s) for s in steps])
+            ax.set_title(f"{n} labels")
+            ax.set_xlabel("training steps")
+        axes[0][0].set_ylabel("validation accuracy")
+        axes[0][0].legend(fontsize=8)
+        fig.suptitle("Section 3: each arm's chosen setting, mean over draws", y=1.03)
+        paths.append(h.save_figure(fig, "validation_transfer"))
+    if "gan" in result:
+        series = {family: ([int(s) for s in result["gan"][family]["scores"]],
+                           [r["fd"] for r in result["gan"][family]["scores"].values()])
+                  for family in ("k8", "gmm_prior", "cgan") if family in result["gan"]}
+        h.plot_curves(series, "training steps", "validation FD (cgan: mean per digit)",
+                      "Latent GANs: runs of each length", "validation_gans", logx=True)
+        paths.append(h.FIGURES_DIR / "validation_gans.png")
+    return paths
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("transfer", "mixture", "all"), default="all")
+    parser.add_argument("--part", choices=("transfer", "mixture", "gan", "schedule", "classifier", "all"),
+                        default="all")
     parser.add_argument("--quick", action="store_true", help="one small candidate per arm (the regression test)")
     parser.add_argument("--out", type=Path, default=h.FIGURES_DIR / "validation.json")
     args = parser.parse_args(argv)
@@ -241,9 +432,25 @@ def main(argv=None) -> dict:
                        headers=("arm", "chosen on validation")))
     if args.part in ("mixture", "all"):
         result["mixture"] = search_mixture(data, QUICK["mixture"] if args.quick else MIXTURE_COMPONENTS)
+    if args.part in ("classifier", "all"):
+        result["classifier"] = classifier_epochs(data, (1, 2) if args.quick else CLASSIFIER_EPOCHS)
+    if args.part in ("gan", "all"):
+        kwargs = dict(lengths=QUICK["gan_lengths"], aux_weights=QUICK["aux_weights"], samples=QUICK["gan_samples"],
+                      seeds=(0, 1), weight_steps=20, prior_steps=20) if args.quick else {}
+        earlier = json.loads(args.out.read_text()) if args.out.exists() else {}
+        components = result.get("mixture", earlier.get("mixture", {})).get("best_components", 10)
+        epochs = result.get("classifier", earlier.get("classifier", {})).get("epochs", h.CLASSIFIER_EPOCHS)
+        result["gan"] = search_gans(data, mixture_components=int(components), epochs=int(epochs), **kwargs)
+    if args.part in ("schedule", "all") and not args.quick:  # --quick: the unit tests cover the training
+        result["schedule"] = check_schedule(data)
     result["seconds"] = time.perf_counter() - start
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1, default=str))
+    # One part at a time updates the file: the other parts' last results stay.
+    earlier = json.loads(args.out.read_text()) if args.out.exists() else {}
+    merged = json.loads(json.dumps({**earlier, **result}, default=str))
+    args.out.write_text(json.dumps(merged, indent=1))
+    if args.out.parent == h.FIGURES_DIR:  # the report's figures folder: draw the curves beside the file
+        plot_search(merged)
     print(f"{result['seconds']:.0f} s; written to {args.out}")
     return result
 
