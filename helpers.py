@@ -1265,7 +1265,12 @@ def precision_recall(real_feats: np.ndarray, fake_feats: np.ndarray, k: int = 5)
 
     if len(real_feats) <= k or len(fake_feats) <= k:
         raise ValueError(f"need more than k={k} real and generated samples, got {len(real_feats)} and {len(fake_feats)}")
-    return {name: float(value) for name, value in compute_prdc(np.asarray(real_feats), np.asarray(fake_feats), k).items()}
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the two sample sizes
+        scores = compute_prdc(np.asarray(real_feats), np.asarray(fake_feats), k)
+    return {name: float(value) for name, value in scores.items()}
 
 
 def judge_images(classifier: EvalClassifier, images: torch.Tensor, reference_feats: np.ndarray) -> dict:
