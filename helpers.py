@@ -1261,13 +1261,13 @@ def precision_recall(real_feats: np.ndarray, fake_feats: np.ndarray, k: int = 5)
     variants density and coverage (Naeem et al. 2020), by the prdc package: precision is the share of
     generated samples inside the real samples' manifold (quality), recall the share of real samples
     inside the generated ones' (coverage of the real variety)."""
+    import contextlib
+    import io
+
     from prdc import compute_prdc
 
     if len(real_feats) <= k or len(fake_feats) <= k:
         raise ValueError(f"need more than k={k} real and generated samples, got {len(real_feats)} and {len(fake_feats)}")
-    import contextlib
-    import io
-
     with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the two sample sizes
         scores = compute_prdc(np.asarray(real_feats), np.asarray(fake_feats), k)
     return {name: float(value) for name, value in scores.items()}
