@@ -116,6 +116,23 @@ def test_validation_search_prints_its_candidates_and_never_loads_the_test_set(mo
         return real(train, folder)
 
     monkeypatch.setattr(h, "load_mnist", training_set_only)
+    # Below load_mnist too: the test arrays reach only the check that refuses test images.
+    checking, checks, real_refuse, real_arrays = [], [], h.refuse_test_images, h.mnist_arrays
+
+    def refuse(images, folder=None):
+        checking.append(True)
+        checks.append(len(images))
+        try:
+            return real_refuse(images, folder)
+        finally:
+            checking.pop()
+
+    def arrays(*args, **kwargs):
+        found = real_arrays(*args, **kwargs)
+        return found if checking else {k: v for k, v in found.items() if not k.startswith("test")}
+
+    monkeypatch.setattr(h, "refuse_test_images", refuse)
+    monkeypatch.setattr(h, "mnist_arrays", arrays)
     result = validate.main(["--quick", "--out", str(tmp_path / "validation.json")])
     printed = capsys.readouterr().out
     selection = result["transfer"]["selection"]
@@ -134,7 +151,21 @@ def test_validation_search_prints_its_candidates_and_never_loads_the_test_set(mo
     written = json.loads((tmp_path / "validation.json").read_text())
     assert written["transfer"]["selection"] == json.loads(json.dumps(selection))
     assert all(path.exists() for path in validate.plot_search(written))
-    assert validate.plateau_steps({50: 0.80, 100: 0.897, 200: 0.90, 400: 0.899}) == 100
+    assert checks == [h.AE_VAL_SIZE]  # the validation images were checked against the test set, once
+
+
+def test_the_search_rules_pick_the_fewest_steps_near_the_best(monkeypatch):
+    import importlib
+    from pathlib import Path
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    monkeypatch.syspath_prepend(str(Path(h.ROOT) / "tools"))
+    validate = importlib.import_module("validate")
+    assert validate.plateau_steps({50: 0.80, 100: 0.897, 200: 0.90, 400: 0.899}) == 100  # within 0.5 point
+    assert validate.plateau_steps({50: 0.80, 100: 0.89, 200: 0.90}) == 200
+    # FD: within 10% of the lowest; a curve still falling picks its longest run
+    assert validate.gan_plateau({500: 5.73, 1000: 5.50, 2000: 5.14, 4000: 4.80}) == 2000
+    assert validate.gan_plateau({750: 13.8, 1500: 12.1, 3000: 8.93, 6000: 7.57}) == 6000
 
 
 def test_precision_and_recall_separate_quality_from_coverage():
