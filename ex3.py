@@ -41,6 +41,7 @@ summary_display = display(Markdown("*Headline results: filled in when the notebo
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 import helpers as h
 
@@ -128,11 +129,18 @@ sweep = h.sweep_rows(s1, scores, pca, test_x)
 h.record_rows(sweep, h.SWEEP_METRICS)
 h.record_metrics({"ae.epochs": h.ae_config().epochs, "ae.seeds": len(h.SEEDS)})
 display(h.table(sweep, {"d": "d", "mse": "AE, seed 0", "mse_seeds": "AE, mean ± std of seeds", "pca_mse": "PCA",
-                        "psnr": "AE PSNR dB", "pca_psnr": "PCA PSNR dB", "last_gain_pct": "last-epoch gain %"},
+                        "psnr": "AE PSNR dB", "pca_psnr": "PCA PSNR dB"},
                 {"mse": ".4g", "mse_seeds": h.mean_std("mse_seeds", ".4g"), "pca_mse": ".4g", "psnr": ".2f",
-                 "pca_psnr": ".2f", "last_gain_pct": ".1f"}))
+                 "pca_psnr": ".2f"}))
 h.plot_sweep(sweep)
 plt.show()
+
+# %%
+long = h.long_schedule_rows(s1, scores)
+h.record_rows(long, h.LONG_SCHEDULE_METRICS)
+display(h.table(long, {"d": "d", "epochs": "epochs", "mse": "test MSE", "long_epochs": "epochs (long)",
+                       "long_mse": "test MSE (long)", "rel_change": "relative change"},
+                {"mse": ".4g", "long_mse": ".4g", "rel_change": "+.1%"}))
 
 # %% [markdown]
 # **What the numbers show.** The test error falls at every step of $d$, and the autoencoder beats
@@ -183,18 +191,23 @@ clock.section(1)
 
 # %%
 codes = {key: h.encode(s1.trained[config][0].encoder, test_x) for key, config in s1.sweep.items()}
-corr = h.correlation_rows(codes, h.untrained_codes(test_x), {d: c for d, (_, c) in pca.items()})
+untrained = h.untrained_codes(test_x)
+corr = h.correlation_rows(codes, untrained, {d: c for d, (_, c) in pca.items()})
 h.record_rows(corr, h.CORRELATION_METRICS)
 display(h.table(corr, {"d": "d", "r": "mean abs r, seed 0", "low": "95% interval", "r_seeds": "seeds 0, 1, 2",
-                       "untrained_r": "untrained", "pca_r": "PCA", "tc": "TC per coordinate",
-                       "untrained_tc": "TC, untrained"},
+                       "untrained_r": "untrained", "pca_r": "PCA"},
                 {"r": ".3f", "low": lambda r: f"[{r['low']:.3f}, {r['high']:.3f}]", "r_seeds": ".3f",
-                 "untrained_r": ".3f", "pca_r": ".3f", "tc": ".3f", "untrained_tc": ".3f"}))
-
-# %%
+                 "untrained_r": ".3f", "pca_r": ".3f"}))
 h.plot_correlation(corr)
 plt.show()
-h.plot_effective_rank(corr)
+
+# %%
+seeds_or_first = lambda key, spec: lambda r: h.format_cell(r[f"{key}_seeds"] or r[key], spec)
+display(h.table(corr, {"d": "d", "tc": "TC per coordinate (seeds)", "untrained_tc": "TC, untrained",
+                       "eig_min": "smallest eigenvalue (seeds)", "untrained_eig_min": "smallest eigenvalue, untrained"},
+                {"tc": seeds_or_first("tc", ".3f"), "untrained_tc": ".3f", "eig_min": seeds_or_first("eig_min", ".4f"),
+                 "untrained_eig_min": ".4f"}))
+h.plot_spectrum(codes, untrained)
 plt.show()
 clock.section(2)
 
@@ -251,37 +264,44 @@ clock.section(2)
 
 # %%
 report_ae = s1.model()
+selection = h.selection_rows()
+h.record_rows(selection, h.SELECTION_METRICS)
+display(h.table(selection, {"arm": "arm", "setting": "chosen setting", "validation": "mean validation accuracy"},
+                {"validation": ".1%"}))
+h.plot_validation_curves(h.read_validation())
+plt.show()
+
+# %%
 runs = h.transfer_experiment(report_ae.config, report_ae.encoder.state_dict(), train_x, train_y, test_x, test_y,
                              h.transfer_draws())
 transfer = h.transfer_summary(runs)
 h.record_rows(transfer, h.TRANSFER_METRICS)
-display(Markdown("Test accuracy, mean ± standard deviation over draws, and (in brackets) the mean accuracy on "
-                 "the labelled training images:"))
-display(h.table(transfer, {"labels": "labels", "draws": "draws", **{arm: arm for arm in h.ARMS}},
-                {arm: h.accuracy_cell(arm) for arm in h.ARMS}))
+display(Markdown(f"Test accuracy, mean ± standard deviation over {transfer[0]['draws']} draws, and (in brackets) "
+                 "the mean accuracy on the labelled training images:"))
+display(h.table(transfer, {"labels": "labels", **{arm: arm for arm in h.ARMS}}, {arm: h.accuracy_cell(arm) for arm in h.ARMS}))
 
 # %%
 paired = h.paired_rows(transfer)
 h.record_rows(paired, h.PAIRED_METRICS)
-display(Markdown("Paired differences of test accuracy over the draws: mean [95% Student t interval]:"))
-display(h.table(paired, {"labels": "labels", "frozen_minus_finetune": "frozen − finetune",
-                         "frozen_minus_finetune_winner": "better", "selftrain_minus_frozen": "selftrain − frozen",
-                         "selftrain_minus_frozen_winner": "better "},
+display(Markdown("Paired differences of test accuracy over the draws: mean [95% Student t interval], and the "
+                 "better arm where the interval excludes zero:"))
+display(h.table(paired, {"labels": "labels", **{key: f"{a} − {b}" for key, (a, b) in h.TRANSFER_PAIRS.items()}},
                 {key: h.interval_cell(key) for key in h.TRANSFER_PAIRS}))
 h.plot_transfer(transfer)
 plt.show()
 
 # %%
-curves = {n: h.finetune_curve(report_ae.config, report_ae.encoder.state_dict(), train_x, train_y, test_x, test_y, n)
-          for n in (10, 100)}
-h.plot_curves({f"{n} labels, {part}": ([c["step"] for c in curves[n]], [c[f"{part} accuracy"] for c in curves[n]])
-               for n in curves for part in ("train", "test")},
-              xlabel="training step", ylabel="accuracy",
-              title="Fine-tuned arm, first draw: labelled images against 2,000 test images", name="finetune_curves")
-plt.show()
+control = h.encoder_lr0_control(report_ae.config, report_ae.encoder.state_dict(), train_x, train_y, test_x, test_y)
+h.record_metrics({f"transfer.control.encoder_lr0.{key}": value for key, value in control.items()})
+display(h.table([control], {"frozen": "frozen, 10 labels, first draw", "finetune_lr0": "fine-tuned at encoder lr 0",
+                            "max_abs_diff": "difference", "max_logit_diff": "largest logit difference"},
+                {"frozen": ".2%", "finetune_lr0": ".2%", "max_abs_diff": ".2%", "max_logit_diff": ".1e"}))
 clock.section(3)
 
 # %% [markdown]
+# **What the numbers show.**
+#
+# * **Frozen against fine-tuned# %% [markdown]
 # **What the numbers show.**
 #
 # * **Frozen against fine-tuned (the exercise's comparison).** The frozen encoder is more accurate
@@ -326,17 +346,17 @@ clock.section(3)
 
 # %%
 clf, _ = h.evaluation_classifier(train_x, train_y)
+held_x, held_y = h.validation_data("validation")  # real digits the classifier never saw
 test_feats, test_probs = h.classify(clf, test_x)
-recon_test = h.reconstruct(report_ae, test_x)
-references = {"accuracy": float((test_probs.argmax(1) == test_y.numpy()).mean()),
-              "floor": h.frechet_distance(h.classify(clf, train_x[:10000])[0], test_feats),
-              "recon": h.frechet_distance(h.classify(clf, recon_test)[0], test_feats)}
+held_feats, held_probs = h.classify(clf, held_x)
+references = {"accuracy": float((test_probs.argmax(1) == test_y.numpy()).mean()), "images": len(held_x),
+              "floor": h.frechet_distance(held_feats, test_feats),
+              "recon": h.frechet_distance(h.classify(clf, h.reconstruct(report_ae, held_x))[0], test_feats)}
 h.record_metrics({"classifier.test_accuracy": references["accuracy"], "fid.real_floor": references["floor"],
-                  "fid.recon": references["recon"]})
-display(h.table([references], {"accuracy": "evaluation classifier, test accuracy",
-                                "floor": "FD floor (10,000 training vs test images)",
-                                "recon": "FD of the test reconstructions"},
-                {"accuracy": ".2%", "floor": ".2f", "recon": ".2f"}))
+                  "fid.recon": references["recon"], "fid.reference_images": references["images"]})
+display(h.table([references], {"accuracy": "evaluation classifier, test accuracy", "images": "held-out images",
+                                "floor": "FD floor: held-out real images", "recon": "FD: their reconstructions"},
+                {"accuracy": ".2%", "images": ",", "floor": ".2f", "recon": ".2f"}))
 
 # %% [markdown]
 # ### The latent GAN
@@ -374,11 +394,18 @@ samplers = h.section4_samplers(gans, train_codes)
 generated = h.sampler_rows(samplers, report_ae.decoder, clf, test_feats)
 h.record_rows(generated, h.SAMPLER_METRICS)
 h.record_metrics(h.sampler_comparisons(generated))
-floors = [{"sampler": "real training images (floor)", "fd_seeds": [references["floor"]]},
-          {"sampler": "AE reconstructions of the test set", "fd_seeds": [references["recon"]]}]
+draws = h.fd_sample_noise(samplers["gmm_prior", 0], report_ae.decoder, clf, test_feats)
+h.record_metrics({"gan.fd.sample_noise_std": float(np.std(draws, ddof=1)), "gan.fd.sample_noise_draws": len(draws)})
+
+# %%
+floors = [{"sampler": "held-out real images (floor)", "fd_seeds": [references["floor"]]},
+          {"sampler": "their reconstructions (decoder ceiling)", "fd_seeds": [references["recon"]]},
+          {"sampler": f"mixture-prior GAN, seed 0: {len(draws)} sample draws", "seeds": 1, "fd_seeds": draws}]
 display(h.table(floors + generated, {"sampler": "sampler", "seeds": "seeds", "fd_mean": "FD, mean ± std",
-                                     "fd_seeds": "FD per seed", "confidence": "confidence", "entropy": "label entropy"},
-                {"fd_mean": h.mean_std("fd_seeds", ".2f"), "fd_seeds": ".2f", "confidence": ".3f", "entropy": ".3f"}))
+                                     "fd_seeds": "FD per seed (or draw)", "precision": "precision", "recall": "recall",
+                                     "coverage": "coverage"},
+                {"fd_mean": h.mean_std("fd_seeds", ".2f"), "fd_seeds": ".2f", "precision": ".3f", "recall": ".3f",
+                 "coverage": ".3f"}))
 
 # %%
 for kind, title in (("gmm_prior", "the mixture prior"), ("k8", "Gaussian noise (k=8)")):
@@ -432,13 +459,12 @@ paths, inversion_error = h.interpolation_paths(report_ae.decoder, gans["k8", 0].
 h.record_metrics({"interp.inversion.code_mse": inversion_error.mean(), "interp.pairs": len(first)})
 print(f"generator inversion: mean squared error {inversion_error.mean():.4f} per standardised coordinate "
       f"(the codes' own variance is 1); median {inversion_error.median():.4f}, worst {inversion_error.max():.4f}")
-strips = {f"pair {i + 1}, {kind}": images[i] for i in range(5) for kind, images in paths.items()}
-h.plot_image_rows(strips, "Interpolation between the same real test digits, three kinds of path", "interpolation_strips")
+h.plot_image_rows(h.interpolation_strips(paths, test_x[first], test_x[second]),
+                  "The same real test digits (first and last column) joined by three kinds of path", "interpolation_strips")
 plt.show()
 
 # %%
-floor_images = test_x[torch.randperm(len(test_x), generator=torch.Generator().manual_seed(4))[:len(first) * 8]]
-interp = h.interpolation_rows(paths, clf, test_feats, floor_images)
+interp = h.interpolation_rows(paths, clf, test_feats, held_x[:len(first) * 8])
 h.record_rows(interp[1:], h.INTERP_METRICS)
 display(h.table(interp, {"path": "path", "FID": "FD", "confidence": "confidence", "max jump": "largest step / length",
                          "label changes": "label changes", "one change": "paths with one change",
@@ -486,27 +512,49 @@ clock.section(4)
 # digit; 1 means as varied as real digits), and the FD against the real test images of that digit.
 
 # %%
-cgans = {w: h.latent_gan(h.gan_config(h.REPORT_NOISE_DIM, report_ae.config, conditional=True, aux_weight=w),
-                         train_codes, train_y)[0] for w in (h.CGAN_AUX_WEIGHT, 0.0)}
-per_digit = {w: h.conditional_scores(report_ae.decoder, g.generator, clf, test_feats, test_y) for w, g in cgans.items()}
+cgans = {(w, s): h.latent_gan(h.gan_config(h.REPORT_NOISE_DIM, report_ae.config, conditional=True, aux_weight=w, seed=s),
+                              train_codes, train_y)[0] for w in (h.CGAN_AUX_WEIGHT, 0.0) for s in h.CGAN_SEEDS}
+recon_feats, recon_probs = h.classify(clf, h.reconstruct(report_ae, test_x))
+per_digit = {key: h.conditional_scores(report_ae.decoder, g.generator, clf, test_feats, test_y, recon_feats, recon_probs)
+             for key, g in cgans.items()}
 conditional = h.conditional_rows(per_digit)
 h.record_rows(conditional, h.CONDITIONAL_METRICS)
-display(h.table(conditional, {"weight": "auxiliary weight", "accuracy": "recognised", "worst": "worst digit",
-                              "spread": "spread ratio", "spread_min": "lowest spread ratio", "fid": "mean per-digit FD"},
-                {"accuracy": ".1%", "worst": lambda r: f"{r['worst']:.1%} (digit {r['worst_digit']})",
-                 "spread": ".3f", "spread_min": ".3f", "fid": ".2f"}))
+h.record_metrics({"cgan.ablation.seeds": len(h.CGAN_SEEDS)})
+display(h.table(conditional, {"weight": "auxiliary weight", "accuracy_seeds": "recognised, per seed",
+                              "worst_seeds": "worst digit, per seed", "spread_seeds": "spread ratio, per seed",
+                              "fid_seeds": "mean per-digit FD, per seed", "precision": "precision", "recall": "recall"},
+                {"accuracy_seeds": ".1%", "worst_seeds": ".1%", "spread_seeds": ".3f", "fid_seeds": ".2f",
+                 "precision": ".3f", "recall": ".3f"}))
 
 # %%
-ceiling = {"recon": float((h.classify(clf, recon_test)[1].argmax(1) == test_y.numpy()).mean()),
-           "aux": h.aux_classifier_accuracy(cgans[h.CGAN_AUX_WEIGHT], test_codes, test_y)}
+ablation = h.ablation_rows(conditional)
+h.record_rows(ablation, h.ABLATION_METRICS)
+display(h.table(ablation, {"statistic": "weight 0.1 minus weight 0", "diffs": "per seed", "agree": "seeds"},
+                {"diffs": "+.3f"}))
+
+# %%
+ceiling = {"recon": float((recon_probs.argmax(1) == test_y.numpy()).mean()),
+           "aux": h.aux_classifier_accuracy(cgans[h.CGAN_AUX_WEIGHT, 0], test_codes, test_y)}
 h.record_metrics({"cgan.recon_ceiling": ceiling["recon"], "cgan.aux_classifier_accuracy": ceiling["aux"]})
 display(h.table([ceiling], {"recon": "real test images whose reconstruction the classifier recognises",
-                            "aux": "test codes the auxiliary classifier labels correctly"}, {"recon": ".1%", "aux": ".1%"}))
+                            "aux": "test codes the auxiliary classifier labels correctly (seed 0)"}, {"recon": ".1%", "aux": ".1%"}))
 digits = h.digit_rows(per_digit)
 h.record_rows(digits, h.DIGIT_METRICS)
 display(h.table(digits, {"digit": "digit", "accuracy": "recognised", "spread": "spread ratio", "fid": "FD",
-                         "accuracy0": "recognised, weight 0", "spread0": "spread ratio, weight 0", "fid0": "FD, weight 0"},
-                {"accuracy": ".1%", "spread": ".3f", "fid": ".2f", "accuracy0": ".1%", "spread0": ".3f", "fid0": ".2f"}))
+                         "precision": "precision", "recall": "recall", "accuracy0": "recognised, weight 0",
+                         "spread0": "spread ratio, weight 0"},
+                {"accuracy": ".1%", "spread": ".3f", "fid": ".2f", "precision": ".3f", "recall": ".3f",
+                 "accuracy0": ".1%", "spread0": ".3f"}))
+
+# %%
+fake_x, fake_y = h.balanced_generated(report_ae.decoder, cgans[h.CGAN_AUX_WEIGHT, 0].generator, h.CAS_SIZE)
+real_idx = h.balanced_subset(train_y, h.CAS_SIZE, seed=7)
+cas = {"n": h.CAS_SIZE, "generated": h.train_on_generated_accuracy(fake_x, fake_y, test_x, test_y),
+       "real": h.train_on_generated_accuracy(h.reconstruct(report_ae, train_x[real_idx]), train_y[real_idx], test_x, test_y)}
+h.record_metrics({"cgan.cas": cas["generated"], "cgan.cas_real": cas["real"], "cgan.cas_size": cas["n"]})
+display(h.table([cas], {"n": "training digits", "generated": "trained on generated, test accuracy",
+                        "real": "trained on reconstructed real digits, test accuracy"},
+                {"n": ",", "generated": ".2%", "real": ".2%"}))
 
 # %%
 h.plot_digit_grid(torch.cat([h.generate(10, digit=d, seed=0) for d in range(10)]),
@@ -517,7 +565,7 @@ h.plot_digit_grid(h.generate(64, digit=7, seed=1), "64 samples of the digit 7: t
 plt.show()
 
 # %%
-picker, show_digit = h.digit_picker(report_ae.decoder, cgans[h.CGAN_AUX_WEIGHT].generator)
+picker, show_digit = h.digit_picker(report_ae.decoder, cgans[h.CGAN_AUX_WEIGHT, 0].generator)
 display(picker)
 clock.section(5)
 

@@ -64,6 +64,7 @@ SEED_DS = (4, 10, 64)  # latent sizes trained with every seed of SEEDS
 SEEDS = (0, 1, 2)
 AE_EPOCHS = 10  # one recipe for every autoencoder of the report
 AE_TRAIN_SIZE, AE_VAL_SIZE = 55000, 5000  # the first training images, and the next ones held out
+LONG_SCHEDULE_DS = (10, 64)  # latent sizes also trained (seed 0) on a schedule twice as long: the plateau check
 # The bottleneck designs compared at d = 10, all on the same trunk and recipe. conv_wide's 2x2 map is
 # as wide as needed to match fc128's parameter count.
 BOTTLENECK_DESIGNS = {
@@ -78,13 +79,33 @@ REPORT_DESIGN = "fc512"  # the design of the sweep and of sections 2-5
 SECOND_SEED_DESIGNS = 2  # the designs with the lowest held-out error that get a second seed
 LABEL_COUNTS = (10, 20, 50, 100, 1000)  # section 3: labelled images per draw
 TRANSFER_DRAWS = 10  # section 3: draws of a labelled subset per label count
-TRANSFER_STEPS = 200  # section 3: training steps of every arm
+# Section 3's recipe, arm by arm: the settings tools/validate.py chose on validation images (its
+# "selection" in figures/validation.json; a test keeps the two equal). Each arm's number of steps is
+# where its validation curve stops improving (within half a point of its best).
+TRANSFER_SETTINGS = {
+    "frozen": dict(lr=3e-3, steps=400),
+    "selftrain": dict(lr=3e-3, steps=400),  # the chosen frozen head, then the self-training rounds
+    "finetune": dict(encoder_lr=1e-5, batchnorm="frozen", steps=400),
+    "whole": dict(encoder_lr=1e-3, lr=1e-3, batchnorm="train", steps=100),  # one learning rate for all
+    "scratch": dict(lr=3e-3, steps=400),
+}
+CLUSTER_SETTING = dict(dims=2, neighbors=15, components=10)  # cluster-then-label: UMAP size, neighbours, mixture
+TRANSFER_MAX_STEPS = 0  # > 0 caps every arm's steps (the smoke mode)
 SELFTRAIN_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)  # section 3: share of the pool pseudo-labelled in each round
 SELFTRAIN_STEPS = 300  # section 3: training steps of each self-training round
-CLASSIFIER_EPOCHS, CLASSIFIER_TRAIN_SIZE = 3, 60000  # sections 4-5: the evaluation classifier
+# Sections 4-5: the evaluation classifier trains on the autoencoders' 55,000 training images only, so the
+# 5,000 held out after them are real digits it never saw: the independent floor of every distance.
+CLASSIFIER_EPOCHS, CLASSIFIER_TRAIN_SIZE = 3, 55000
 GAN_SEEDS = (0, 1, 2)  # section 4: seeds of every latent GAN and mixture
 REPORT_NOISE_DIM = 8  # that of the conditional generator and of the interpolation study
-GAN_STEPS = 3000  # unconditional (Gaussian noise) and conditional alike
+# Lengths chosen by tools/validate.py (the fewest steps within 10% of the lowest validation FD); the
+# Gaussian-noise GAN's FD still fell at its longest candidate, 6,000 steps.
+GAN_STEPS = 6000  # unconditional, Gaussian noise
+CGAN_STEPS = 1500  # conditional
+GMM_COMPONENTS = 100  # the mixture baseline's size, by held-out log-likelihood of validation codes
+CGAN_SEEDS = (0, 1, 2)  # section 5: seeds of both arms of the auxiliary-term ablation
+FD_DRAWS = 5  # section 4: independent sample draws of one fixed sampler, for the FD's own noise
+CAS_SIZE = 20000  # section 5: labelled digits that train the train-on-generated classifier (and its real twin)
 CGAN_AUX_STEPS = 1000  # training steps of the conditional generator's digit classifier of codes
 # The mixture-prior latent GAN (generate(digit=None) samples it): starts as a Gaussian mixture fitted
 # to the codes and is refined adversarially, at a constant learning rate, keeping a weight average.
@@ -95,9 +116,10 @@ MIXTURE_WARMUP = 300  # discriminator-only steps first: the generator starts at 
 CGAN_AUX_WEIGHT = 0.1  # weight of the auxiliary digit-classifier loss of the conditional generator
 
 # The smoke mode (EX3_SMOKE=1, the regression test): the same code on tiny data and schedules.
-SMOKE_OVERRIDES = dict(AE_EPOCHS=2, AE_TRAIN_SIZE=2048, AE_VAL_SIZE=512, TRANSFER_DRAWS=2, TRANSFER_STEPS=20,
-                       SELFTRAIN_FRACTIONS=(0.5,), SELFTRAIN_STEPS=20, CLASSIFIER_EPOCHS=1, CLASSIFIER_TRAIN_SIZE=8192,
-                       GAN_STEPS=200, CGAN_AUX_STEPS=200, MIXTURE_STEPS=200, MIXTURE_WARMUP=50)
+SMOKE_OVERRIDES = dict(AE_EPOCHS=2, AE_TRAIN_SIZE=2048, AE_VAL_SIZE=512, TRANSFER_DRAWS=2, TRANSFER_MAX_STEPS=20,
+                       SELFTRAIN_FRACTIONS=(0.5,), SELFTRAIN_STEPS=20, CLASSIFIER_EPOCHS=1, CLASSIFIER_TRAIN_SIZE=2048,
+                       GAN_STEPS=200, CGAN_STEPS=200, CGAN_AUX_STEPS=200, MIXTURE_STEPS=200, MIXTURE_WARMUP=50,
+                       GMM_COMPONENTS=12, CAS_SIZE=2000)
 if SMOKE:
     globals().update(SMOKE_OVERRIDES)
 
@@ -344,7 +366,10 @@ class Encoder(nn.Module):
     Args:
         config: the AEConfig. Its bottleneck picks how the 4x4 map becomes d numbers: "fc" through
             hidden fully connected layers, "linear" through one linear map, "conv" through one more
-            stride-2 convolution and a 2x2 convolution with d output channels (no dense layer).
+            stride-2 convolution (shared weights, ReLU) and a 2x2 convolution with d output channels,
+            which covers the whole 2x2 map and so is a dense layer from conv_width * 4 inputs to d.
+            Like the fc layers, the conv bottleneck has no BatchNorm: the designs differ only in the
+            layers between the trunk and the code.
     """
 
     def __init__(self, config: AEConfig):
@@ -357,8 +382,8 @@ class Encoder(nn.Module):
         )
         if config.bottleneck == "conv":
             self.head = nn.Sequential(
-                *_down(c3, config.conv_width),              # 4x4 => 2x2
-                nn.Conv2d(config.conv_width, config.d, 2),  # 2x2 => 1x1, d channels
+                nn.Conv2d(c3, config.conv_width, 3, stride=2, padding=1), nn.ReLU(),  # 4x4 => 2x2
+                nn.Conv2d(config.conv_width, config.d, 2),  # 2x2 => 1x1, d channels: dense over the 2x2 map
                 nn.Flatten(),                               # => d
             )
         else:
@@ -384,8 +409,8 @@ class Decoder(nn.Module):
             w = config.conv_width
             self.head = nn.Sequential(
                 nn.Unflatten(1, (config.d, 1, 1)),          # => (d, 1, 1)
-                nn.ConvTranspose2d(config.d, w, 2), nn.BatchNorm2d(w), nn.ReLU(),  # 1x1 => 2x2
-                *_up(w, c3),                                # 2x2 => 4x4
+                nn.ConvTranspose2d(config.d, w, 2), nn.ReLU(),  # 1x1 => 2x2
+                nn.ConvTranspose2d(w, c3, 4, stride=2, padding=1),  # 2x2 => 4x4, as the fc decoder's last linear map
             )
         else:
             widths = (config.d, *(config.hidden[::-1] if config.bottleneck == "fc" else ()), c3 * 16)
@@ -548,11 +573,12 @@ def train_autoencoder(model: Autoencoder, images: torch.Tensor, progress: bool =
 
 
 
-def ae_config(d: int = REPORT_D, design: str = REPORT_DESIGN, seed: int = 0) -> AEConfig:
-    """The report's autoencoder recipe for latent size d and a bottleneck design of BOTTLENECK_DESIGNS."""
+def ae_config(d: int = REPORT_D, design: str = REPORT_DESIGN, seed: int = 0, epochs: int | None = None) -> AEConfig:
+    """The report's autoencoder recipe for latent size d and a bottleneck design of BOTTLENECK_DESIGNS
+    (AE_EPOCHS epochs unless `epochs` says otherwise)."""
     if design not in BOTTLENECK_DESIGNS:
         raise ValueError(f"design must be one of {sorted(BOTTLENECK_DESIGNS)}, got {design!r}")
-    return AEConfig(d=d, seed=seed, epochs=AE_EPOCHS, train_size=AE_TRAIN_SIZE, val_size=AE_VAL_SIZE,
+    return AEConfig(d=d, seed=seed, epochs=epochs or AE_EPOCHS, train_size=AE_TRAIN_SIZE, val_size=AE_VAL_SIZE,
                     **BOTTLENECK_DESIGNS[design])
 
 
@@ -590,7 +616,8 @@ def autoencoders(configs: list, images: torch.Tensor) -> dict:
     thread each: small convolutions use two single-threaded processes better than one two-threaded one.
     The workers read MNIST's training images themselves, so `images` must be those.
     """
-    missing = [c for c in dict.fromkeys(configs) if not checkpoint_path(c).exists()]
+    # Longest first, so that two workers finish close together.
+    missing = sorted((c for c in dict.fromkeys(configs) if not checkpoint_path(c).exists()), key=lambda c: -c.epochs)
     workers = min(len(missing), os.cpu_count() or 1) if DEVICE.type == "cpu" else 1
     if workers > 1:
         import concurrent.futures as cf
@@ -720,6 +747,12 @@ def smallest_eigenvalue(codes: torch.Tensor) -> float:
     return float(np.linalg.eigvalsh(correlation_matrix(codes))[0])
 
 
+def correlation_spectrum(codes: torch.Tensor) -> np.ndarray:
+    """Eigenvalues of the correlation matrix, largest first, as shares of d (they sum to 1)."""
+    eig = np.linalg.eigvalsh(correlation_matrix(codes))[::-1]
+    return eig / len(eig)
+
+
 def bootstrap(statistic, codes: torch.Tensor, n_boot: int = 200, seed: int = 0):
     """(value, 2.5% quantile, 97.5% quantile) of statistic(codes) under resampling of the images."""
     rng = np.random.default_rng(seed)
@@ -733,11 +766,12 @@ def bootstrap(statistic, codes: torch.Tensor, n_boot: int = 200, seed: int = 0):
 # Section 3: transfer learning from a few labels
 # ---------------------------------------------------------------------------------------------
 
-ARMS = ("frozen", "selftrain", "finetune", "scratch")
+# The arms that train_few_label trains. "whole": the pretrained network trained end to end at the head's
+# learning rate, BatchNorm learning too: the exercise's plain reading of "train the whole network".
+ALL_ARMS = ("frozen", "selftrain", "finetune", "whole", "scratch")
 FROZEN_ARMS = ("frozen", "selftrain")
-# "whole": the pretrained network trained end to end at the head's learning rate, BatchNorm learning
-# too: the exercise's plain reading of "train the whole network on the few labels".
-ALL_ARMS = ARMS + ("whole",)
+# The report's arms, in its table's order: "cluster" is cluster-then-label on the frozen codes (CodeClusters).
+ARMS = ("frozen", "selftrain", "cluster", "finetune", "whole", "scratch")
 BATCHNORM_MODES = ("frozen", "train")
 STATS_SIZE = 5000  # images whose codes set the standardisation of a randomly initialised encoder
 
@@ -787,7 +821,18 @@ class TransferConfig:
 
 
 def transfer_config() -> TransferConfig:
-    return TransferConfig(steps=TRANSFER_STEPS, pseudo_fractions=SELFTRAIN_FRACTIONS, pseudo_steps=SELFTRAIN_STEPS)
+    """The base recipe that every arm's settings change (tools/validate.py searches from it)."""
+    return TransferConfig(pseudo_fractions=SELFTRAIN_FRACTIONS, pseudo_steps=SELFTRAIN_STEPS)
+
+
+def arm_config(arm: str) -> TransferConfig:
+    """The report's recipe of one arm of train_few_label: the base recipe with TRANSFER_SETTINGS[arm]."""
+    import dataclasses
+
+    if arm not in TRANSFER_SETTINGS:
+        raise ValueError(f"arm must be one of {tuple(TRANSFER_SETTINGS)}, got {arm!r}")
+    config = dataclasses.replace(transfer_config(), **TRANSFER_SETTINGS[arm])
+    return dataclasses.replace(config, steps=min(config.steps, TRANSFER_MAX_STEPS)) if TRANSFER_MAX_STEPS else config
 
 
 def transfer_draws() -> dict:
@@ -831,9 +876,9 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
 
 def fit_classifier(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, steps: int, batch_size: int,
                    gen: torch.Generator, lr: float = 1e-3, weight_decay: float = 0.0,
-                   replacement: bool = False, monitor=None) -> nn.Module:
-    """Adam on the cross-entropy of a classifier of fixed inputs (codes), in the report's precision;
-    returns it in eval mode.
+                   replacement: bool = False, monitor=None, precision: str | None = None) -> nn.Module:
+    """Adam on the cross-entropy of a classifier of fixed inputs (codes), in the report's precision
+    (or `precision`); returns it in eval mode.
 
     Each batch holds distinct examples, or with replacement=True examples drawn independently.
     `monitor=(every, fn)` calls fn(step, model) every `every` steps (for validation curves).
@@ -847,7 +892,7 @@ def fit_classifier(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
         else:
             idx = torch.randperm(len(inputs), generator=gen)[:batch]
         idx = idx.to(inputs.device)
-        with autocast():
+        with autocast(precision):
             logits = model(inputs[idx])
         loss = F.cross_entropy(logits.float(), labels[idx])
         opt.zero_grad(set_to_none=True)
@@ -892,7 +937,8 @@ def self_train_head(model: FewLabelClassifier, codes, labels, pool_codes, config
 
 def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, labels, unlabeled,
                     config: TransferConfig = TransferConfig(), seed: int = 0,
-                    unlabeled_codes: torch.Tensor | None = None, monitor=None) -> FewLabelClassifier:
+                    unlabeled_codes: torch.Tensor | None = None, monitor=None,
+                    precision: str | None = None) -> FewLabelClassifier:
     """Train one arm of section 3 on the labelled `images`; returns the classifier in eval mode.
 
     'frozen': the pretrained encoder stays fixed and only the head learns, on the codes of the
@@ -903,7 +949,7 @@ def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, 
     encoder's statistics on the `unlabeled` images (the first STATS_SIZE of them for 'scratch');
     `unlabeled_codes`, the pretrained encoder's codes of `unlabeled`, saves encoding them on
     every call. `monitor=(every, fn)` calls fn(step, model) every `every` steps of the first
-    training stage (for learning curves).
+    training stage (for learning curves). `precision` overrides the report's (PRECISION).
     """
     if arm not in ALL_ARMS:
         raise ValueError(f"arm must be one of {ALL_ARMS}, got {arm!r}")
@@ -925,7 +971,7 @@ def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, 
         codes = model.standardise(encode(encoder, images).to(DEVICE))
         head_monitor = None if monitor is None else (monitor[0], lambda step, _: monitor[1](step, model))
         fit_classifier(model.head, codes, labels, config.steps, config.batch_size, gen, config.lr, config.weight_decay,
-                       monitor=head_monitor)
+                       monitor=head_monitor, precision=precision)
         if arm == "selftrain":
             self_train_head(model, codes, labels, unlabeled_codes, config, gen)
         return model.eval()
@@ -939,7 +985,7 @@ def train_few_label(arm: str, encoder_state: dict, ae_config: AEConfig, images, 
             encoder.eval()  # pretrained BatchNorm statistics stay
         idx = torch.randperm(len(images), generator=gen)[:batch]
         x = random_shift(images[idx], config.max_shift, gen).to(DEVICE)
-        with autocast():
+        with autocast(precision):
             logits = model(x)
         loss = F.cross_entropy(logits.float(), labels[idx.to(DEVICE)])
         opt.zero_grad(set_to_none=True)
@@ -961,49 +1007,62 @@ def accuracy(model, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int 
 
 
 def transfer_experiment(ae_config: AEConfig, encoder_state: dict, train_images, train_labels,
-                        test_images, test_labels, draws: dict, config: TransferConfig | None = None) -> list[dict]:
-    """Training and test accuracy of every arm, for draws[n] draws of a labelled subset of n images.
+                        test_images, test_labels, draws: dict, configs: dict | None = None,
+                        cluster_setting: dict | None = None) -> list[dict]:
+    """Training and test accuracy of every arm of ARMS, for draws[n] draws of a labelled subset of n images.
 
-    The labelled subsets come from the training images; all training images, without their
-    labels, are the unlabelled pool. Every arm of one draw sees the same labelled images. The
-    frozen arms are scored on precomputed codes.
+    The labelled subsets come from the training images; all training images, without their labels,
+    are the unlabelled pool. Every arm of one draw sees the same labelled images. `configs` maps each
+    arm of train_few_label to its recipe (arm_config by default). The frozen heads of all draws of a
+    label count train as one batched model; the frozen arms and cluster-then-label are scored on
+    codes encoded once; the clusters are fitted once, on the pool's codes.
     """
-    config = config or transfer_config()
+    configs = configs or {arm: arm_config(arm) for arm in ALL_ARMS}
     encoder = Encoder(ae_config)
     encoder.load_state_dict(encoder_state)
     encoder.to(DEVICE).eval()
     pool_codes, test_codes = encode(encoder, train_images), encode(encoder, test_images).to(DEVICE)
-    rows = []
-    jobs = [(n, s, arm) for n, k in draws.items() for s in range(k) for arm in ARMS]
-    for n, s, arm in tqdm(jobs, desc="transfer runs", leave=False):
-        idx = balanced_subset(train_labels, n, seed=1000 * n + s)
-        model = train_few_label(arm, encoder_state, ae_config, train_images[idx], train_labels[idx],
-                                train_images, config, seed=s, unlabeled_codes=pool_codes)
-        if arm in FROZEN_ARMS:
-            train_acc = accuracy(model.from_codes, pool_codes[idx], train_labels[idx])
-            test_acc = accuracy(model.from_codes, test_codes, test_labels)
-        else:
-            train_acc = accuracy(model, train_images[idx], train_labels[idx])
-            test_acc = accuracy(model, test_images, test_labels)
-        rows.append({"labels": n, "draw": s, "arm": arm, "train accuracy": train_acc, "accuracy": test_acc})
-    return rows
+    clusters = CodeClusters(pool_codes, **(cluster_setting or CLUSTER_SETTING))
+    test_resp, y = clusters.responsibilities(test_codes), train_labels
+    rows, bar = [], tqdm(total=sum(draws.values()) * len(ARMS), desc="transfer runs", leave=False)
+    for n, k in draws.items():
+        idx = [balanced_subset(y, n, seed=1000 * n + s) for s in range(k)]
+        heads = frozen_heads(encoder_state, ae_config, pool_codes, idx, [y[i] for i in idx], list(range(k)), configs["frozen"])
+        for s, i in enumerate(idx):
+            row = lambda arm, train, test: rows.append({"labels": n, "draw": s, "arm": arm, "train accuracy": train,
+                                                        "accuracy": test})
+            names = clusters.name_clusters(i.numpy(), y[i].numpy())
+            row("cluster", float((clusters.predict(names, clusters.fitted_resp[i.numpy()]) == y[i].numpy()).mean()),
+                float((clusters.predict(names, test_resp) == test_labels.numpy()).mean()))
+            row("frozen", accuracy(heads[s].from_codes, pool_codes[i], y[i]), accuracy(heads[s].from_codes, test_codes, test_labels))
+            for arm in ("selftrain", "finetune", "whole", "scratch"):
+                model = train_few_label(arm, encoder_state, ae_config, train_images[i], y[i], train_images, configs[arm],
+                                        seed=s, unlabeled_codes=pool_codes)
+                if arm in FROZEN_ARMS:
+                    row(arm, accuracy(model.from_codes, pool_codes[i], y[i]), accuracy(model.from_codes, test_codes, test_labels))
+                else:
+                    row(arm, accuracy(model, train_images[i], y[i]), accuracy(model, test_images, test_labels))
+            bar.update(len(ARMS))
+    bar.close()
+    return sorted(rows, key=lambda r: (r["labels"], r["draw"], ARMS.index(r["arm"])))
 
 
-def finetune_curve(ae_config: AEConfig, encoder_state: dict, train_images, train_labels, test_images, test_labels,
-                   n: int, every: int = 20, config: TransferConfig | None = None, test_size: int = 2000) -> list[dict]:
-    """Training and test accuracy of the fine-tuned arm every `every` steps, on the first draw of n labels
-    (test accuracy on the first test_size test images)."""
-    config = config or transfer_config()
-    idx = balanced_subset(train_labels, n, seed=1000 * n)
-    curve = []
+def encoder_lr0_control(ae_config: AEConfig, encoder_state: dict, train_images, train_labels, test_images,
+                        test_labels, n: int = 10) -> dict:
+    """Fine-tuning at encoder learning rate 0 (BatchNorm frozen) against the frozen arm on the same draw
+    and seed, both in float32: the fine-tuning code path with a still encoder must be the frozen arm."""
+    import dataclasses
 
-    def record(step, model):
-        curve.append({"step": step, "train accuracy": accuracy(model, train_images[idx], train_labels[idx]),
-                      "test accuracy": accuracy(model, test_images[:test_size], test_labels[:test_size])})
-
-    train_few_label("finetune", encoder_state, ae_config, train_images[idx], train_labels[idx], train_images,
-                    config, seed=0, monitor=(every, record))
-    return curve
+    config = dataclasses.replace(arm_config("frozen"), encoder_lr=0.0, batchnorm="frozen", max_shift=0)
+    i = balanced_subset(train_labels, n, seed=1000 * n)
+    models = {arm: train_few_label(arm, encoder_state, ae_config, train_images[i], train_labels[i], train_images,
+                                   config, seed=0, precision="float32") for arm in ("frozen", "finetune")}
+    acc = {arm: accuracy(m, test_images, test_labels) for arm, m in models.items()}
+    with torch.no_grad():
+        logits = [torch.cat([m(test_images[j:j + 2000].to(DEVICE)).cpu() for j in range(0, len(test_images), 2000)])
+                  for m in models.values()]
+    return {"labels": n, "frozen": acc["frozen"], "finetune_lr0": acc["finetune"],
+            "max_abs_diff": abs(acc["frozen"] - acc["finetune"]), "max_logit_diff": float((logits[0] - logits[1]).abs().max())}
 
 
 def paired_interval(a, b, level: float = 0.95) -> tuple[float, float, float]:
@@ -1460,9 +1519,10 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
     schedules = [torch.optim.lr_scheduler.LambdaLR(opt, decay) for opt in (opt_g, opt_d)]
     average = [p.detach().clone() for p in G.parameters()] if cfg.ema else None
     history, start = [], time.perf_counter()
-    if cfg.aux_weight:  # the digit classifier of real codes, trained first and then frozen
-        fit_classifier(gan.classifier, real_all, labels, cfg.aux_steps, cfg.batch_size, gen,
-                       replacement=True).requires_grad_(False)
+    if cfg.aux_weight:  # the digit classifier of real codes, trained first and then frozen; its own random
+        # stream, so that the GAN sees the same batches and noise with and without the auxiliary term
+        fit_classifier(gan.classifier, real_all, labels, cfg.aux_steps, cfg.batch_size,
+                       torch.Generator().manual_seed(cfg.seed + 10_000), replacement=True).requires_grad_(False)
     name = "latent GAN, mixture prior" if G.mixture else f"latent GAN k={cfg.noise_dim}"
     for step in tqdm(range(-cfg.d_warmup, cfg.steps), desc=name, leave=False):
         idx = torch.randint(0, len(real_all), (cfg.batch_size,), generator=gen).to(DEVICE)
@@ -1512,7 +1572,7 @@ def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False, a
     if aux_weight is None:
         aux_weight = CGAN_AUX_WEIGHT if conditional else 0.0
     return GANConfig(noise_dim=noise_dim, latent_dim=ae_config.d, ae_key=cache_key(ae_config),
-                     n_classes=10 if conditional else 0, steps=GAN_STEPS,
+                     n_classes=10 if conditional else 0, steps=CGAN_STEPS if conditional else GAN_STEPS,
                      aux_weight=aux_weight, aux_steps=CGAN_AUX_STEPS, seed=seed)
 
 
@@ -1522,6 +1582,16 @@ def mixture_gan_config(ae_config: AEConfig, seed: int = 0) -> GANConfig:
     return GANConfig(noise_dim=ae_config.d, latent_dim=ae_config.d, ae_key=cache_key(ae_config), prior="gmm",
                      steps=MIXTURE_STEPS, lr=MIXTURE_LR, lr_decay=False, ema=MIXTURE_EMA,
                      d_warmup=MIXTURE_WARMUP, seed=seed)
+
+
+def mixture_recipe_gan_config(ae_config: AEConfig, seed: int = 0) -> GANConfig:
+    """The Gaussian-noise GAN (k = REPORT_NOISE_DIM) under the mixture-prior GAN's recipe (steps, constant
+    learning rate, weight average, warm-up): the two then differ in the prior and the generator's form."""
+    import dataclasses
+
+    mix = mixture_gan_config(ae_config, seed)
+    return dataclasses.replace(gan_config(REPORT_NOISE_DIM, ae_config, seed=seed), steps=mix.steps, lr=mix.lr,
+                               lr_decay=mix.lr_decay, ema=mix.ema, d_warmup=mix.d_warmup)
 
 
 def latent_gan(config: GANConfig, codes=None, labels=None, required: bool = False):
@@ -1665,18 +1735,42 @@ def path_scores(classifier: EvalClassifier, images: torch.Tensor, reference_feat
 
 
 def conditional_scores(decoder: nn.Module, generator: Generator, classifier: EvalClassifier,
-                       real_feats: np.ndarray, real_labels: torch.Tensor,
-                       n: int = 1000) -> list[dict]:
-    """Per requested digit: classifier accuracy, feature spread relative to the real digit, and FID."""
+                       real_feats: np.ndarray, real_labels: torch.Tensor, recon_feats: np.ndarray,
+                       recon_probs: np.ndarray, n: int = 1000) -> list[dict]:
+    """Per requested digit, n samples: the share the classifier recognises as that digit; the spread of the
+    recognised samples' features divided by that of the recognised reconstructions of the real test
+    digits of that digit (the decoder is every sample's ceiling, so its blur is not counted as lost
+    variety); FD, precision and recall against the real test digits of that digit."""
     rows = []
     for digit in range(10):
         codes = sample_codes(generator, n, torch.full((n,), digit), seed=digit)
         feats, probs = classify(classifier, decode(decoder, codes))
-        real = real_feats[real_labels.numpy() == digit]
-        rows.append({"digit": digit, "accuracy": float((probs.argmax(1) == digit).mean()),
-                     "spread ratio": feature_spread(feats) / feature_spread(real),
-                     "FID vs real digit": frechet_distance(feats, real)})
+        mine = real_labels.numpy() == digit
+        real, recon = real_feats[mine], recon_feats[mine & (recon_probs.argmax(1) == digit)]
+        recognised = probs.argmax(1) == digit
+        rows.append({"digit": digit, "accuracy": float(recognised.mean()),
+                     "spread ratio": feature_spread(feats[recognised]) / feature_spread(recon),
+                     "FID vs real digit": frechet_distance(feats, real), **precision_recall(real, feats)})
     return rows
+
+
+def train_on_generated_accuracy(images: torch.Tensor, labels: torch.Tensor, test_images: torch.Tensor,
+                                test_labels: torch.Tensor, seed: int = 0) -> float:
+    """Test accuracy of a classifier with the evaluation classifier's recipe trained on `images` alone: with
+    generated digits, the classification accuracy score (Ravuri & Vinyals 2019; GAN-train, Shmelkov et al. 2018)."""
+    import dataclasses
+
+    config = dataclasses.replace(eval_classifier_config(), train_size=len(images), seed=seed)
+    set_seed(seed)
+    model = EvalClassifier(config).to(DEVICE)
+    train_classifier(model, images, labels)
+    return accuracy(model, test_images, test_labels)
+
+
+def balanced_generated(decoder: nn.Module, generator: Generator, n: int, seed: int = 0):
+    """(images, labels): n decoded samples of the conditional generator, n / 10 of each digit."""
+    labels = torch.arange(10).repeat_interleave(n // 10)
+    return decode(decoder, sample_codes(generator, len(labels), labels, seed=seed)), labels
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1733,6 +1827,16 @@ def training_step_ms(family: str, precision: str, steps: int = 40) -> float:
 
 def metrics_path() -> Path:
     return FIGURES_DIR / "metrics.json"
+
+
+VALIDATION_FILE = ROOT / "figures" / "validation.json"  # written by tools/validate.py (`make validate`)
+
+
+def read_validation() -> dict:
+    """The validation search's candidates, scores and choices (figures/validation.json)."""
+    if not VALIDATION_FILE.exists():
+        raise FileNotFoundError(f"{VALIDATION_FILE} is missing: `make validate` writes it")
+    return json.loads(VALIDATION_FILE.read_text())
 
 
 def reset_metrics() -> None:
@@ -1869,6 +1973,7 @@ class Section1:
     trained: dict
     sweep: dict  # (d, seed) -> AEConfig
     designs: dict  # (design, seed) -> AEConfig
+    long: dict  # d -> AEConfig of the same model (seed 0) on a schedule twice as long
 
     def model(self, d: int = REPORT_D, seed: int = 0) -> Autoencoder:
         return self.trained[self.sweep[d, seed]][0]
@@ -1876,15 +1981,17 @@ class Section1:
 
 def train_section1(images: torch.Tensor) -> Section1:
     """Every autoencoder of section 1: the latent-size sweep (SEEDS at SEED_DS), the bottleneck designs,
-    and a second seed of the SECOND_SEED_DESIGNS designs with the lowest held-out error."""
+    a second seed of the SECOND_SEED_DESIGNS designs with the lowest held-out error, and the
+    LONG_SCHEDULE_DS models on twice AE_EPOCHS."""
     sweep = {(d, s): ae_config(d, seed=s) for d in SWEEP_DS for s in SEEDS if s == 0 or d in SEED_DS}
     designs = {(name, 0): ae_config(REPORT_D, name) for name in BOTTLENECK_DESIGNS}
-    trained = autoencoders([*sweep.values(), *designs.values()], images)
+    long = {d: ae_config(d, epochs=2 * AE_EPOCHS) for d in LONG_SCHEDULE_DS}
+    trained = autoencoders([*long.values(), *sweep.values(), *designs.values()], images)
     held_out = {name: trained[c][1]["val_mse_history"][-1] for (name, _), c in designs.items()}
     for name in sorted(held_out, key=held_out.get)[:SECOND_SEED_DESIGNS]:
         designs[name, 1] = ae_config(REPORT_D, name, seed=1)
     trained.update(autoencoders(list(designs.values()), images))
-    return Section1(trained, sweep, designs)
+    return Section1(trained, sweep, designs, long)
 
 
 def reconstruction_scores(s1: Section1, test_images: torch.Tensor) -> dict:
@@ -1944,6 +2051,21 @@ SWEEP_METRICS = {"mse": "ae.test_mse.d{d}", "pca_mse": "pca.test_mse.d{d}", "psn
                  "train_seconds": "ae.train_seconds.d{d}"}
 
 
+def long_schedule_rows(s1: Section1, scores: dict) -> list[dict]:
+    """One row per LONG_SCHEDULE_DS size: test MSE after AE_EPOCHS and after twice as many, and the
+    relative change (negative: the longer schedule reconstructs better)."""
+    rows = []
+    for d, config in s1.long.items():
+        short, long = scores[s1.sweep[d, 0]]["mse"], scores[config]["mse"]
+        rows.append({"d": d, "epochs": s1.sweep[d, 0].epochs, "long_epochs": config.epochs, "mse": short,
+                     "long_mse": long, "rel_change": long / short - 1})
+    return rows
+
+
+LONG_SCHEDULE_METRICS = {"long_mse": "ae.long_schedule.d{d}.test_mse", "rel_change": "ae.long_schedule.d{d}.rel_change",
+                         "long_epochs": "ae.long_schedule.d{d}.epochs"}
+
+
 # Section 2 --------------------------------------------------------------------------------------
 
 
@@ -1968,6 +2090,8 @@ def correlation_rows(codes: dict, untrained: dict, pca_codes: dict, n_boot: int 
                      "rank": effective_rank(codes[d, 0]),
                      "rank_seeds": [effective_rank(codes[d, s]) for s in seeds] if len(seeds) > 1 else None,
                      "tc": gaussian_total_correlation(codes[d, 0]),
+                     "tc_seeds": [gaussian_total_correlation(codes[d, s]) for s in seeds] if len(seeds) > 1 else None,
+                     "eig_min_seeds": [smallest_eigenvalue(codes[d, s]) for s in seeds] if len(seeds) > 1 else None,
                      "untrained_r": latent_correlation(untrained[d]), "untrained_rank": effective_rank(untrained[d]),
                      "untrained_tc": gaussian_total_correlation(untrained[d]),
                      "eig_min": smallest_eigenvalue(codes[d, 0]), "untrained_eig_min": smallest_eigenvalue(untrained[d]),
@@ -1977,7 +2101,8 @@ def correlation_rows(codes: dict, untrained: dict, pca_codes: dict, n_boot: int 
 
 CORRELATION_METRICS = {"r": "corr.d{d}", "low": "corr.low.d{d}", "high": "corr.high.d{d}", "r_seeds": "corr.d{d}",
                        "rank": "corr.effective_rank.d{d}", "rank_seeds": "corr.effective_rank.d{d}",
-                       "tc": "corr.tc.d{d}", "untrained_r": "corr.untrained.d{d}",
+                       "tc": "corr.tc.d{d}", "tc_seeds": "corr.tc.d{d}", "eig_min_seeds": "corr.eig_min.d{d}",
+                       "untrained_r": "corr.untrained.d{d}",
                        "untrained_rank": "corr.untrained.effective_rank.d{d}", "untrained_tc": "corr.untrained.tc.d{d}",
                        "eig_min": "corr.eig_min.d{d}", "untrained_eig_min": "corr.untrained.eig_min.d{d}",
                        "pca_r": "corr.pca.d{d}"}
@@ -2005,7 +2130,9 @@ TRANSFER_METRICS = {"draws": "transfer.draws.n{labels}",
                        for stat, name in (("mean", "mean"), ("std", "std"), ("train", "train_acc"))}}
 
 
-TRANSFER_PAIRS = {"frozen_minus_finetune": ("frozen", "finetune"), "selftrain_minus_frozen": ("selftrain", "frozen")}
+# The paired comparisons of section 3: (a, b) for the difference a - b, draw by draw.
+TRANSFER_PAIRS = {"frozen_minus_finetune": ("frozen", "finetune"), "finetune_minus_whole": ("finetune", "whole"),
+                  "selftrain_minus_frozen": ("selftrain", "frozen"), "cluster_minus_selftrain": ("cluster", "selftrain")}
 
 
 def paired_rows(summary: list[dict]) -> list[dict]:
@@ -2031,67 +2158,113 @@ def accuracy_cell(arm: str):
 
 
 def interval_cell(key: str):
-    return lambda row: f"{row[f'{key}_mean']:+.1%} [{row[f'{key}_low']:+.1%}, {row[f'{key}_high']:+.1%}]"
+    """Table cell of a paired difference: mean [95% interval], and the better arm where the interval excludes 0."""
+    return lambda row: (f"{row[f'{key}_mean']:+.1%} [{row[f'{key}_low']:+.1%}, {row[f'{key}_high']:+.1%}]"
+                        + ("" if row[f"{key}_winner"] == "no clear winner" else f" {row[f'{key}_winner']}"))
+
+
+def selection_rows() -> list[dict]:
+    """One row per arm of section 3: the setting chosen on validation images and its mean validation accuracy
+    (over SEARCH_LABELS and draws), read from the validation search's figures/validation.json."""
+    search = read_validation()["transfer"]
+    rows = []
+    for arm, setting in TRANSFER_SETTINGS.items():
+        chosen = search["selection"]["frozen" if arm == "selftrain" else arm]
+        score = (search["selection"]["selftrain"]["selftrain"] if arm == "selftrain" else
+                 max(c["mean_curve"][str(chosen["steps"])] for c in search["arms"][arm]
+                     if {**c["setting"], "steps": chosen["steps"]} == chosen))
+        rows.append({"arm": arm, "setting": ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                                                     for k, v in setting.items()), "validation": score})
+    best = max(search["cluster"], key=lambda c: c["mean"])
+    rows.insert(2, {"arm": "cluster", "setting": ", ".join(f"{k} {v}" for k, v in CLUSTER_SETTING.items()),
+                    "validation": best["mean"]})
+    return rows
+
+
+SELECTION_METRICS = {"setting": "transfer.selection.{arm}", "validation": "transfer.selection.{arm}.validation_accuracy"}
 
 
 # Section 4 --------------------------------------------------------------------------------------
 
 
 def train_section4_gans(ae_cfg: AEConfig, train_codes: torch.Tensor) -> dict:
-    """{(kind, seed): LatentGAN}: the Gaussian-noise GAN (k = REPORT_NOISE_DIM) and the mixture-prior GAN at
-    every GAN_SEEDS seed, and the k = 2 GAN at seed 0."""
+    """{(kind, seed): LatentGAN}: the Gaussian-noise GAN (k = REPORT_NOISE_DIM) under its own recipe and under
+    the mixture-prior GAN's, and the mixture-prior GAN, at every GAN_SEEDS seed; the k = 2 GAN at seed 0."""
     gans = {}
     for seed in GAN_SEEDS:
         gans["k8", seed] = latent_gan(gan_config(REPORT_NOISE_DIM, ae_cfg, seed=seed), train_codes)[0]
+        gans["k8_mixrecipe", seed] = latent_gan(mixture_recipe_gan_config(ae_cfg, seed=seed), train_codes)[0]
         gans["gmm_prior", seed] = latent_gan(mixture_gan_config(ae_cfg, seed=seed), train_codes)[0]
     gans["k2", 0] = latent_gan(gan_config(2, ae_cfg), train_codes)[0]
     return gans
 
 
 # The samplers of section 4's table: metric key -> name in the table.
-SAMPLERS = {"k8": "latent GAN, Gaussian noise k=8", "gmm_prior": "latent GAN, mixture prior",
-            "gmm10": "Gaussian mixture, 10 components", "k2": "latent GAN, Gaussian noise k=2",
-            "gaussian": "one Gaussian"}
+SAMPLERS = {"gaussian": "one Gaussian", "gmm10": "Gaussian mixture, 10 components",
+            "gmm_best": f"Gaussian mixture, {GMM_COMPONENTS} components", "k2": "GAN, Gaussian noise k=2",
+            "k8": "GAN, Gaussian noise k=8", "k8_mixrecipe": "GAN, Gaussian noise k=8, mixture-prior recipe",
+            "gmm_prior": "GAN, mixture prior"}
 
 
 def section4_samplers(gans: dict, train_codes: torch.Tensor) -> dict:
-    """{(sampler key, seed): n -> codes} of every sampler of section 4."""
+    """{(sampler key, seed): n -> codes} of every sampler of section 4 (sampling seed 1 for every GAN)."""
     from functools import partial
 
     samplers = {("gaussian", 0): fit_gaussian(train_codes)}
-    for (kind, seed), gan in gans.items():
-        samplers[kind, seed] = partial(sample_codes, gan.generator, seed=1)
     for seed in GAN_SEEDS:
         samplers["gmm10", seed] = fit_gmm(train_codes, seed=seed)
+        samplers["gmm_best", seed] = fit_gmm(train_codes, GMM_COMPONENTS, seed=seed)
+    for (kind, seed), gan in gans.items():
+        samplers[kind, seed] = partial(sample_codes, gan.generator, seed=1)
     return samplers
 
 
+def judge_sampler(sample, decoder: nn.Module, classifier: EvalClassifier, reference_feats: np.ndarray, n: int) -> dict:
+    """FD of n decoded samples to the reference features, precision, recall, density and coverage, the
+    classifier's mean confidence and the label entropy."""
+    feats, probs = classify(classifier, decode(decoder, sample(n)))
+    return {"fd": frechet_distance(feats, reference_feats), **precision_recall(reference_feats, feats),
+            "confidence": float(probs.max(1).mean()), "entropy": class_balance(probs)["entropy"]}
+
+
 def sampler_rows(samplers: dict, decoder: nn.Module, classifier: EvalClassifier, reference_feats: np.ndarray,
-                 n: int = 10000) -> list[dict]:
-    """One row per sampler: the FD of n decoded samples to the reference, per seed, and the classifier's
-    mean confidence and label entropy (averaged over seeds)."""
-    judged = {key: judge_images(classifier, decode(decoder, sample(n)), reference_feats) for key, sample in samplers.items()}
+                 n: int = AE_VAL_SIZE) -> list[dict]:
+    """One row per sampler of SAMPLERS: FD, precision, recall, density and coverage of n decoded samples against
+    the reference, per seed and as the mean over seeds."""
+    judged = {key: judge_sampler(sample, decoder, classifier, reference_feats, n)
+              for key, sample in tqdm(samplers.items(), desc="samplers", leave=False)}
     rows = []
     for kind in SAMPLERS:
         runs = [judged[key] for key in judged if key[0] == kind]
-        fd = [r["FID"] for r in runs]
+        fd = [r["fd"] for r in runs]
         rows.append({"key": kind, "sampler": SAMPLERS[kind], "seeds": len(runs), "fd": fd[0], "fd_seeds": fd,
                      "fd_mean": float(np.mean(fd)), "fd_std": float(np.std(fd, ddof=1)) if len(fd) > 1 else None,
-                     "confidence": float(np.mean([r["confidence"] for r in runs])),
-                     "entropy": float(np.mean([r["entropy"] for r in runs]))})
+                     **{stat: float(np.mean([r[stat] for r in runs]))
+                        for stat in ("precision", "recall", "density", "coverage", "confidence", "entropy")}})
     return rows
 
 
 SAMPLER_METRICS = {"fd": "gan.fid_{key}", "fd_seeds": "gan.fid_{key}", "fd_mean": "gan.fid_{key}.mean",
-                   "fd_std": "gan.fid_{key}.std"}
+                   "fd_std": "gan.fid_{key}.std", "precision": "gan.precision.{key}", "recall": "gan.recall.{key}",
+                   "density": "gan.density.{key}", "coverage": "gan.coverage.{key}",
+                   "confidence": "gan.confidence.{key}", "entropy": "gan.entropy.{key}"}
+
+
+def fd_sample_noise(sample, decoder: nn.Module, classifier: EvalClassifier, reference_feats: np.ndarray,
+                    n: int = AE_VAL_SIZE, draws: int = FD_DRAWS) -> list[float]:
+    """FD of `draws` independent draws of n samples from one fixed sampler (sample(n, seed)): the FD's own noise."""
+    return [frechet_distance(classify(classifier, decode(decoder, sample(n, seed=100 + i)))[0], reference_feats)
+            for i in range(draws)]
 
 
 def sampler_comparisons(rows: list[dict]) -> dict:
     """Seed-by-seed differences of FD that the report's prose compares, as metrics."""
     fd = {r["key"]: np.array(r["fd_seeds"]) for r in rows}
-    return {"gan.fid": fd["gmm_prior"].mean(), "gan.seeds": len(GAN_SEEDS),
-            "gan.gmm_minus_gmm_prior.min": (fd["gmm10"] - fd["gmm_prior"]).min(),
-            "gan.gmm_minus_gmm_prior.mean": (fd["gmm10"] - fd["gmm_prior"]).mean(),
+    return {"gan.fid": fd["gmm_prior"].mean(), "gan.seeds": len(GAN_SEEDS), "gan.gmm.best_components": GMM_COMPONENTS,
+            "gan.gmm_best_minus_gmm_prior.max": (fd["gmm_best"] - fd["gmm_prior"]).max(),
+            "gan.gmm10_minus_gmm_prior.min": (fd["gmm10"] - fd["gmm_prior"]).min(),
+            "gan.k8_mixrecipe_minus_gmm_prior.min": (fd["k8_mixrecipe"] - fd["gmm_prior"]).min(),
+            "gan.k8_mixrecipe_minus_k8.min": (fd["k8_mixrecipe"] - fd["k8"]).min(),
             "gan.k8_minus_gmm10.min": (fd["k8"] - fd["gmm10"]).min()}
 
 
@@ -2121,10 +2294,17 @@ def interpolation_paths(decoder: nn.Module, generator: Generator, codes_a: torch
     return {kind: images.view(n_pairs, steps, 1, 32, 32) for kind, images in paths.items()}, error
 
 
+def interpolation_strips(paths: dict, real_a: torch.Tensor, real_b: torch.Tensor, pairs: int = 5) -> dict:
+    """{label: images} rows for plot_image_rows: for each of the first `pairs` pairs and each kind of path,
+    the real first image, the decoded path, and the real second image."""
+    return {f"pair {i + 1}, {kind}": torch.cat([real_a[i:i + 1], images[i], real_b[i:i + 1]])
+            for i in range(pairs) for kind, images in paths.items()}
+
+
 def interpolation_rows(paths: dict, classifier: EvalClassifier, reference_feats: np.ndarray, floor_images) -> list[dict]:
     """One row per kind of path (path_scores), after the floor: as many real images as the paths have inner images."""
     feats, probs = classify(classifier, floor_images)
-    rows = [{"key": "floor", "path": f"{len(floor_images):,} real test images (floor at this size)",
+    rows = [{"key": "floor", "path": f"{len(floor_images):,} held-out real images (floor at this size)",
              "FID": frechet_distance(feats, reference_feats), "confidence": float(probs.max(1).mean())}]
     for kind, images in paths.items():
         rows.append({"key": kind.lower().replace(" ", "_"), "path": kind,
@@ -2141,33 +2321,53 @@ INTERP_METRICS = {"FID": "interp.{key}.fid", "confidence": "interp.{key}.confide
 
 
 def conditional_rows(per_digit: dict) -> list[dict]:
-    """One row per auxiliary weight, from conditional_scores' per-digit rows: mean and worst digit."""
+    """One row per auxiliary weight, from conditional_scores' per-digit rows {(weight, seed): rows}: per seed
+    the mean over digits of recognition, spread ratio and FD, and the worst digit's recognition."""
     rows = []
-    for weight, digits in per_digit.items():
-        worst = min(digits, key=lambda r: r["accuracy"])
+    for weight in dict.fromkeys(w for w, _ in per_digit):
+        seeds = [s for w, s in per_digit if w == weight]
+        stat = lambda key, agg=np.mean: [float(agg([r[key] for r in per_digit[weight, s]])) for s in seeds]
         rows.append({"weight": weight, "prefix": "cgan" if weight == CGAN_AUX_WEIGHT else f"cgan.ablation.aux{weight:g}",
-                     "accuracy": float(np.mean([r["accuracy"] for r in digits])),
-                     "worst": worst["accuracy"], "worst_digit": worst["digit"],
-                     "spread": float(np.mean([r["spread ratio"] for r in digits])),
-                     "spread_min": min(r["spread ratio"] for r in digits),
-                     "fid": float(np.mean([r["FID vs real digit"] for r in digits]))})
+                     "seeds": len(seeds), "accuracy_seeds": stat("accuracy"), "worst_seeds": stat("accuracy", np.min),
+                     "spread_seeds": stat("spread ratio"), "fid_seeds": stat("FID vs real digit"),
+                     "precision_seeds": stat("precision"), "recall_seeds": stat("recall")})
+        rows[-1].update({key[:-len("_seeds")]: float(np.mean(v)) for key, v in list(rows[-1].items()) if key.endswith("_seeds")})
     return rows
 
 
 CONDITIONAL_METRICS = {"accuracy": "{prefix}.accuracy", "worst": "{prefix}.accuracy_min_digit",
-                       "spread": "{prefix}.diversity", "spread_min": "{prefix}.diversity_min_digit",
-                       "fid": "{prefix}.fid_mean"}
+                       "spread": "{prefix}.diversity", "fid": "{prefix}.fid_mean", "precision": "{prefix}.precision",
+                       "recall": "{prefix}.recall", "accuracy_seeds": "{prefix}.accuracy", "spread_seeds": "{prefix}.diversity",
+                       "fid_seeds": "{prefix}.fid_mean", "worst_seeds": "{prefix}.accuracy_min_digit", "seeds": "{prefix}.seeds"}
+
+
+def ablation_rows(rows: list[dict]) -> list[dict]:
+    """The auxiliary term's effect, seed by seed (each seed's two arms see the same batches and noise):
+    per statistic, the differences weight CGAN_AUX_WEIGHT minus weight 0, and whether every seed agrees."""
+    ours, ablation = rows[0], rows[1]
+    out = []
+    for key, name in (("accuracy", "recognised"), ("worst", "worst digit recognised"), ("spread", "spread ratio"),
+                      ("fid", "mean per-digit FD"), ("precision", "precision"), ("recall", "recall")):
+        diff = np.array(ours[f"{key}_seeds"]) - np.array(ablation[f"{key}_seeds"])
+        out.append({"key": key, "statistic": name, "diffs": diff.tolist(), "mean": float(diff.mean()),
+                    "agree": "all seeds higher" if (diff > 0).all() else "all seeds lower" if (diff < 0).all() else "mixed"})
+    return out
+
+
+ABLATION_METRICS = {"diffs": "cgan.ablation.diff.{key}", "mean": "cgan.ablation.diff.{key}.mean"}
 
 
 def digit_rows(per_digit: dict) -> list[dict]:
-    """One row per digit, the report's generator beside the one without the auxiliary term."""
-    ours, ablation = per_digit[CGAN_AUX_WEIGHT], per_digit[0.0]
-    return [{"digit": r["digit"], "accuracy": r["accuracy"], "spread": r["spread ratio"], "fid": r["FID vs real digit"],
-             "accuracy0": r0["accuracy"], "spread0": r0["spread ratio"], "fid0": r0["FID vs real digit"]}
-            for r, r0 in zip(ours, ablation)]
+    """One row per digit, means over CGAN_SEEDS: the report's generator beside the one without the auxiliary term."""
+    mean = lambda w, d, key: float(np.mean([per_digit[w, s][d][key] for s in CGAN_SEEDS if (w, s) in per_digit]))
+    return [{"digit": d, "accuracy": mean(CGAN_AUX_WEIGHT, d, "accuracy"), "spread": mean(CGAN_AUX_WEIGHT, d, "spread ratio"),
+             "fid": mean(CGAN_AUX_WEIGHT, d, "FID vs real digit"), "precision": mean(CGAN_AUX_WEIGHT, d, "precision"),
+             "recall": mean(CGAN_AUX_WEIGHT, d, "recall"), "accuracy0": mean(0.0, d, "accuracy"),
+             "spread0": mean(0.0, d, "spread ratio"), "fid0": mean(0.0, d, "FID vs real digit")} for d in range(10)]
 
 
 DIGIT_METRICS = {"accuracy": "cgan.accuracy.digit{digit}", "fid": "cgan.fid.digit{digit}",
+                 "precision": "cgan.precision.digit{digit}", "recall": "cgan.recall.digit{digit}",
                  "spread": "cgan.diversity.digit{digit}", "accuracy0": "cgan.ablation.aux0.accuracy.digit{digit}",
                  "fid0": "cgan.ablation.aux0.fid.digit{digit}", "spread0": "cgan.ablation.aux0.diversity.digit{digit}"}
 
@@ -2206,18 +2406,17 @@ def headline_rows() -> list[dict]:
     return [
         {"result": "1. autoencoder d=10 (fc512), test MSE per pixel, seeds 0-2", "value": pm("ae.test_mse_seeds.d10", ".4g")},
         {"result": "1. PCA with 10 components, test MSE per pixel", "value": f"{m['pca.test_mse.d10']:.4g}"},
+        {"result": "1. test MSE change with twice the epochs, d=10 / d=64",
+         "value": " / ".join(f"{m[f'ae.long_schedule.d{d}.rel_change']:+.1%}" for d in LONG_SCHEDULE_DS)},
         {"result": "2. mean abs correlation of the d=10 code (seed 0)", "value": f"{m['corr.d10']:.3f}"},
-        {"result": "3. frozen encoder, 10 / 100 labels, test accuracy", "value": arms("frozen")},
-        {"result": "3. frozen encoder + self-training, 10 / 100 labels", "value": arms("selftrain")},
-        {"result": "3. fine-tuned, 10 / 100 labels", "value": arms("finetune")},
-        {"result": "3. from scratch, 10 / 100 labels", "value": arms("scratch")},
+        *[{"result": f"3. {arm}, 10 / 100 labels, test accuracy", "value": arms(arm)} for arm in ARMS],
+        {"result": f"4. FD, Gaussian mixture of {GMM_COMPONENTS} components (3 seeds)", "value": pm("gan.fid_gmm_best", ".2f")},
         {"result": "4. FD, latent GAN with mixture prior (3 seeds)", "value": pm("gan.fid_gmm_prior", ".2f")},
-        {"result": "4. FD, 10-component Gaussian mixture (3 seeds)", "value": pm("gan.fid_gmm10", ".2f")},
         {"result": "4. FD, latent GAN with Gaussian noise k=8 (3 seeds)", "value": pm("gan.fid_k8", ".2f")},
-        {"result": "4. interpolation FD, AE line / GAN line / GAN slerp",
-         "value": " / ".join(f"{m[f'interp.{k}.fid']:.2f}" for k in ("ae_line", "gan_line", "gan_slerp"))},
-        {"result": "5. conditional generator: requested digit recognised", "value": pct("cgan.accuracy")},
-        {"result": "5. conditional generator: spread ratio", "value": f"{m['cgan.diversity']:.3f}"},
+        {"result": "4. FD of held-out real images (floor)", "value": f"{m['fid.real_floor']:.2f}"},
+        {"result": "5. conditional generator: requested digit recognised (3 seeds)", "value": pct("cgan.accuracy")},
+        {"result": "5. classifier trained on generated / on reconstructed real digits",
+         "value": pct("cgan.cas", "cgan.cas_real")},
     ]
 
 
@@ -2251,9 +2450,22 @@ def environment_rows() -> list[dict]:
                       f"{scipy.__version__}"}]
 
 
+def transfer_recipe(arm: str) -> str:
+    """One arm's recipe of section 3 in words."""
+    t, lr = arm_config(arm), lambda x: f"{x:g}"
+    text = f"Adam, {t.steps} steps, batch up to {t.batch_size}, lr {lr(t.lr)}, weight decay {lr(t.weight_decay)}"
+    if arm in ("finetune", "whole"):
+        bn = "BatchNorm statistics of pretraining" if arm == "finetune" and t.batchnorm == "frozen" else "BatchNorm learning"
+        text += f"; encoder lr {lr(t.encoder_lr if arm == 'finetune' else t.lr)}, {bn}"
+    if arm == "selftrain":
+        text += (f"; then rounds at {', '.join(f'{f:.0%}' for f in t.pseudo_fractions)} of the pool, "
+                 f"{t.pseudo_steps} steps of batch {t.pseudo_batch_size}")
+    return text
+
+
 def recipe_rows() -> list[dict]:
     """The settings that matter of every model family, one row each."""
-    ae, clf, t = ae_config(), eval_classifier_config(), transfer_config()
+    ae, clf = ae_config(), eval_classifier_config()
     gan = gan_config(REPORT_NOISE_DIM, ae)
     mix = mixture_gan_config(ae)
     cgan = gan_config(REPORT_NOISE_DIM, ae, conditional=True)
@@ -2261,10 +2473,10 @@ def recipe_rows() -> list[dict]:
     return [
         {"model": "autoencoders (section 1)", "recipe": f"Adam, batch {ae.batch_size}, {ae.epochs} epochs over "
          f"{ae.train_size:,} images, one-cycle peak {lr(ae.lr)}; binary cross-entropy on logits"},
-        {"model": "few-label heads and networks (section 3)", "recipe": f"Adam, {t.steps} steps, batch up to "
-         f"{t.batch_size}, lr {lr(t.lr)} (fine-tuned encoder {lr(t.encoder_lr)}), weight decay {lr(t.weight_decay)}, "
-         f"head {ae.d}-{t.hidden}-10; self-training rounds at {', '.join(f'{f:.0%}' for f in t.pseudo_fractions)} "
-         f"of the pool, {t.pseudo_steps} steps of batch {t.pseudo_batch_size}"},
+        *[{"model": f"section 3, {arm}", "recipe": transfer_recipe(arm)} for arm in ALL_ARMS],
+        {"model": "section 3, cluster", "recipe": f"UMAP to {CLUSTER_SETTING['dims']} dimensions, "
+         f"{CLUSTER_SETTING['neighbors']} neighbours, on all training codes; {CLUSTER_SETTING['components']}-component "
+         "full-covariance Gaussian mixture; each cluster named by the labelled codes' responsibilities"},
         {"model": "evaluation classifier (sections 4-5)", "recipe": f"Adam, {clf.epochs} epochs, batch "
          f"{clf.batch_size}, one-cycle peak {lr(clf.lr)}, random shifts of up to {clf.max_shift} pixels, "
          f"{clf.features} features"},
@@ -2274,8 +2486,14 @@ def recipe_rows() -> list[dict]:
         {"model": "latent GAN, mixture prior (section 4)", "recipe": f"{mix.components} components, "
          f"{mix.d_warmup} D-only steps, then {mix.steps} steps, constant lr {lr(mix.lr)}, EMA {mix.ema}, "
          f"R1 {mix.r1:g} every {mix.r1_every} D steps"},
-        {"model": "conditional GAN (section 5)", "recipe": f"as the Gaussian-noise GAN with a one-hot digit, "
-         f"projection discriminator, auxiliary weight {cgan.aux_weight:g} (classifier: {cgan.aux_steps} steps)"},
+        {"model": "latent GAN, Gaussian noise, mixture-prior recipe (section 4)", "recipe": "as the mixture-prior GAN's "
+         "recipe (warm-up, steps, constant lr, EMA) with the Gaussian-noise GAN's noise and generator"},
+        {"model": f"Gaussian mixtures (section 4)", "recipe": f"EM, full covariance, 10 and {GMM_COMPONENTS} components, "
+         "on the standardised training codes (scikit-learn)"},
+        {"model": "conditional GAN (section 5)", "recipe": f"as the Gaussian-noise GAN with a one-hot digit, {cgan.steps} "
+         f"steps, projection discriminator, auxiliary weight {cgan.aux_weight:g} (classifier: {cgan.aux_steps} steps)"},
+        {"model": "train-on-generated classifier (section 5)", "recipe": f"the evaluation classifier's recipe on {CAS_SIZE:,} "
+         "generated digits (or as many reconstructed real training digits), 1/10 of each digit"},
     ]
 
 
@@ -2400,16 +2618,55 @@ def plot_correlation(rows: list[dict]):
                        points={"trained, seeds 1 and 2": seed_points(rows, "r_seeds")})
 
 
-def plot_effective_rank(rows: list[dict]):
-    """Effective rank of the correlation matrix as a share of d, trained against untrained and PCA."""
-    ds = [r["d"] for r in rows]
-    xs, ranks = seed_points(rows, "rank_seeds")
-    return plot_curves({"trained autoencoder (seed 0)": (ds, [r["rank"] / r["d"] for r in rows]),
-                        "same encoder, untrained": (ds, [r["untrained_rank"] / r["d"] for r in rows]),
-                        "PCA codes": (ds, [r["pca_rank"] / r["d"] for r in rows])},
-                       xlabel="latent size d", ylabel="effective rank / d",
-                       title="Effective rank of the correlation matrix, as a share of d", name="effective_rank_vs_d",
-                       logx=True, points={"trained, seeds 1 and 2": (xs, [v / x for x, v in zip(xs, ranks)])})
+SPECTRUM_DS = (4, 16, 64)  # latent sizes whose correlation spectra section 2 draws
+
+
+def plot_spectrum(codes: dict, untrained: dict, ds=SPECTRUM_DS):
+    """Sorted eigenvalues of the correlation matrix as shares of d against rank / d, trained (seed 0)
+    against the untrained encoder, at a few d; uncorrelated coordinates would give a flat line at 1/d."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(ds), figsize=(4 * len(ds), 3.6), sharey=True)
+    for ax, d in zip(np.atleast_1d(axes), ds):
+        rank = np.arange(1, d + 1) / d
+        ax.plot(rank, correlation_spectrum(codes[d, 0]), marker="o", ms=3, label="trained (seed 0)")
+        ax.plot(rank, correlation_spectrum(untrained[d]), marker="s", ms=3, label="untrained")
+        ax.axhline(1 / d, color="grey", ls=":", label="uncorrelated (1/d)")
+        ax.set_yscale("log")
+        ax.set_title(f"d = {d}")
+        ax.set_xlabel("eigenvalue rank / d")
+    np.atleast_1d(axes)[0].set_ylabel("eigenvalue / d (log scale)")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.suptitle("Spectrum of the correlation matrix of the code", y=1.02)
+    save_figure(fig, "correlation_spectrum")
+    return fig
+
+
+def plot_validation_curves(search: dict):
+    """Validation accuracy against training steps of each arm's chosen setting, per number of labels, from
+    the validation search (figures/validation.json); a cross marks the steps the recipe takes."""
+    import matplotlib.pyplot as plt
+
+    transfer = search["transfer"]
+    labels = [str(n) for n in transfer["labels"]]
+    fig, axes = plt.subplots(1, len(labels), figsize=(4.2 * len(labels), 3.6), sharey=False)
+    for arm, marker in zip(("frozen", "finetune", "whole", "scratch"), "osD^"):
+        chosen = transfer["selection"][arm]
+        cand = next(c for c in transfer["arms"][arm] if {**c["setting"], "steps": chosen["steps"]} == chosen)
+        for ax, n in zip(np.atleast_1d(axes), labels):
+            curve = cand["runs"][n]["curve"]
+            steps = [int(k) for k in curve]
+            line, = ax.plot(steps, list(curve.values()), marker=marker, label=arm)
+            ax.scatter([chosen["steps"]], [curve[str(chosen["steps"])]], marker="x", s=60, color="black", zorder=3)
+    for ax, n in zip(np.atleast_1d(axes), labels):
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"{n} labels")
+        ax.set_xlabel("training step")
+    np.atleast_1d(axes)[0].set_ylabel("validation accuracy (5,000 images)")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.suptitle(f"Validation curves of each arm's chosen setting (mean of {transfer['draws']} draws)", y=1.02)
+    save_figure(fig, "transfer_validation_curves")
+    return fig
 
 
 def plot_transfer(summary: list[dict]):

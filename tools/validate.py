@@ -73,6 +73,7 @@ MIXTURE_COMPONENTS = (10, 20, 50, 100)
 GAN_LENGTHS = {"k8": (750, 1500, 3000, 6000), "gmm_prior": (500, 1000, 2000, 4000), "cgan": (750, 1500, 3000, 6000)}
 CGAN_AUX_WEIGHTS = (0.0, 0.1, 0.3, 1.0)
 GAN_SAMPLES = 5000
+AUX_WEIGHT_STEPS = 3000  # the conditional GAN's length while its auxiliary weight is searched
 GAN_PLATEAU = 0.10  # relative
 QUICK = dict(labels=(10,), draws=1, curve={"frozen": (10, 20), "encoder": (10, 20)},
              grids={arm: [stages[0][:1]] for arm, stages in GRIDS.items()},
@@ -253,7 +254,7 @@ def gan_plateau(fds: dict) -> int:
 
 def search_gans(data: Data, lengths=GAN_LENGTHS, aux_weights=CGAN_AUX_WEIGHTS, samples=GAN_SAMPLES,
                 mixture_components: int = 10, seeds=(0, 1, 2), epochs: int = h.CLASSIFIER_EPOCHS,
-                weight_steps: int = h.GAN_STEPS, prior_steps: int = h.MIXTURE_STEPS) -> dict:
+                weight_steps: int = AUX_WEIGHT_STEPS, prior_steps: int = h.MIXTURE_STEPS) -> dict:
     """Validation FD of the latent GANs against their number of steps, and of the conditional GAN
     against its auxiliary weight. The GANs train on the fit codes and are not cached (the report's
     GANs train on all training codes, under the same configs)."""
