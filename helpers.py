@@ -410,7 +410,7 @@ class Decoder(nn.Module):
             self.head = nn.Sequential(
                 nn.Unflatten(1, (config.d, 1, 1)),          # => (d, 1, 1)
                 nn.ConvTranspose2d(config.d, w, 2), nn.ReLU(),  # 1x1 => 2x2
-                nn.ConvTranspose2d(w, c3, 4, stride=2, padding=1),  # 2x2 => 4x4, as the fc decoder's last linear map
+                nn.ConvTranspose2d(w, c3, 4, stride=2, padding=1), nn.ReLU(),  # 2x2 => 4x4, as the fc decoder's last layer
             )
         else:
             widths = (config.d, *(config.hidden[::-1] if config.bottleneck == "fc" else ()), c3 * 16)
@@ -1754,6 +1754,13 @@ def conditional_scores(decoder: nn.Module, generator: Generator, classifier: Eva
     return rows
 
 
+def recognised_share_per_digit(probs: np.ndarray, labels: torch.Tensor) -> float:
+    """The mean over digits of the share of images of that digit that the classifier reads as it
+    (the same per-digit average as the generator's recognition rate)."""
+    labels = labels.numpy()
+    return float(np.mean([(probs[labels == d].argmax(1) == d).mean() for d in range(10)]))
+
+
 def train_on_generated_accuracy(images: torch.Tensor, labels: torch.Tensor, test_images: torch.Tensor,
                                 test_labels: torch.Tensor, seed: int = 0) -> float:
     """Test accuracy of a classifier with the evaluation classifier's recipe trained on `images` alone: with
@@ -2223,7 +2230,8 @@ def judge_sampler(sample, decoder: nn.Module, classifier: EvalClassifier, refere
     """FD of n decoded samples to the reference features, precision, recall, density and coverage, the
     classifier's mean confidence and the label entropy."""
     feats, probs = classify(classifier, decode(decoder, sample(n)))
-    return {"fd": frechet_distance(feats, reference_feats), **precision_recall(reference_feats, feats),
+    # k-NN radii depend on the reference's size: precision and recall compare n samples with n real images.
+    return {"fd": frechet_distance(feats, reference_feats), **precision_recall(reference_feats[:n], feats),
             "confidence": float(probs.max(1).mean()), "entropy": class_balance(probs)["entropy"]}
 
 

@@ -232,3 +232,75 @@ def test_the_digit_picker_shows_the_chosen_digit_and_noise():
     assert np.array_equal(drawn(3, 5), drawn(3, 5))
     assert not np.array_equal(drawn(3, 5), drawn(4, 5))  # the digit input changes the samples
     assert not np.array_equal(drawn(3, 5), drawn(3, 6))  # so does the noise seed
+
+
+def test_the_auxiliary_term_leaves_the_gans_batches_and_noise_unchanged():
+    """The two arms of section 5's ablation see the same batches and noise: with a vanishing auxiliary
+    weight the generator trains as without the term, although the auxiliary classifier trains first."""
+    gen = torch.Generator().manual_seed(2)
+    labels = torch.randint(0, 10, (2000,), generator=gen)
+    codes = 0.3 * torch.randn(2000, 10, generator=gen) + 3 * torch.nn.functional.one_hot(labels, 10)
+    trained = {}
+    for w in (0.0, 1e-12):
+        cfg = h.GANConfig(noise_dim=4, latent_dim=10, n_classes=10, steps=30, hidden=32, aux_weight=w, aux_steps=20)
+        h.set_seed(cfg.seed)
+        gan = h.LatentGAN(cfg).to(h.DEVICE)
+        h.train_latent_gan(gan, codes, labels)
+        trained[w] = torch.cat([p.detach().flatten() for p in gan.generator.parameters()])
+    assert torch.allclose(trained[0.0], trained[1e-12], atol=1e-5)
+
+
+def test_the_spread_ratio_counts_only_recognised_samples_against_recognised_reconstructions(monkeypatch):
+    """Samples read as another digit sit far from the class and would inflate the spread: they must not count."""
+    rng = np.random.default_rng(0)
+    n = 400
+
+    def fake_classify(_classifier, images):  # the "images" are stand-ins carrying the requested digit
+        digit = int(images[0])
+        feats = rng.normal(0, 1, (n, 8))
+        probs = np.full((n, 10), 0.01)
+        probs[:, digit] = 0.9
+        wrong = np.arange(n) < n // 4  # a quarter read as another digit, far away
+        feats[wrong] += 50
+        probs[wrong, digit], probs[wrong, (digit + 1) % 10] = 0.01, 0.9
+        return feats, probs
+
+    monkeypatch.setattr(h, "sample_codes", lambda generator, m, digits, seed: digits.float())
+    monkeypatch.setattr(h, "decode", lambda decoder, codes: codes)
+    monkeypatch.setattr(h, "classify", fake_classify)
+    real_labels = torch.arange(10).repeat_interleave(100)
+    real_feats = rng.normal(0, 1, (1000, 8))
+    recon_probs = np.eye(10)[real_labels.numpy()]
+    rows = h.conditional_scores(None, None, None, real_feats, real_labels, real_feats, recon_probs, n=n)
+    assert all(r["accuracy"] == pytest.approx(0.75) for r in rows)
+    assert all(0.8 < r["spread ratio"] < 1.25 for r in rows), [r["spread ratio"] for r in rows]  # same spread as real
+
+
+def test_train_on_generated_accuracy_is_high_for_real_labels_and_chance_for_shuffled(monkeypatch):
+    monkeypatch.setattr(h, "CLASSIFIER_EPOCHS", 4)
+    images, labels = h.load_mnist(train=True)
+    test_x, test_y = h.load_mnist(train=False)
+    real = h.train_on_generated_accuracy(images[:3000], labels[:3000], test_x[:1000], test_y[:1000])
+    shuffled = labels[:3000][torch.randperm(3000, generator=torch.Generator().manual_seed(0))]
+    noise = h.train_on_generated_accuracy(images[:3000], shuffled, test_x[:1000], test_y[:1000])
+    assert real > 0.7 and noise < 0.3, (real, noise)
+
+
+def test_interpolation_strips_put_the_real_images_at_both_ends():
+    paths = {"AE line": torch.rand(3, 10, 1, 32, 32)}
+    a, b = torch.rand(3, 1, 32, 32), torch.rand(3, 1, 32, 32)
+    strips = h.interpolation_strips(paths, a, b, pairs=2)
+    assert list(strips) == ["pair 1, AE line", "pair 2, AE line"]
+    row = strips["pair 2, AE line"]
+    assert row.shape == (12, 1, 32, 32) and torch.equal(row[0], a[1]) and torch.equal(row[-1], b[1])
+    assert torch.equal(row[1:-1], paths["AE line"][1])
+
+
+def test_ablation_rows_say_whether_every_seed_agrees():
+    ours = {f"{k}_seeds": [0.9, 0.8, 0.7] for k in ("accuracy", "worst", "spread", "fid", "precision", "recall")}
+    base = {f"{k}_seeds": [0.8, 0.7, 0.6] for k in ("accuracy", "worst", "spread", "fid", "precision", "recall")}
+    base["spread_seeds"] = [0.8, 0.9, 0.6]
+    rows = {r["key"]: r for r in h.ablation_rows([ours, base])}
+    assert rows["accuracy"]["agree"] == "all seeds higher" and rows["accuracy"]["mean"] == pytest.approx(0.1)
+    assert rows["spread"]["agree"] == "mixed"
+    assert h.ablation_rows([base, ours])[0]["agree"] == "all seeds lower"

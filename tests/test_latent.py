@@ -149,11 +149,39 @@ def test_transfer_rows_report_training_and_test_accuracy_for_every_arm_and_draw(
     images, labels = h.load_mnist(train=False)
     small = h.TransferConfig(steps=10, pseudo_fractions=(0.5,), pseudo_steps=5)
     rows = h.transfer_experiment(cfg, state, images[:400], labels[:400], images[400:600], labels[400:600],
-                                 {10: 2, 20: 1}, small)
-    assert len(rows) == 3 * len(h.ARMS)
+                                 {10: 2, 20: 1}, {arm: small for arm in h.ALL_ARMS},
+                                 dict(dims=2, neighbors=10, components=10))
+    assert len(rows) == 3 * len(h.ARMS) and {r["arm"] for r in rows} == set(h.ARMS)
     assert {(r["labels"], r["draw"]) for r in rows} == {(10, 0), (10, 1), (20, 0)}
     for r in rows:
         assert 0 <= r["train accuracy"] <= 1 and 0 <= r["accuracy"] <= 1
-    curve = h.finetune_curve(cfg, state, images[:400], labels[:400], images[400:600], labels[400:600], 10,
-                             every=5, config=small)
-    assert [c["step"] for c in curve] == [5, 10]
+    # The batched frozen heads give what a separate run of the frozen arm gives on the same draw and seed.
+    idx = h.balanced_subset(labels[:400], 10, seed=1000 * 10 + 1)
+    alone = h.train_few_label("frozen", state, cfg, images[idx], labels[idx], images[:400], small, seed=1)
+    frozen = next(r for r in rows if (r["labels"], r["draw"], r["arm"]) == (10, 1, "frozen"))
+    assert frozen["accuracy"] == pytest.approx(h.accuracy(alone, images[400:600], labels[400:600]), abs=1e-9)
+
+
+def test_each_arm_takes_its_own_validated_settings():
+    assert h.arm_config("finetune").encoder_lr == h.TRANSFER_SETTINGS["finetune"]["encoder_lr"]
+    assert h.arm_config("whole").batchnorm == "train" and h.arm_config("finetune").batchnorm == "frozen"
+    assert all(h.arm_config(arm).steps <= h.TRANSFER_SETTINGS[arm]["steps"] for arm in h.ALL_ARMS)
+    with pytest.raises(ValueError, match="arm"):
+        h.arm_config("cluster")  # not a train_few_label arm
+
+
+def test_the_correlation_spectrum_is_flat_for_independent_codes_and_peaked_for_copies():
+    x = torch.randn(20000, 8, generator=torch.Generator().manual_seed(0))
+    flat = h.correlation_spectrum(x)
+    assert flat.sum() == pytest.approx(1.0) and np.all(np.diff(flat) <= 1e-12)
+    assert np.allclose(flat, 1 / 8, atol=0.01)
+    copies = h.correlation_spectrum(torch.cat([x[:, :1]] * 4 + [x[:, 1:2]], 1))
+    assert copies[0] == pytest.approx(4 / 5, abs=0.01) and copies[-1] == pytest.approx(0, abs=1e-6)
+
+
+def test_long_schedule_rows_give_the_relative_change_of_the_longer_run():
+    short, long = h.ae_config(10), h.ae_config(10, epochs=2 * h.AE_EPOCHS)
+    s1 = h.Section1(trained={}, sweep={(10, 0): short}, designs={}, long={10: long})
+    rows = h.long_schedule_rows(s1, {short: {"mse": 0.010}, long: {"mse": 0.009}})
+    assert rows == [{"d": 10, "epochs": h.AE_EPOCHS, "long_epochs": 2 * h.AE_EPOCHS, "mse": 0.010, "long_mse": 0.009,
+                     "rel_change": pytest.approx(-0.1)}]

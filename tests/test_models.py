@@ -33,6 +33,12 @@ def test_each_design_has_the_layers_its_name_says():
     assert _linear_shapes(heads["fc2x512"].decoder) == [(10, 512), (512, 512), (512, flat)]
     for name in ("conv", "conv_wide"):
         assert _linear_shapes(heads[name]) == []
+        last = [m for m in heads[name].encoder.head.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        assert last.kernel_size == (2, 2)  # covers the whole 2x2 map: a dense layer over conv_width * 4 inputs
+    # The designs differ only between the trunk and the code: no bottleneck has a BatchNorm of its own.
+    for name, model in heads.items():
+        for part in (model.encoder.head, model.decoder.head):
+            assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in part.modules()), name
 
 
 def test_parameter_counts_follow_from_the_layers():

@@ -182,3 +182,47 @@ def test_precision_and_recall_separate_quality_from_coverage():
     assert scores["off"]["precision"] == 0 and scores["off"]["recall"] == 0
     with pytest.raises(ValueError, match="more than k=5"):
         h.precision_recall(real[:3], same)
+
+
+def full_mode_constants() -> dict:
+    """helpers' module-level settings as its source assigns them, before the smoke mode's overrides."""
+    import ast
+    from pathlib import Path
+
+    def literal(node):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
+            return {k.arg: literal(k.value) for k in node.keywords}
+        if isinstance(node, ast.Dict):
+            return {literal(k): literal(v) for k, v in zip(node.keys, node.values)}
+        return ast.literal_eval(node)
+
+    out = {}
+    for node in ast.parse(Path(h.__file__).read_text()).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            pairs = ([(target, node.value)] if isinstance(target, ast.Name) else
+                     list(zip(target.elts, node.value.elts)) if isinstance(target, ast.Tuple) else [])
+            for name, value in pairs:
+                try:
+                    out[name.id] = literal(value)
+                except (ValueError, TypeError, AttributeError):
+                    pass
+    return out
+
+
+def test_the_report_recipe_is_what_the_validation_search_chose():
+    """Every setting the report chose rather than fixed is the committed search's choice (figures/validation.json)."""
+    full, search = full_mode_constants(), h.read_validation()
+    assert not search["quick"]
+    selection = search["transfer"]["selection"]
+    for arm in ("frozen", "finetune", "whole", "scratch"):
+        assert full["TRANSFER_SETTINGS"][arm] == selection[arm], arm
+    assert selection["selftrain"]["kept"] and full["TRANSFER_SETTINGS"]["selftrain"] == selection["frozen"]
+    assert full["CLUSTER_SETTING"] == selection["cluster"]
+    assert full["GMM_COMPONENTS"] == search["mixture"]["best_components"]
+    assert full["GAN_STEPS"] == search["gan"]["k8"]["steps"]
+    assert full["CGAN_STEPS"] == search["gan"]["cgan"]["steps"]
+    assert full["MIXTURE_STEPS"] == search["gan"]["gmm_prior"]["steps"]
+    assert full["CGAN_AUX_WEIGHT"] == search["gan"]["cgan_aux_weight"]["best"]
+    assert full["CLASSIFIER_EPOCHS"] == search["classifier"]["epochs"]
+    assert full["CLASSIFIER_TRAIN_SIZE"] == full["AE_TRAIN_SIZE"]  # the validation images stay unseen
