@@ -217,11 +217,13 @@ def search_clusters(data: Data, labels: tuple, draws: int, grid: list) -> list:
 
 
 def encoder_lr0_control(data: Data, frozen: dict, n: int) -> dict:
-    """Fine-tuning at encoder learning rate 0 (BatchNorm frozen, no shifts) against the frozen arm, same draw."""
+    """Fine-tuning at encoder learning rate 0 (BatchNorm frozen, no shifts) against the frozen arm, same draw,
+    both in float32 (under bfloat16 autocast the fine-tuned head would see codes computed in bfloat16)."""
     config = h.TransferConfig(**{**h.asdict(BASE), **frozen, "encoder_lr": 0.0, "batchnorm": "frozen", "max_shift": 0})
     i = draw_indices(data.fit_y, n, 0)
     models = {arm: h.train_few_label(arm, data.state, data.ae_config, data.fit_x[i], data.fit_y[i], data.fit_x,
-                                     config, seed=0, unlabeled_codes=data.fit_codes) for arm in ("frozen", "finetune")}
+                                     config, seed=0, unlabeled_codes=data.fit_codes, precision="float32")
+              for arm in ("frozen", "finetune")}
     acc = {arm: h.accuracy(m, data.val_x, data.val_y) for arm, m in models.items()}
     with torch.no_grad():
         logit_diff = float((models["frozen"](data.val_x) - models["finetune"](data.val_x)).abs().max())
