@@ -57,8 +57,9 @@ clock = h.RunClock()  # times each section, for the appendix
 # held out. **The settings that this report searched were chosen on those 5,000 held-out images**, by a
 # validation search in the repository (`tools/validate.py`) whose models train on the first 55,000
 # images only and which never loads a test image; each section says which settings these are. The
-# other settings are one fixed recipe (appendix), not searched. The test images are used once, for the
-# reported numbers.
+# other settings are one fixed recipe (appendix), not searched; the GAN settings among them were tuned
+# earlier against distances to the test images (appendix). Otherwise the test images are used once,
+# for the reported numbers.
 
 # %% tags=["nbval-check-output"]
 train_x, train_y = h.load_mnist(train=True)
@@ -82,9 +83,9 @@ print("test digits per class:", test_y.bincount().tolist())
 #   or 512 ReLU units; **fc2x512**: two of 512.
 #
 # **Training.** One recipe for every autoencoder: binary cross-entropy on the pixels; Adam, batch 128,
-# 10 epochs over the 55,000 training images, one-cycle learning rate (peak $4\cdot10^{-3}$). The metric
-# is the MSE per pixel on the 28x28 digit area; on the 5,000 held-out images after every epoch it gives
-# the learning curves. A curve under an annealed rate flattens whether or not the model has converged,
+# 10 epochs over the 55,000 training images, one-cycle learning rate (peak $4\cdot10^{-3}$). The metrics
+# are the MSE per pixel on the 28x28 digit area and the PSNR averaged over images; the held-out MSE
+# after every epoch gives the learning curves. A curve under an annealed rate flattens whether or not the model has converged,
 # so the plateau check is a longer run: $d = 10$ and $d = 64$ (seed 0) trained again for 20 epochs.
 
 # %% [markdown]
@@ -146,10 +147,9 @@ display(h.table(long, {"d": "d", "epochs": "epochs", "mse": "test MSE", "long_ep
 # a few percent of the error, far less than the gap between neighbouring sizes, so there the ordering
 # is not seed noise.
 #
-# **Not at the plateau.** Twice the epochs lowers the test error by more than 3% at both sizes checked
+# **Not at the plateau.** The learning curves (1a) flatten, as any curve under an annealed rate does, but twice the epochs lowers the test error by more than 3% at both sizes checked
 # (table above): by a few percent at $d = 10$ and by about a fifth at $d = 64$. The recipe stops short
-# of convergence, and more so for large codes: the sweep compares sizes at equal training, and
-# understates what large $d$ gains.
+# of convergence, and more so for large codes: the sweep understates what large $d$ gains.
 
 # %%
 rows = {"test digits": test_x[:12], **{f"d = {d}": h.reconstruct(s1.model(d), test_x[:12]) for d in h.SWEEP_DS}}
@@ -178,8 +178,7 @@ clock.section(1)
 # coordinates), its smallest eigenvalue (near 0 when a direction of the code is almost a linear
 # combination of the others), and the Gaussian total correlation per coordinate,
 # $-\frac{1}{2d}\log\det R = -\frac{1}{2d}\sum_i\log\lambda_i$, dominated by the smallest eigenvalues.
-# (The participation ratio of $R$ equals $d/(1+(d-1)\,\overline{r^2})$ exactly, so it would only restate
-# the pairwise numbers.) **References:** PCA codes of the same size (uncorrelated by construction), and
+# **References:** PCA codes of the same size (uncorrelated by construction), and
 # the same encoder untrained: the correlation the architecture alone produces.
 
 # %%
@@ -213,16 +212,15 @@ clock.section(2)
 #   monotonically (seed 0 in the figure). The untrained encoder sits at a similar level from $d = 4$ on, and PCA codes stay near zero at every $d$.
 #   At $d = 2$ the trained and untrained codes are both nearly uncorrelated. Pair by pair, a larger
 #   code is not more correlated.
-# * **Beyond pairs.** For $4 \le d \le 32$ the trained and untrained codes are of similar size by the total correlation and the smallest eigenvalue,
+# * **Beyond pairs.** For $4 \le d \le 32$ the trained and untrained codes differ by less than 0.05 in total correlation per coordinate and by less than a factor of two in the smallest eigenvalue,
 #   and their spectra nearly coincide at $d = 4$ and 16. At $d = 64$ they part: the total correlation per coordinate is more than 1.7 times the untrained encoder's in every seed,
-#   the smallest eigenvalue is about 50 times smaller in every seed, and the smallest quarter of the
+#   the smallest eigenvalue is 50 to 90 times smaller in every seed, and the smallest quarter of the
 #   trained spectrum falls far below the untrained one. Training makes some directions of the code
 #   almost linear combinations of the others, which the pairwise mean does not show.
 #
-# **Why.** Nothing in the reconstruction loss rewards decorrelated coordinates (the decoder can undo any
-# invertible linear mixing of the code), so for small $d$ training ends near the pairwise level the
-# architecture starts with; with more coordinates than reconstruction can use, nothing stops it from
-# spending some on near-copies of combinations of the others, as at $d = 64$ in all three seeds.
+# **Why.** The reconstruction loss does not reward decorrelated coordinates (the decoder can undo any
+# invertible mixing), so training keeps the architecture's pairwise level; with more coordinates than
+# reconstruction uses, nothing stops it spending some on near-copies of others, as at $d = 64$.
 
 # %% [markdown]
 # ## 3. Transfer learning from tens of labels
@@ -244,7 +242,8 @@ clock.section(2)
 # **Protocol.** 10 class-balanced draws of labelled training images for every number of labels; every
 # arm of a draw sees the same images, so arms are compared draw by draw. Adam, weight decay $10^{-4}$,
 # batches of up to 128. **Each arm's settings were chosen for that arm on the 5,000 held-out images**
-# (grids and rules in the appendix); the first table gives them, the figure their validation curves.
+# (grids and rules in the appendix); the first table gives them with the validation accuracy at the
+# chosen length, the figure the validation curves of the four arms that train for a number of steps.
 
 # %%
 report_ae = s1.model()
@@ -288,13 +287,14 @@ clock.section(3)
 # * **Frozen against fine-tuned (the exercise's comparison).** At each arm's validated settings,
 #   the paired differences stay within one point at every number of labels, with no clear winner at 10, 20 and 50 labels, fine-tuning ahead by half a point at 100 and the frozen encoder ahead by a third of a point at 1,000.
 #   The chosen fine-tuning barely moves the encoder (its learning rate is a hundredth of the head's),
-#   so the two are close by construction; the control confirms that with the encoder's learning rate at 0 the fine-tuning code gives exactly the frozen arm's accuracy on the same draw.
+#   so the two are close by construction (tables, figure); the control (both arms on the frozen arm's recipe) confirms that with the encoder's learning rate at 0 the fine-tuning code gives exactly the frozen arm's accuracy on the same draw.
 # * **The whole network at one learning rate** is less accurate than the tuned fine-tuning at 10 to 100 labels (by 2 to 8 points, intervals above zero) and more accurate at 1,000.
-#   Its validation curve at 10 labels peaks after 100 steps and then falls (figure): with a handful
-#   of labels, letting the whole encoder move overfits, as the exercise expects.
+#   Its validation curve at 10 labels peaks after 100 steps and then falls (figure), and it starts
+#   below the frozen head's: with a handful of labels, moving the whole encoder at the head's rate costs
+#   accuracy, and overfits with more steps, as the exercise expects.
 # * **Overfitting.** Up to 100 labels the frozen, fine-tuned, whole and scratch arms classify every labelled image correctly (the accuracy in brackets), while their test accuracy is far lower; the gap is the overfitting, and it narrows at 1,000 labels.
 # * **Unlabelled images.** Self-training is more accurate than the frozen head at 10 to 100 labels, by a margin that shrinks as the labels grow, and slightly less accurate at 1,000.
-#   Cluster-then-label on the same frozen codes is the most accurate arm at every number of labels up to 100, ahead of self-training in every paired comparison, and reaches about 95% test accuracy from 10 labels on.
+#   Cluster-then-label on the same frozen codes is the most accurate arm at every number of labels, ahead of self-training in every paired comparison, and reaches about 95% test accuracy from 10 labels on.
 #   From 20 labels on every draw names the clusters the same way, so its accuracy no longer depends on the draw (standard deviation 0) nor grows with more labels:
 #   the clusters' match to the digits caps it.
 # * **From scratch** is the least accurate arm at every number of labels.
@@ -314,7 +314,8 @@ clock.section(3)
 # published FIDs), and its predictions label generated digits. Every set is compared with the 10,000
 # test images, and every sampler draws 5,000 samples, as many as the two references: the 5,000 held-out
 # real images, which the classifier never saw (the **floor**: two independent samples of real digits),
-# and their reconstructions by the autoencoder (about the best a sampler decoded by it can do).
+# and their reconstructions by the autoencoder (real codes through this decoder; not a strict bound,
+# since FD compares distributions, not images).
 
 # %%
 clf, _ = h.evaluation_classifier(train_x, train_y)
@@ -352,12 +353,12 @@ display(h.table([references], {"accuracy": "evaluation classifier, test accuracy
 # of 10 components (the mixture-prior GAN's start) and of 100, the best held-out log-likelihood among
 # 10, 20, 50 and 100 (the largest tried). **Lengths:** the fewest steps, among four, whose held-out FD
 # came within 10% of the lowest: 6,000 for the Gaussian-noise GAN (still falling there), 2,000 for the
-# mixture-prior GAN. Other GAN settings were not searched (appendix).
+# mixture-prior GAN (7% above its FD at 4,000). Other GAN settings were not searched (appendix).
 #
 # **Scores.** Besides the FD, **precision** and **recall** of $k$-nearest-neighbour manifolds in the
 # classifier's features ($k = 5$; Kynkäänniemi et al. 2019), the shares of samples inside the real
 # images' manifold and of real images inside the samples', and **coverage**, a robust recall (Naeem et
-# al. 2020), from the `prdc` package against 5,000 test images. Seeds 0, 1 and 2 for the $k=8$ GANs,
+# al. 2020), from the `prdc` package against 5,000 test images (means over seeds in the table). Seeds 0, 1 and 2 for the $k=8$ GANs,
 # the mixture-prior GAN and both mixtures; the FD's own noise from five draws of one fixed sampler.
 
 # %%
@@ -390,21 +391,22 @@ for kind, title in (("gmm_prior", "the mixture prior"), ("k8", "Gaussian noise (
 # %% [markdown]
 # **What the numbers show.**
 #
+# * **Every sampler stays above the floor** of held-out real images (first table).
 # * **The best sampler is a mixture, not a GAN.** The 100-component Gaussian mixture has the lowest FD of all samplers in every seed, lower than the mixture-prior GAN's by more than 1 in every seed, and also the highest precision and coverage.
 # * **The mixture-prior GAN** has a lower FD than the 10-component mixture it starts from in each of the three seeds, but in one seed by less than the FD's own sampling noise
 #   (five draws of one fixed sampler, third row, vary by a standard deviation of about 0.5, larger than the spread of this GAN over seeds).
-# * **With Gaussian noise** ($k = 8$, its own recipe) the latent GAN is worse than the 10-component mixture in every seed and worse than the mixture-prior GAN in every seed.
+# * **With Gaussian noise** ($k = 8$, its own recipe) the latent GAN is worse than the 10-component mixture in every seed and worse than the mixture-prior GAN in every seed,
+#   than the mixture by about one standard deviation of the FD's noise.
 #   Under the mixture-prior GAN's recipe it is far worse (FD about 20, recall about 0.56 against 0.77 under its own recipe).
-#   So the mixture prior beats Gaussian noise under either recipe, and the recipe moves the Gaussian-noise GAN's FD by more than ten times the gap between the two priors under their own recipes.
+#   So the mixture prior beats Gaussian noise under either recipe, and the recipe moves the Gaussian-noise GAN's FD by more than ten times the gap between the two priors under their own recipes
+#   (means over seeds).
 #   With $k = 2$ it is much worse: its recall is near zero. A single Gaussian is the worst sampler by FD, with the lowest precision but a high recall:
-#   it spreads samples over and beyond the real digits.
-# * **The grids** show mostly clean digits of every class, with a few faint or malformed shapes, more
-#   from the Gaussian-noise GAN (a faint 8 opening its second row), which its higher FD in every seed reflects.
+#   a wide cloud, many samples off the real digits (its coverage is low).
+# * **The grids** show mostly clean digits of every class, with a few faint or malformed shapes in each.
 #
 # **A possible reason.** A continuous map of one Gaussian must put mass between separate digit
-# regions, where the decoder draws ambiguous shapes; a mixture places separate modes directly. The
-# ranking fits this (and the Gaussian-noise GANs with a lower recall than every mixture sampler), but
-# the two GANs also differ in the generator's form, so it is not isolated.
+# regions; a mixture places separate modes directly. The ranking fits this (and the Gaussian-noise GANs with a lower recall than every mixture sampler),
+# without isolating it.
 
 # %% [markdown]
 # ### Interpolation: in the GAN's noise space against in the autoencoder's latent space
@@ -417,11 +419,10 @@ for kind, title in (("gmm_prior", "the mixture prior"), ("k8", "Gaussian noise (
 # vectors are joined by a line or a great circle (slerp; White 2016), which keeps the noise at the
 # norms the generator was trained on.
 #
-# Realism of the 8 inner images of every path: the classifier's mean confidence and the FD against
-# the test set, beside 1,600 held-out real images as the floor at this sample size. Smoothness: the
-# largest step in the classifier's feature space as a share of the path's length (equal steps score
-# 0.11), the label changes (ideally one), and the share of paths through a digit neither end shows.
-# The strips show the real end images in their first and last columns.
+# Realism of the 8 inner images of every path: mean classifier confidence and FD, beside 1,600 held-out
+# real images (the floor at this size). Smoothness: the largest step in classifier features as a share
+# of the path (equal steps: 0.11), the label changes (ideally one), and the share of paths through a
+# digit neither end shows. The strips show the real end images in their first and last columns.
 
 # %%
 first, second = h.interpolation_pairs(test_y)
@@ -448,7 +449,7 @@ clock.section(4)
 # **Which interpolation is better.** The two criteria disagree.
 #
 # * **Realism:** the paths through the GAN's noise space are better. Their inner images have a lower FD and a higher classifier confidence than those of the straight line in the autoencoder's space, and slerp has a lower FD than the straight line between the same noise vectors.
-#   Midway the AE line draws faint blends of the two digits (pairs 1 and 2), which the GAN's paths avoid.
+#   Midway the AE line draws faint blends of the two digits (pairs 1 and 2), which the GAN's paths mostly avoid.
 # * **Smoothness:** the AE line is better. Its largest single step is a smaller share of the path, more of its paths change label exactly once, and fewer pass through a third digit.
 #   The GAN paths stay realistic by *jumping*, often through a digit neither end shows (pair 1 turns
 #   from a 1 into a 4 before becoming a 0).
@@ -474,12 +475,10 @@ clock.section(4)
 # **Scores**, on 1,000 samples per digit: **recognised**, the share the evaluation classifier reads as
 # the requested digit; the **spread ratio**, the root mean squared distance of the *recognised*
 # samples' features to their mean over the same for the recognised reconstructions of that digit's
-# test images (1: as varied as the decoder's own reconstructions, the most a sampler decoded by it can
-# be); the **FD**, **precision** and **recall** against that digit's test images; and **train on
+# test images (1: as varied as the decoder's own reconstructions); the **FD**, **precision** and **recall** against that digit's test images; and **train on
 # generated, test on real** (Shmelkov et al. 2018; Ravuri & Vinyals 2019): the evaluation classifier's
 # recipe trained only on 20,000 generated digits and tested on the real test set, beside the same
-# trained on 20,000 reconstructed real training digits. A generator covering only part of each digit's
-# variety would train a classifier that fails on the rest.
+# trained on 20,000 reconstructed real training digits.
 
 # %%
 cgans = {(w, s): h.latent_gan(h.gan_config(h.REPORT_NOISE_DIM, report_ae.config, conditional=True, aux_weight=w, seed=s),
@@ -554,12 +553,13 @@ clock.section(5)
 #   Without the term, the recognised samples are as varied as the decoder's reconstructions of real digits (spread ratio near 1),
 #   so the term costs variety *within* each digit. The mean per-digit FD does not move consistently: lower with the term in two seeds, higher in one.
 # * **Above the decoder's "ceiling".** The generator's samples are recognised more often than the decoder's reconstructions of real test digits (both averaged over digits):
-#   some real digits decode ambiguously, and the auxiliary term pushes codes to where it is sure.
-# * **Train on generated, test on real.** A classifier trained only on generated digits
+#   some real digits decode ambiguously, and the auxiliary term pushes codes to where its classifier
+#   (97% on test codes, second table) is sure.
+# * **Train on generated, test on real.** A classifier trained only on generated digits (seed 0's generator)
 #   reaches a test accuracy about one point below the same classifier trained on as many reconstructed real digits:
 #   the samples cover most, not all, of the variety a classifier needs.
 # * **Per digit.** Digit 8 has the highest FD with and without the auxiliary term, and digit 1 the lowest:
-#   a 1 is one stroke, an 8 two loops whose sizes and closure vary. The recall is lowest for 8 and highest for 1 (third table).
+#   a 1 is one stroke, an 8 two loops whose sizes and closure vary. The recall is lowest for 8 and highest for 1 (per-digit table, means over seeds).
 
 # %% [markdown]
 # ## Conclusion
@@ -575,19 +575,19 @@ clock.section(5)
 #    directions of the code nearly linear combinations of the others (spectrum figure, second table).
 # 3. **Transfer.** With each arm at its own validated settings, the frozen encoder with a small head
 #    and the fine-tuned network are within one point of each other at every number of labels, the whole
-#    network trained at one learning rate overfits below 1,000 labels, and training from scratch is far
+#    network trained at one learning rate is less accurate below 1,000 labels, and training from scratch is far
 #    behind. The frozen codes hold much more than a small head finds from 10 labels: cluster-then-label
 #    on them reaches about 95% from 10 labels on (accuracy and paired-difference tables).
 # 4. **Latent GAN.** The best sampler of codes is a 100-component Gaussian mixture, in every seed. A GAN
-#    that refines a 10-component mixture beats that mixture and beats a GAN from Gaussian noise under
-#    either recipe (sampler table, sample grids). Paths through the GAN's noise space pass through more
+#    that refines a 10-component mixture beats that mixture (in one seed within the FD's noise) and
+#    beats a GAN from Gaussian noise under either recipe (sampler table). Paths through the GAN's noise space pass through more
 #    realistic images; the straight line in the autoencoder's space is the smoother path (interpolation
 #    table and strips).
 # 5. **Conditional generator.** With the digit as a one-hot input, a projection discriminator and an
 #    auxiliary code classifier, the requested digit is recognised more often than in the decoder's own
 #    reconstructions of real digits, at a cost in variety within each digit in every seed; the noise
 #    carries the style, and a classifier trained on its samples alone is nearly as accurate as one
-#    trained on real digits (tables and grids of section 5).
+#    trained on reconstructed real digits (tables and grids of section 5).
 
 # %% [markdown]
 # ## Theory 1: a transformer that can mimic a convolution, and an MLP
@@ -749,7 +749,8 @@ clock.section(5)
 # classifier) run their forward passes in bfloat16 autocast where the hardware computes bfloat16
 # natively (CUDA, or a CPU with AMX or AVX512-BF16) and in float32 elsewhere; losses, optimiser
 # states and every metric are float32, and the latent GANs train in float32; codes for the frozen arms of
-# section 3 and for the GANs are computed in float32. The validation search that chose the searched
+# section 3 and for the GANs are computed in float32, and the encoder-learning-rate-0 control of section 3
+# trains both of its arms in float32, so that the two see identical codes. The validation search that chose the searched
 # settings ran in float32 on a CPU without native bfloat16. The second table gives
 # the run time of each section, also in units of one autoencoder training step timed at the start of
 # the run, which makes runs on machines of different speed comparable. The third gives the recipe of

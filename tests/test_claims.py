@@ -73,7 +73,7 @@ CLAIMS = {
     "the spread between seeds is a few percent of the error, far less than the gap between neighbouring sizes":
         lambda m: all(m[f"ae.test_mse_seeds.d{d}.std"] / m[f"ae.test_mse_seeds.d{d}.mean"] < 0.05 for d in SEED_DS)
         and all(m[f"ae.test_mse.d{a}"] / m[f"ae.test_mse.d{b}"] > 1.2 for a, b in zip(DS, DS[1:])),
-    "Twice the epochs lowers the test error by more than 3% at both sizes checked":
+    "twice the epochs lowers the test error by more than 3% at both sizes checked":
         lambda m: all(m[f"ae.long_schedule.d{d}.rel_change"] < -0.03 for d in h.LONG_SCHEDULE_DS),
     "by a few percent at $d = 10$ and by about a fifth at $d = 64$":
         lambda m: -0.1 < m["ae.long_schedule.d10.rel_change"] < -0.03 and -0.25 < m["ae.long_schedule.d64.rel_change"] < -0.15,
@@ -90,13 +90,13 @@ CLAIMS = {
         and all(m[f"corr.pca.d{d}"] < 0.03 for d in DS),
     "At $d = 2$ the trained and untrained codes are both nearly uncorrelated":
         lambda m: m["corr.d2"] < 0.05 and m["corr.untrained.d2"] < 0.05,
-    "For $4 \\le d \\le 32$ the trained and untrained codes are of similar size by the total correlation and the smallest eigenvalue":
+    "For $4 \\le d \\le 32$ the trained and untrained codes differ by less than 0.05 in total correlation per coordinate and by less than a factor of two in the smallest eigenvalue":
         lambda m: all(abs(m[f"corr.tc.d{d}"] - m[f"corr.untrained.tc.d{d}"]) < 0.05
                       and 0.5 < m[f"corr.eig_min.d{d}"] / m[f"corr.untrained.eig_min.d{d}"] < 2 for d in DS[1:-1]),
     "the total correlation per coordinate is more than 1.7 times the untrained encoder's in every seed":
         lambda m: all(v > 1.7 * m["corr.untrained.tc.d64"] for v in per_seed(m, "corr.tc.d64")),
-    "the smallest eigenvalue is about 50 times smaller in every seed":
-        lambda m: all(35 < m["corr.untrained.eig_min.d64"] / v < 100 for v in per_seed(m, "corr.eig_min.d64")),
+    "the smallest eigenvalue is 50 to 90 times smaller in every seed":
+        lambda m: all(45 < m["corr.untrained.eig_min.d64"] / v < 95 for v in per_seed(m, "corr.eig_min.d64")),
     # Section 3: transfer learning.
     "the paired differences stay within one point at every number of labels, with no clear winner at 10, 20 and 50 labels, fine-tuning ahead by half a point at 100 and the frozen encoder ahead by a third of a point at 1,000":
         lambda m: all(abs(m[f"transfer.paired.frozen_minus_finetune.n{n}.mean"]) < 0.01 for n in LABELS)
@@ -110,9 +110,10 @@ CLAIMS = {
     "is less accurate than the tuned fine-tuning at 10 to 100 labels (by 2 to 8 points, intervals above zero) and more accurate at 1,000":
         lambda m: all(paired(m, "finetune_minus_whole", n)[0] > 0 and 0.02 <= m[f"transfer.paired.finetune_minus_whole.n{n}.mean"] <= 0.08
                       for n in (10, 20, 50, 100)) and paired(m, "finetune_minus_whole", 1000)[1] < 0,
-    "Its validation curve at 10 labels peaks after 100 steps and then falls":
-        lambda m: (lambda c: max(c, key=c.get) == "100" and c["800"] < c["100"])(
-            h.read_validation()["transfer"]["arms"]["whole"][0]["runs"]["10"]["curve"]),
+    "Its validation curve at 10 labels peaks after 100 steps and then falls (figure), and it starts below the frozen head's":
+        lambda m: (lambda c, frozen: max(c, key=c.get) == "100" and c["800"] < c["100"] and c["50"] < frozen["50"])(
+            h.read_validation()["transfer"]["arms"]["whole"][0]["runs"]["10"]["curve"],
+            next(c for c in h.read_validation()["transfer"]["arms"]["frozen"] if c["setting"] == {"lr": 3e-3})["runs"]["10"]["curve"]),
     "Up to 100 labels the frozen, fine-tuned, whole and scratch arms classify every labelled image correctly (the accuracy in brackets), while their test accuracy is far lower; the gap is the overfitting, and it narrows at 1,000 labels":
         lambda m: all(m[f"transfer.{a}.n{n}.train_acc"] == 1 and 1 - m[f"transfer.{a}.n{n}.mean"] > 0.1
                       for a in ("frozen", "finetune", "whole", "scratch") for n in (10, 20, 50, 100))
@@ -122,8 +123,8 @@ CLAIMS = {
         and all(m[f"transfer.paired.selftrain_minus_frozen.n{a}.mean"] > m[f"transfer.paired.selftrain_minus_frozen.n{b}.mean"]
                 for a, b in ((10, 20), (20, 50), (50, 100)))
         and paired(m, "selftrain_minus_frozen", 1000)[1] < 0 and m["transfer.paired.selftrain_minus_frozen.n1000.mean"] > -0.02,
-    "Cluster-then-label on the same frozen codes is the most accurate arm at every number of labels up to 100, ahead of self-training in every paired comparison, and reaches about 95% test accuracy from 10 labels on":
-        lambda m: all(m[f"transfer.cluster.n{n}.mean"] == max(m[f"transfer.{a}.n{n}.mean"] for a in ARMS) for n in (10, 20, 50, 100))
+    "Cluster-then-label on the same frozen codes is the most accurate arm at every number of labels, ahead of self-training in every paired comparison, and reaches about 95% test accuracy from 10 labels on":
+        lambda m: all(m[f"transfer.cluster.n{n}.mean"] == max(m[f"transfer.{a}.n{n}.mean"] for a in ARMS) for n in LABELS)
         and all(paired(m, "cluster_minus_selftrain", n)[0] > 0 for n in LABELS)
         and all(0.93 < m[f"transfer.cluster.n{n}.mean"] < 0.97 for n in LABELS),
     "From 20 labels on every draw names the clusters the same way, so its accuracy no longer depends on the draw (standard deviation 0) nor grows with more labels":
@@ -159,8 +160,9 @@ CLAIMS = {
         lambda m: m["gan.fid_gaussian"] == max(m[f"gan.fid_{k}.mean"] for k in SAMPLERS)
         and m["gan.precision.gaussian"] == min(m[f"gan.precision.{k}"] for k in SAMPLERS)
         and m["gan.recall.gaussian"] > max(m[f"gan.recall.{k}"] for k in SAMPLERS if k != "gaussian"),
-    "which its higher FD in every seed reflects":
-        lambda m: all(m[f"gan.fid_k8.seed{s}"] > m[f"gan.fid_gmm_prior.seed{s}"] for s in SEEDS),
+    "than the mixture by about one standard deviation of the FD's noise":
+        lambda m: all(0.5 < (m[f"gan.fid_k8.seed{s}"] - m[f"gan.fid_gmm10.seed{s}"]) / m["gan.fd.sample_noise_std"] < 1.5 for s in SEEDS),
+    "Every sampler stays above the floor": lambda m: all(m[f"gan.fid_{k}.mean"] > m["fid.real_floor"] for k in SAMPLERS),
     "and the Gaussian-noise GANs with a lower recall than every mixture sampler":
         lambda m: max(m["gan.recall.k8"], m["gan.recall.k8_mixrecipe"]) < min(m[f"gan.recall.{k}"] for k in ("gmm10", "gmm_best", "gmm_prior")),
     # Section 4: interpolation.
@@ -197,7 +199,7 @@ CLAIMS = {
         lambda m: m["ae.long_schedule.d64.rel_change"] < m["ae.long_schedule.d10.rel_change"] < -0.03,
     "mean absolute correlation stays between 0.1 and 0.2 from $d = 4$ to 64":
         lambda m: all(0.1 < x < 0.2 for x in corr_values(m, DS[1:])),
-    "the frozen encoder with a small head and the fine-tuned network are within one point of each other at every number of labels, the whole network trained at one learning rate overfits below 1,000 labels, and training from scratch is far behind":
+    "the frozen encoder with a small head and the fine-tuned network are within one point of each other at every number of labels, the whole network trained at one learning rate is less accurate below 1,000 labels, and training from scratch is far behind":
         lambda m: all(abs(m[f"transfer.paired.frozen_minus_finetune.n{n}.mean"]) < 0.01 for n in LABELS)
         and all(paired(m, "finetune_minus_whole", n)[0] > 0 for n in (10, 20, 50, 100))
         and all(min(m[f"transfer.frozen.n{n}.mean"], m[f"transfer.finetune.n{n}.mean"]) - m[f"transfer.scratch.n{n}.mean"] > 0.05 for n in LABELS),
@@ -206,12 +208,13 @@ CLAIMS = {
     "The best sampler of codes is a 100-component Gaussian mixture, in every seed":
         lambda m: all(m[f"gan.fid_gmm_best.seed{s}"] == min(m[f"gan.fid_{k}.seed{s}"] for k in SAMPLERS if f"gan.fid_{k}.seed{s}" in m)
                       for s in SEEDS),
-    "A GAN that refines a 10-component mixture beats that mixture and beats a GAN from Gaussian noise under either recipe":
+    "that refines a 10-component mixture beats that mixture (in one seed within the FD's noise) and beats a GAN from Gaussian noise under either recipe":
         lambda m: m["gan.gmm10_minus_gmm_prior.min"] > 0 and m["gan.k8_mixrecipe_minus_gmm_prior.min"] > 0
-        and all(m[f"gan.fid_k8.seed{s}"] > m[f"gan.fid_gmm_prior.seed{s}"] for s in SEEDS),
+        and all(m[f"gan.fid_k8.seed{s}"] > m[f"gan.fid_gmm_prior.seed{s}"] for s in SEEDS)
+        and sum(m[f"gan.fid_gmm10.seed{s}"] - m[f"gan.fid_gmm_prior.seed{s}"] < m["gan.fd.sample_noise_std"] for s in SEEDS) == 1,
     "at a cost in variety within each digit in every seed":
         lambda m: all(m[f"cgan.ablation.diff.spread.seed{s}"] < 0 for s in SEEDS),
-    "a classifier trained on its samples alone is nearly as accurate as one trained on real digits":
+    "a classifier trained on its samples alone is nearly as accurate as one trained on reconstructed real digits":
         lambda m: m["cgan.cas_real"] - m["cgan.cas"] < 0.02,
 }
 
