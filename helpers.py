@@ -1332,13 +1332,6 @@ def precision_recall(real_feats: np.ndarray, fake_feats: np.ndarray, k: int = 5)
     return {name: float(value) for name, value in scores.items()}
 
 
-def judge_images(classifier: EvalClassifier, images: torch.Tensor, reference_feats: np.ndarray) -> dict:
-    """FID against reference features, mean classifier confidence, and class balance of a set of images."""
-    feats, probs = classify(classifier, images)
-    return {"FID": frechet_distance(feats, reference_feats), "confidence": float(probs.max(1).mean()),
-            **class_balance(probs)}
-
-
 # ---------------------------------------------------------------------------------------------
 # Sections 4-5: GANs in the autoencoder's latent space
 # ---------------------------------------------------------------------------------------------
