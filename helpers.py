@@ -35,7 +35,7 @@ import textwrap
 import time
 import warnings
 import zipfile
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -766,8 +766,8 @@ def bootstrap(statistic, codes: torch.Tensor, n_boot: int = 200, seed: int = 0):
 # Section 3: transfer learning from a few labels
 # ---------------------------------------------------------------------------------------------
 
-# The arms that train_few_label trains. "whole": the pretrained network trained end to end at the head's
-# learning rate, BatchNorm learning too: the exercise's plain reading of "train the whole network".
+# The arms that train_few_label trains. "whole": the pretrained network trained end to end at one
+# learning rate for head and encoder, BatchNorm learning too: the exercise's plain reading.
 ALL_ARMS = ("frozen", "selftrain", "finetune", "whole", "scratch")
 FROZEN_ARMS = ("frozen", "selftrain")
 # The report's arms, in its table's order: "cluster" is cluster-then-label on the frozen codes (CodeClusters).
@@ -827,12 +827,10 @@ def transfer_config() -> TransferConfig:
 
 def arm_config(arm: str) -> TransferConfig:
     """The report's recipe of one arm of train_few_label: the base recipe with TRANSFER_SETTINGS[arm]."""
-    import dataclasses
-
     if arm not in TRANSFER_SETTINGS:
         raise ValueError(f"arm must be one of {tuple(TRANSFER_SETTINGS)}, got {arm!r}")
-    config = dataclasses.replace(transfer_config(), **TRANSFER_SETTINGS[arm])
-    return dataclasses.replace(config, steps=min(config.steps, TRANSFER_MAX_STEPS)) if TRANSFER_MAX_STEPS else config
+    config = replace(transfer_config(), **TRANSFER_SETTINGS[arm])
+    return replace(config, steps=min(config.steps, TRANSFER_MAX_STEPS)) if TRANSFER_MAX_STEPS else config
 
 
 def transfer_draws() -> dict:
@@ -1051,9 +1049,7 @@ def encoder_lr0_control(ae_config: AEConfig, encoder_state: dict, train_images, 
                         test_labels, n: int = 10) -> dict:
     """Fine-tuning at encoder learning rate 0 (BatchNorm frozen) against the frozen arm on the same draw
     and seed, both in float32: the fine-tuning code path with a still encoder must be the frozen arm."""
-    import dataclasses
-
-    config = dataclasses.replace(arm_config("frozen"), encoder_lr=0.0, batchnorm="frozen", max_shift=0)
+    config = replace(arm_config("frozen"), encoder_lr=0.0, batchnorm="frozen", max_shift=0)
     i = balanced_subset(train_labels, n, seed=1000 * n)
     models = {arm: train_few_label(arm, encoder_state, ae_config, train_images[i], train_labels[i], train_images,
                                    config, seed=0, precision="float32") for arm in ("frozen", "finetune")}
@@ -1580,10 +1576,8 @@ def mixture_gan_config(ae_config: AEConfig, seed: int = 0) -> GANConfig:
 def mixture_recipe_gan_config(ae_config: AEConfig, seed: int = 0) -> GANConfig:
     """The Gaussian-noise GAN (k = REPORT_NOISE_DIM) under the mixture-prior GAN's recipe (steps, constant
     learning rate, weight average, warm-up): the two then differ in the prior and the generator's form."""
-    import dataclasses
-
     mix = mixture_gan_config(ae_config, seed)
-    return dataclasses.replace(gan_config(REPORT_NOISE_DIM, ae_config, seed=seed), steps=mix.steps, lr=mix.lr,
+    return replace(gan_config(REPORT_NOISE_DIM, ae_config, seed=seed), steps=mix.steps, lr=mix.lr,
                                lr_decay=mix.lr_decay, ema=mix.ema, d_warmup=mix.d_warmup)
 
 
@@ -1732,7 +1726,7 @@ def conditional_scores(decoder: nn.Module, generator: Generator, classifier: Eva
                        recon_probs: np.ndarray, n: int = 1000) -> list[dict]:
     """Per requested digit, n samples: the share the classifier recognises as that digit; the spread of the
     recognised samples' features divided by that of the recognised reconstructions of the real test
-    digits of that digit (the decoder is every sample's ceiling, so its blur is not counted as lost
+    digits of that digit (every sample passes through the decoder, so its blur is not counted as lost
     variety); FD, precision and recall against the real test digits of that digit."""
     rows = []
     for digit in range(10):
@@ -1758,9 +1752,7 @@ def train_on_generated_accuracy(images: torch.Tensor, labels: torch.Tensor, test
                                 test_labels: torch.Tensor, seed: int = 0) -> float:
     """Test accuracy of a classifier with the evaluation classifier's recipe trained on `images` alone: with
     generated digits, the classification accuracy score (Ravuri & Vinyals 2019; GAN-train, Shmelkov et al. 2018)."""
-    import dataclasses
-
-    config = dataclasses.replace(eval_classifier_config(), train_size=len(images), seed=seed)
+    config = replace(eval_classifier_config(), train_size=len(images), seed=seed)
     set_seed(seed)
     model = EvalClassifier(config).to(DEVICE)
     train_classifier(model, images, labels)
@@ -2163,6 +2155,12 @@ def interval_cell(key: str):
                         + ("" if row[f"{key}_winner"] == "no clear winner" else f" {row[f'{key}_winner']}"))
 
 
+def chosen_candidate(transfer: dict, arm: str) -> dict:
+    """The validation search's candidate whose setting, at the chosen number of steps, is the arm's selection."""
+    chosen = transfer["selection"][arm]
+    return next(c for c in transfer["arms"][arm] if {**c["setting"], "steps": chosen["steps"]} == chosen)
+
+
 def selection_rows() -> list[dict]:
     """One row per arm of section 3: the setting chosen on validation images and its mean validation accuracy
     (over SEARCH_LABELS and draws), read from the validation search's figures/validation.json."""
@@ -2171,8 +2169,7 @@ def selection_rows() -> list[dict]:
     for arm, setting in TRANSFER_SETTINGS.items():
         chosen = search["selection"]["frozen" if arm == "selftrain" else arm]
         score = (search["selection"]["selftrain"]["selftrain"] if arm == "selftrain" else
-                 max(c["mean_curve"][str(chosen["steps"])] for c in search["arms"][arm]
-                     if {**c["setting"], "steps": chosen["steps"]} == chosen))
+                 chosen_candidate(search, arm)["mean_curve"][str(chosen["steps"])])
         rows.append({"arm": arm, "setting": ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
                                                      for k, v in setting.items()), "validation": score})
     best = max(search["cluster"], key=lambda c: c["mean"])
@@ -2652,12 +2649,10 @@ def plot_validation_curves(search: dict):
     labels = [str(n) for n in transfer["labels"]]
     fig, axes = plt.subplots(1, len(labels), figsize=(4.2 * len(labels), 3.6), sharey=False)
     for arm, marker in zip(("frozen", "finetune", "whole", "scratch"), "osD^"):
-        chosen = transfer["selection"][arm]
-        cand = next(c for c in transfer["arms"][arm] if {**c["setting"], "steps": chosen["steps"]} == chosen)
+        chosen, cand = transfer["selection"][arm], chosen_candidate(transfer, arm)
         for ax, n in zip(np.atleast_1d(axes), labels):
             curve = cand["runs"][n]["curve"]
-            steps = [int(k) for k in curve]
-            line, = ax.plot(steps, list(curve.values()), marker=marker, label=arm)
+            ax.plot([int(k) for k in curve], list(curve.values()), marker=marker, label=arm)
             ax.scatter([chosen["steps"]], [curve[str(chosen["steps"])]], marker="x", s=60, color="black", zorder=3)
     for ax, n in zip(np.atleast_1d(axes), labels):
         ax.set_xscale("log", base=2)
