@@ -146,8 +146,16 @@ def test_validation_search_prints_its_candidates_and_never_loads_the_test_set(mo
     assert result["transfer"]["control"]["max_abs_diff"] == 0
     assert result["mixture"]["best_components"] in validate.QUICK["mixture"]
     assert result["classifier"]["epochs"] in (1, 2)
+    recipe = result["recipe"]
+    assert recipe["cgan_aux_weight"]["best"] in (0.0, 0.1)
+    for family, stages in validate.QUICK["recipe_grids"].items():  # the start and each stage's one change
+        assert len(recipe[family]["tried"]) == 1 + sum(len(stage) for stage in stages), family
+        assert set(recipe[family]["chosen"]) == set(validate.RECIPE_FIELDS)
+    assert sum(line.startswith("recipe    k8") for line in printed.splitlines()) == 3  # start, change, choice
+    assert set(result["length"]) == {"k8", "gmm_prior", "cgan", "precision"}
+    assert all(set(result["length"][f]["fd"]) in ({20, 40}, {20, 40, 80}) for f in ("k8", "gmm_prior", "cgan"))
     gan = result["gan"]
-    assert gan["k8"]["steps"] in (20, 40) and gan["cgan_aux_weight"]["best"] in (0.0, 0.1)
+    assert gan["k8"]["steps"] in (20, 40)
     assert set(gan["priors"]["samplers"]) == {"k8_matched", "gmm_prior", f"gmm{result['mixture']['best_components']}"}
     assert all(len(runs) == 2 for runs in gan["priors"]["samplers"].values())
     assert gan["priors"]["fd_sample_noise_std"] > 0
@@ -169,6 +177,51 @@ def test_the_search_rules_pick_the_fewest_steps_near_the_best(monkeypatch):
     # FD: within 10% of the lowest; a curve still falling picks its longest run
     assert validate.gan_plateau({500: 5.73, 1000: 5.50, 2000: 5.14, 4000: 4.80}) == 2000
     assert validate.gan_plateau({750: 13.8, 1500: 12.1, 3000: 8.93, 6000: 7.57}) == 6000
+
+    # The recipe search: a change is kept only if it lowers the FD by more than 10%; later stages start
+    # from the changes kept, and the incumbent is not trained twice.
+    fd = {(1e-3, 10.0): 8.0, (3e-3, 10.0): 7.5, (3e-4, 10.0): 6.0, (3e-4, 1.0): 5.8, (3e-4, 100.0): 9.0}
+    scored = []
+
+    class Judge:
+        def score(self, config):
+            scored.append((config.lr, config.r1))
+            return {"fd": fd[(config.lr, config.r1)], "seconds": 0.0}
+
+    base = h.GANConfig(lr=1e-3, r1=10.0)
+    found = validate.coordinate_search("k8", base, [[dict(lr=lr) for lr in (3e-4, 1e-3, 3e-3)],
+                                                    [dict(r1=r1) for r1 in (1.0, 10.0, 100.0)]], Judge())
+    assert scored == [(1e-3, 10.0), (3e-4, 10.0), (3e-3, 10.0), (3e-4, 1.0), (3e-4, 100.0)]
+    assert found["changes"] == {"lr": 3e-4}  # 7.5 is not 10% below 8.0; 5.8 is not 10% below 6.0
+    assert found["chosen"]["lr"] == 3e-4 and found["chosen"]["r1"] == 10.0
+
+    # The length check: doubled while the longest run is more than 10% better, at most MAX_DOUBLINGS
+    # times, from the FD the recipe search measured at its length; earlier FDs of the same key reused.
+    curves = {"k8": {200: 8.0, 400: 6.0, 800: 5.0}, "gmm_prior": {100: 5.0, 200: 4.8},
+              "cgan": {50: 12.0, 100: 10.0, 200: 9.5}}
+    trained = []
+
+    class LengthJudge:
+        ae_config, epochs, samples = h.report_config(), 3, 5000
+
+        def score(self, config):
+            family = "gmm_prior" if config.prior == "gmm" else "cgan" if config.n_classes else "k8"
+            trained.append((family, config.steps))
+            return {"fd": curves[family][config.steps]}
+
+    recipe = {"steps": {"k8": 100, "gmm_prior": 100, "cgan": 50},
+              "k8": {"tried": [{"setting": {}, "fd": 9.0}], "changes": {},
+                     "chosen": dict(lr=3e-4, r1=10.0, hidden=256, ema=0.0, d_warmup=0)},
+              "gmm_prior": {"tried": [{"setting": {}, "fd": 5.0}], "changes": {},
+                            "chosen": dict(lr=3e-4, r1=10.0, hidden=256, ema=0.999, d_warmup=300)},
+              "cgan_aux_weight": {"scores": {"0.1": {"fd": 12.0}}, "best": 0.1}}
+    curves["k8"][100] = 9.0
+    lengths = validate.check_lengths(LengthJudge(), recipe)
+    assert {f: r["steps"] for f, r in lengths.items()} == {"k8": 400, "gmm_prior": 100, "cgan": 100}
+    assert lengths["k8"]["fd"] == {100: 9.0, 200: 8.0, 400: 6.0}  # two doublings, the cap, though still falling
+    assert trained == [("gmm_prior", 200), ("k8", 200), ("k8", 400), ("cgan", 100), ("cgan", 200)]
+    trained.clear()
+    assert validate.check_lengths(LengthJudge(), recipe, earlier=lengths) == lengths and trained == []
 
 
 def test_precision_and_recall_separate_quality_from_coverage():
@@ -223,9 +276,41 @@ def test_the_report_recipe_is_what_the_validation_search_chose():
     assert selection["selftrain"]["kept"] and full["TRANSFER_SETTINGS"]["selftrain"] == selection["frozen"]
     assert full["CLUSTER_SETTING"] == selection["cluster"]
     assert full["GMM_COMPONENTS"] == search["mixture"]["best_components"]
-    assert full["GAN_STEPS"] == search["gan"]["k8"]["steps"]
-    assert full["CGAN_STEPS"] == search["gan"]["cgan"]["steps"]
-    assert full["MIXTURE_STEPS"] == search["gan"]["gmm_prior"]["steps"]
-    assert full["CGAN_AUX_WEIGHT"] == search["gan"]["cgan_aux_weight"]["best"]
+    # The GANs' lengths from the length curves, at the recipe the report ran with.
+    for family, name in {"k8": "GAN_STEPS", "cgan": "CGAN_STEPS", "gmm_prior": "MIXTURE_STEPS"}.items():
+        assert full[name] == search["gan"][family]["steps"], family
+    recipe = search["recipe"]
+    assert full["CGAN_AUX_WEIGHT"] == recipe["cgan_aux_weight"]["best"]
+    prior = recipe["gmm_prior"]["chosen"]
+    assert (prior["lr"], prior["ema"], prior["d_warmup"]) == (full["MIXTURE_LR"], full["MIXTURE_EMA"], full["MIXTURE_WARMUP"])
     assert full["CLASSIFIER_EPOCHS"] == search["classifier"]["epochs"]
     assert full["CLASSIFIER_TRAIN_SIZE"] == full["AE_TRAIN_SIZE"]  # the validation images stay unseen
+
+
+def test_the_gan_search_parts_follow_each_other():
+    """The recipe search ran at the length curves' lengths, and the length check started from the FD the
+    recipe search measured for its chosen recipe."""
+    search = h.read_validation()
+    for family in ("k8", "cgan", "gmm_prior"):
+        assert search["recipe"]["steps"][family] == search["gan"][family]["steps"], family
+        checked = sorted(int(s) for s in search["length"][family]["fd"])
+        assert checked == [search["gan"][family]["steps"] * 2 ** i for i in range(len(checked))] and len(checked) > 1
+    for family in ("k8", "gmm_prior"):
+        chosen = next(r for r in search["recipe"][family]["tried"] if r["setting"] == search["recipe"][family]["changes"])
+        assert search["length"][family]["fd"][str(search["recipe"]["steps"][family])] == chosen["fd"], family
+    weight = str(search["recipe"]["cgan_aux_weight"]["best"])
+    assert search["length"]["cgan"]["fd"][str(search["recipe"]["steps"]["cgan"])] == \
+        search["recipe"]["cgan_aux_weight"]["scores"][weight]["fd"]
+    k8, prior = search["recipe"]["k8"]["chosen"], search["recipe"]["gmm_prior"]["chosen"]
+    assert {key: prior[key] for key in ("r1", "hidden")} == {key: k8[key] for key in ("r1", "hidden")}
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the committed report ran with the GAN recipe from before the recipe "
+                   "search (lr 1e-3; 6,000 / 2,000 / 1,500 steps); its next full run adopts the search's choice "
+                   "(lr 3e-4; 24,000 / 4,000 / 3,000 steps), and then this marker goes")
+def test_the_report_gan_recipe_and_lengths_are_what_the_recipe_and_length_checks_chose():
+    full, search = full_mode_constants(), h.read_validation()
+    k8 = search["recipe"]["k8"]["chosen"]
+    assert {key: k8[key] for key in full["GAN_RECIPE"]} == full["GAN_RECIPE"]
+    for family, name in {"k8": "GAN_STEPS", "cgan": "CGAN_STEPS", "gmm_prior": "MIXTURE_STEPS"}.items():
+        assert full[name] == search["length"][family]["steps"], family

@@ -1,6 +1,6 @@
 """The validation search: the settings the report chooses, scored on held-out training images only.
 
-Usage: python tools/validate.py [--part transfer|mixture|gan|schedule|classifier|all] [--quick] [--out PATH]
+Usage: python tools/validate.py [--part transfer|mixture|classifier|gan|recipe|length|schedule|all] [--quick] [--out PATH]
 
 Every model here trains on the "fit" part of MNIST's training set (its first 55,000 images, those the
 autoencoders train on) and every setting is scored on the "validation" part (the next 5,000). No model
@@ -17,19 +17,30 @@ score, and writes them, with the chosen settings, to figures/validation.json.
   chosen the same way. A control checks that fine-tuning at encoder learning rate 0 is the frozen arm.
 - mixture (section 4): the number of components of the Gaussian mixture of the codes, by mean
   log-likelihood of the validation codes under a mixture fitted to the fit codes.
-- gan (sections 4 and 5): the latent GANs trained on the fit images' codes, each scored by the Frechet
+- gan (sections 4 and 5): the latent GANs train on the fit images' codes, each scored by the Frechet
   distance (FD) between the classifier features of 5,000 decoded samples and those of the validation
-  images, with a classifier trained on the fit images only: the number of steps of the Gaussian-noise
+  images, with a classifier trained on the fit images only. The number of steps of the Gaussian-noise
   GAN, the mixture-prior GAN and the conditional GAN (runs of several lengths, each with its own
-  learning-rate schedule, one seed), and the conditional GAN's auxiliary weight (by its mean FD per
-  digit, against the validation images of that digit). The plateau rule for FD: the fewest steps
-  within GAN_PLATEAU of the lowest.
+  learning-rate schedule, one seed): the fewest steps within GAN_PLATEAU of the lowest FD. Then the
+  matched-recipe comparison of the two priors and the mixture of the chosen size, over 3 seeds, and
+  the FD's own noise.
+- recipe (sections 4 and 5): at those lengths, a coordinate search from the report's recipe, one seed
+  per candidate, over declared grids (RECIPE_GRIDS): the Gaussian-noise GAN's learning rate, R1
+  weight and width (k, the noise size, is what section 4 varies); then the mixture-prior GAN's
+  learning rate, weight average and warm-up (with that R1 weight and width). A change is kept only if
+  it lowers the FD by more than GAN_PLATEAU (relative), no less than the FD's own sample noise. Then the conditional GAN's auxiliary weight at
+  its length (with the Gaussian-noise GAN's recipe), by its mean FD per digit against the validation
+  images of that digit.
+- length (sections 4 and 5): the lengths rechecked at the chosen recipe: each family trained for twice
+  its length, and doubled again while the plateau rule picks the longest run.
 - schedule (section 1): whether the autoencoders' recipe reaches its plateau: at d = 10 and d = 64
   (seed 0), the validation MSE after the recipe's AE_EPOCHS against that after a schedule twice as
   long. A relative change above 3% means the recipe stops short of its plateau.
 - classifier (sections 4 and 5): the evaluation classifier's number of epochs, by validation accuracy
   of runs of several lengths trained on the fit images (the fewest epochs within 0.1 point of the best).
 
+Each part reads the report's recipe from helpers: run them in this order, with helpers' constants set to
+each part's choices before the next (tests/test_validation.py checks the constants against this file).
 --quick runs one small candidate per arm, for the regression test.
 """
 
@@ -73,12 +84,21 @@ MIXTURE_COMPONENTS = (10, 20, 50, 100)
 GAN_LENGTHS = {"k8": (750, 1500, 3000, 6000), "gmm_prior": (500, 1000, 2000, 4000), "cgan": (750, 1500, 3000, 6000)}
 CGAN_AUX_WEIGHTS = (0.0, 0.1, 0.3, 1.0)
 GAN_SAMPLES = 5000
-AUX_WEIGHT_STEPS = 3000  # the conditional GAN's length while its auxiliary weight is searched
-GAN_PLATEAU = 0.10  # relative
+GAN_PLATEAU = 0.10  # relative: the length rule's tolerance, and the margin a recipe change must win by
+MAX_DOUBLINGS = 2  # the length check doubles a GAN's steps at most this often (at most 4x the curve's choice)
+# The latent GANs' recipe search: stages of changes from the report's recipe (a coordinate search).
+RECIPE_FIELDS = ("lr", "r1", "hidden", "ema", "d_warmup")
+RECIPE_GRIDS = {
+    "k8": [[dict(lr=lr) for lr in (3e-4, 1e-3, 3e-3)], [dict(r1=r1) for r1 in (1.0, 10.0, 100.0)],
+           [dict(hidden=w) for w in (256, 512)]],  # k is section 4's variable (k = 2 and 8), not searched
+    "gmm_prior": [[dict(lr=lr) for lr in (1e-4, 3e-4, 1e-3)], [dict(ema=e) for e in (0.0, 0.99, 0.999)],
+                  [dict(d_warmup=w) for w in (0, 300)]],
+}
 QUICK = dict(labels=(10,), draws=1, curve={"frozen": (10, 20), "encoder": (10, 20)},
              grids={arm: [stages[0][:1]] for arm, stages in GRIDS.items()},
              cluster=[dict(dims=2, neighbors=15, components=10)], mixture=(2, 4),
-             gan_lengths={"k8": (20, 40), "gmm_prior": (20,), "cgan": (20,)}, aux_weights=(0.0, 0.1), gan_samples=500)
+             gan_lengths={"k8": (20, 40), "gmm_prior": (20,), "cgan": (20,)}, aux_weights=(0.0, 0.1), gan_samples=500,
+             recipe_grids={"k8": [[dict(lr=3e-3)]], "gmm_prior": [[dict(ema=0.0)]]})
 
 
 def draw_indices(labels: torch.Tensor, n: int, draw: int) -> torch.Tensor:
@@ -254,86 +274,192 @@ def gan_plateau(fds: dict) -> int:
     return min(steps for steps, fd in fds.items() if fd <= best * (1 + GAN_PLATEAU))
 
 
-def search_gans(data: Data, lengths=GAN_LENGTHS, aux_weights=CGAN_AUX_WEIGHTS, samples=GAN_SAMPLES,
-                mixture_components: int = 10, seeds=(0, 1, 2), epochs: int = h.CLASSIFIER_EPOCHS,
-                weight_steps: int = AUX_WEIGHT_STEPS, prior_steps: int = h.MIXTURE_STEPS) -> dict:
-    """Validation FD of the latent GANs against their number of steps, and of the conditional GAN
-    against its auxiliary weight. The GANs train on the fit codes and are not cached (the report's
-    GANs train on all training codes, under the same configs)."""
-    classifier, _ = h.cached_model(h.ClassifierConfig(epochs=epochs, train_size=len(data.fit_x)),
-                                   h.EvalClassifier, lambda model: h.train_classifier(model, data.fit_x, data.fit_y))
-    val_feats, val_probs = h.classify(classifier, data.val_x)
-    print(f"evaluation classifier trained on the fit images: validation accuracy "
-          f"{(val_probs.argmax(1) == data.val_y.numpy()).mean():.4f}", flush=True)
-    decoder = h.autoencoder(h.report_config(), required=True)[0].decoder
-    ae_config = h.report_config()
-    configs = {"k8": lambda steps, w=0.0: dataclasses.replace(h.gan_config(h.REPORT_NOISE_DIM, ae_config), steps=steps),
-               "gmm_prior": lambda steps, w=0.0: dataclasses.replace(h.mixture_gan_config(ae_config), steps=steps),
-               "cgan": lambda steps, w=h.CGAN_AUX_WEIGHT: dataclasses.replace(
-                   h.gan_config(h.REPORT_NOISE_DIM, ae_config, conditional=True, aux_weight=w), steps=steps)}
+class GanJudge:
+    """Scores latent GANs trained on the fit codes against the validation images: the Frechet distance
+    (and precision/recall) in the features of an evaluation classifier trained on the fit images only."""
 
-    def judge(sample, seed: int = 1) -> dict:
-        """FD, precision and recall against the validation images of `samples` codes from sample(seed)."""
-        feats, _ = h.classify(classifier, h.decode(decoder, sample(seed)))
-        return {"fd": h.frechet_distance(feats, val_feats), **h.precision_recall(val_feats, feats)}
+    def __init__(self, data: Data, samples: int = GAN_SAMPLES, epochs: int = h.CLASSIFIER_EPOCHS):
+        self.data, self.samples, self.epochs = data, samples, epochs
+        self.classifier, _ = h.cached_model(h.ClassifierConfig(epochs=epochs, train_size=len(data.fit_x)),
+                                            h.EvalClassifier,
+                                            lambda model: h.train_classifier(model, data.fit_x, data.fit_y))
+        self.val_feats, val_probs = h.classify(self.classifier, data.val_x)
+        self.val_accuracy = float((val_probs.argmax(1) == data.val_y.numpy()).mean())
+        print(f"evaluation classifier trained on the fit images: validation accuracy {self.val_accuracy:.4f}",
+              flush=True)
+        self.ae_config = h.report_config()
+        self.decoder = h.autoencoder(self.ae_config, required=True)[0].decoder
 
-    def score(config) -> dict:
+    def judge(self, sample, seed: int = 1) -> dict:
+        """FD, precision and recall against the validation images of `samples` codes from sample(n, seed)."""
+        feats, _ = h.classify(self.classifier, h.decode(self.decoder, sample(self.samples, seed)))
+        return {"fd": h.frechet_distance(feats, self.val_feats), **h.precision_recall(self.val_feats, feats)}
+
+    def score(self, config) -> dict:
+        """Train a GAN of `config` on the fit codes (not cached: the report's GANs train on all training
+        codes) and judge it; a conditional one by its mean FD per digit against that digit's images."""
         start = time.perf_counter()
         h.set_seed(config.seed)
         gan = h.LatentGAN(config).to(h.DEVICE)
-        h.train_latent_gan(gan, data.fit_codes, data.fit_y if config.n_classes else None)
+        h.train_latent_gan(gan, self.data.fit_codes, self.data.fit_y if config.n_classes else None)
         if not config.n_classes:
-            return {**judge(lambda seed: h.sample_codes(gan.generator, samples, seed=seed)),
+            return {**self.judge(lambda n, seed: h.sample_codes(gan.generator, n, seed=seed)),
                     "seconds": time.perf_counter() - start}
-        per_digit = samples // 10
+        per_digit = self.samples // 10
         fds, recognised = [], []
         for digit in range(10):
             codes = h.sample_codes(gan.generator, per_digit, torch.full((per_digit,), digit), seed=1 + digit)
-            feats, probs = h.classify(classifier, h.decode(decoder, codes))
-            fds.append(h.frechet_distance(feats, val_feats[data.val_y.numpy() == digit]))
+            feats, probs = h.classify(self.classifier, h.decode(self.decoder, codes))
+            fds.append(h.frechet_distance(feats, self.val_feats[self.data.val_y.numpy() == digit]))
             recognised.append(float((probs.argmax(1) == digit).mean()))
         return {"fd": float(np.mean(fds)), "recognised": float(np.mean(recognised)),
                 "seconds": time.perf_counter() - start}
 
-    result = {"classifier_val_accuracy": float((val_probs.argmax(1) == data.val_y.numpy()).mean())}
+
+def better(candidate: dict, incumbent: dict) -> bool:
+    """A candidate replaces the incumbent only if its FD is lower by more than GAN_PLATEAU (relative): at
+    the FDs of these GANs (5 to 8) that is one to two standard deviations of the FD's own sample noise
+    (0.37 on the validation images), so a lucky draw alone rarely moves the recipe."""
+    return candidate["fd"] < incumbent["fd"] * (1 - GAN_PLATEAU)
+
+
+def coordinate_search(name: str, base, stages: list, judge: GanJudge) -> dict:
+    """Stage by stage, every change of the stage from the incumbent (the report's recipe at the start),
+    each trained once (seed 0) and scored by validation FD; the incumbent moves only to a candidate
+    that is better() than it. Returns every candidate and the chosen changes."""
+    chosen, tried = {}, []
+    incumbent = {"setting": {}, **judge.score(base)}
+    tried.append(incumbent)
+    print(f"recipe    {name:<9} start {json.dumps(recipe_of(base))}: FD {incumbent['fd']:.3f}  "
+          f"{incumbent['seconds']:.0f} s", flush=True)
+    for stage in stages:
+        winner = incumbent
+        for change in stage:
+            if all(getattr(dataclasses.replace(base, **chosen), k) == v for k, v in change.items()):
+                continue  # the incumbent itself
+            setting = {**chosen, **change}
+            row = {"setting": setting, **judge.score(dataclasses.replace(base, **setting))}
+            tried.append(row)
+            print(f"recipe    {name:<9} {json.dumps(setting)}: FD {row['fd']:.3f}  {row['seconds']:.0f} s", flush=True)
+            if better(row, incumbent) and row["fd"] < winner["fd"]:
+                winner = row
+        incumbent, chosen = winner, dict(winner["setting"])
+    print(f"recipe    {name:<9} -> {json.dumps(chosen) if chosen else 'the starting recipe'} (FD {incumbent['fd']:.3f})",
+          flush=True)
+    return {"tried": tried, "changes": chosen, "chosen": recipe_of(dataclasses.replace(base, **chosen))}
+
+
+def recipe_of(config) -> dict:
+    """The searched fields of a GAN config."""
+    return {k: getattr(config, k) for k in RECIPE_FIELDS}
+
+
+def search_recipes(data: Data, steps: dict, grids=None, aux_weights=CGAN_AUX_WEIGHTS, samples=GAN_SAMPLES,
+                   epochs: int = h.CLASSIFIER_EPOCHS) -> dict:
+    """The GANs' optimiser recipe on validation FD, starting from the report's recipe: the Gaussian-noise
+    GAN's learning rate, R1 weight and width; then the mixture-prior GAN's learning rate, weight average
+    and warm-up (with the R1 weight and width just chosen); then the conditional GAN's auxiliary weight
+    (with the Gaussian-noise GAN's recipe). Each family at `steps[family]`, the length curves' choice."""
+    grids = RECIPE_GRIDS if grids is None else grids
+    judge = GanJudge(data, samples, epochs)
+    ae = judge.ae_config
+    k8 = coordinate_search("k8", dataclasses.replace(h.gan_config(h.REPORT_NOISE_DIM, ae), steps=steps["k8"]),
+                           grids["k8"], judge)
+    shared = {key: k8["chosen"][key] for key in ("r1", "hidden")}
+    prior = coordinate_search("gmm_prior", dataclasses.replace(h.mixture_gan_config(ae), steps=steps["gmm_prior"],
+                                                               **shared), grids["gmm_prior"], judge)
+    cgan_base = dataclasses.replace(h.gan_config(h.REPORT_NOISE_DIM, ae, conditional=True),
+                                    steps=steps["cgan"], **{key: k8["chosen"][key] for key in ("lr", "r1", "hidden")})
     weights = {}
     for w in aux_weights:
-        weights[w] = score(configs["cgan"](weight_steps, w))
-        print(f"cgan      aux weight {w}: mean FD per digit {weights[w]['fd']:.3f}, recognised "
-              f"{weights[w]['recognised']:.4f} ({weight_steps} steps)  {weights[w]['seconds']:.0f} s", flush=True)
-    best_weight = min(weights, key=lambda w: weights[w]["fd"])
-    result["cgan_aux_weight"] = {"scores": weights, "best": best_weight}
+        weights[w] = judge.score(dataclasses.replace(cgan_base, aux_weight=w))
+        print(f"recipe    cgan      aux weight {w}: mean FD per digit {weights[w]['fd']:.3f}, recognised "
+              f"{weights[w]['recognised']:.4f} ({steps['cgan']} steps)  {weights[w]['seconds']:.0f} s", flush=True)
+    best = min(weights, key=lambda w: weights[w]["fd"])
+    print(f"recipe    cgan      -> aux weight {best}", flush=True)
+    return {"classifier_val_accuracy": judge.val_accuracy, "steps": steps, "k8": k8, "gmm_prior": prior,
+            "cgan_aux_weight": {"scores": weights, "best": best}}
+
+
+def check_lengths(judge: GanJudge, recipe: dict, earlier: dict | None = None) -> dict:
+    """Whether the report's lengths still hold at the recipe the recipe search chose (the length curves
+    ran at the recipe before it): each family trained for twice its length, against its FD at its length
+    in the recipe search (same config and seed), and doubled again while the plateau rule picks the
+    longest run (at most MAX_DOUBLINGS times). `earlier`: a previous result of this part, whose FDs of
+    the same recipe are reused instead of trained again."""
+    ae = judge.ae_config
+    steps = {family: int(n) for family, n in recipe["steps"].items()}  # the lengths the recipe search ran at
+    k8, prior = recipe["k8"]["chosen"], recipe["gmm_prior"]["chosen"]
+    weights = {float(w): r for w, r in recipe["cgan_aux_weight"]["scores"].items()}
+    configs = {"gmm_prior": dataclasses.replace(h.mixture_gan_config(ae), **prior),
+               "k8": dataclasses.replace(h.gan_config(h.REPORT_NOISE_DIM, ae), **k8),
+               "cgan": dataclasses.replace(h.gan_config(h.REPORT_NOISE_DIM, ae, conditional=True,
+                                                        aux_weight=float(recipe["cgan_aux_weight"]["best"])),
+                                           **{key: k8[key] for key in ("lr", "r1", "hidden")})}
+    found = {family: next(r["fd"] for r in recipe[family]["tried"] if r["setting"] == recipe[family]["changes"])
+             for family in ("k8", "gmm_prior")}
+    found["cgan"] = weights[configs["cgan"].aux_weight]["fd"]
+    out = {}
+    for family, config in configs.items():
+        config = dataclasses.replace(config, steps=steps[family])
+        # Same config, seed, precision, training code, classifier and sample count: the same FDs.
+        key = f"{h.cache_key(config)}-{judge.epochs}-{judge.samples}"
+        known = {}
+        if earlier and earlier.get(family, {}).get("key") == key:
+            known = {int(n): fd for n, fd in earlier[family]["fd"].items()}
+        fds, length = {steps[family]: found[family]}, steps[family]
+        for _ in range(MAX_DOUBLINGS):
+            length *= 2
+            fds[length] = known.get(length) or judge.score(dataclasses.replace(config, steps=length))["fd"]
+            print(f"length    {family:<9} FD {fds[length]:.3f} at {length} steps"
+                  f"{' (from the earlier run)' if length in known else ''}", flush=True)
+            if gan_plateau(fds) != length:
+                break
+        out[family] = {"key": key, "fd": fds, "steps": gan_plateau(fds)}
+        still = gan_plateau(fds) == max(fds)
+        print(f"length    {family:<9} FD {fds[steps[family]]:.3f} at {steps[family]} steps -> {out[family]['steps']} "
+              f"steps{' (still falling at the longest run)' if still else ''}", flush=True)
+    return out
+
+
+def search_gans(data: Data, lengths=GAN_LENGTHS, samples=GAN_SAMPLES, mixture_components: int = 10,
+                seeds=(0, 1, 2), epochs: int = h.CLASSIFIER_EPOCHS, prior_steps: int = h.MIXTURE_STEPS) -> dict:
+    """Validation FD of the latent GANs (at the report's recipe) against their number of steps, and the
+    matched-recipe comparison of the priors."""
+    judge = GanJudge(data, samples, epochs)
+    ae_config = judge.ae_config
+    configs = {"k8": lambda steps: dataclasses.replace(h.gan_config(h.REPORT_NOISE_DIM, ae_config), steps=steps),
+               "gmm_prior": lambda steps: dataclasses.replace(h.mixture_gan_config(ae_config), steps=steps),
+               "cgan": lambda steps: dataclasses.replace(
+                   h.gan_config(h.REPORT_NOISE_DIM, ae_config, conditional=True), steps=steps)}
+    result = {"classifier_val_accuracy": judge.val_accuracy}
     for family, family_lengths in lengths.items():
         fds = {}
         for steps in family_lengths:
-            if family == "cgan" and steps == weight_steps:
-                fds[steps] = weights[best_weight]
-            else:
-                fds[steps] = score(configs[family](steps, best_weight) if family == "cgan" else configs[family](steps))
+            fds[steps] = judge.score(configs[family](steps))
             print(f"{family:<9} {steps} steps: FD {fds[steps]['fd']:.3f}  {fds[steps]['seconds']:.0f} s", flush=True)
         chosen = gan_plateau({steps: r["fd"] for steps, r in fds.items()})
         result[family] = {"scores": fds, "steps": chosen}
         if min(fds, key=lambda steps: fds[steps]["fd"]) == max(fds):
             print(f"{family}: the lowest FD is at the longest run; a longer curve may pay", flush=True)
         print(f"{family:<9} -> {chosen} steps (lowest FD {min(r['fd'] for r in fds.values()):.3f})", flush=True)
-    result["priors"] = compare_priors(data, ae_config, judge, score, mixture_components, seeds, samples, prior_steps)
+    result["priors"] = compare_priors(data, ae_config, judge, mixture_components, seeds, prior_steps)
     return result
 
 
-def compare_priors(data: Data, ae_config, judge, score, components: int, seeds, samples: int, steps: int) -> dict:
+def compare_priors(data: Data, ae_config, judge: GanJudge, components: int, seeds, steps: int) -> dict:
     """The recipe matched: the Gaussian-noise GAN under the mixture-prior GAN's recipe (steps, constant
     learning rate, weight average, warm-up) against the mixture-prior GAN, and the Gaussian mixture of
     the size chosen by held-out likelihood, over seeds; and the FD's own noise, over sample draws of one
     fixed mixture. The two GANs still differ in more than the prior: the mixture prior's generator adds
     its output to the mixture draw and starts at the 10-component mixture (see helpers.Generator)."""
     warmup = min(h.MIXTURE_WARMUP, steps)
-    matched = lambda seed: dataclasses.replace(
-        h.gan_config(h.REPORT_NOISE_DIM, ae_config, seed=seed), steps=steps, lr=h.MIXTURE_LR,
-        lr_decay=False, ema=h.MIXTURE_EMA, d_warmup=warmup)
+    matched = lambda seed: dataclasses.replace(h.mixture_recipe_gan_config(ae_config, seed=seed), steps=steps,
+                                               d_warmup=warmup)
     prior = lambda seed: dataclasses.replace(h.mixture_gan_config(ae_config, seed=seed), steps=steps, d_warmup=warmup)
-    samplers = {"k8_matched": lambda seed: score(matched(seed)),
-                "gmm_prior": lambda seed: score(prior(seed)),
-                f"gmm{components}": lambda seed: judge(lambda s: h.fit_gmm(data.fit_codes, components, seed)(samples, s))}
+    samplers = {"k8_matched": lambda seed: judge.score(matched(seed)),
+                "gmm_prior": lambda seed: judge.score(prior(seed)),
+                f"gmm{components}": lambda seed: judge.judge(h.fit_gmm(data.fit_codes, components, seed))}
     rows = {}
     for name, run in samplers.items():
         rows[name] = [run(seed) for seed in seeds]
@@ -342,7 +468,7 @@ def compare_priors(data: Data, ae_config, judge, score, components: int, seeds, 
                                               f"({', '.join(f'{x:.3f}' for x in v)})" for key, v in values.items()),
               flush=True)
     mixture = h.fit_gmm(data.fit_codes, components, seeds[0])
-    noise = [judge(lambda s: mixture(samples, s), seed=100 + i)["fd"] for i in range(5)]
+    noise = [judge.judge(mixture, seed=100 + i)["fd"] for i in range(5)]
     print(f"FD noise: one {components}-component mixture, 5 sample draws: {np.mean(noise):.3f} +- "
           f"{np.std(noise, ddof=1):.3f}", flush=True)
     return {"seeds": list(seeds), "samplers": rows, "fd_sample_noise": noise,
@@ -422,7 +548,8 @@ def plot_search(result: dict) -> list:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("transfer", "mixture", "gan", "schedule", "classifier", "all"),
+    parser.add_argument("--part", choices=("transfer", "mixture", "classifier", "gan", "recipe", "length", "schedule",
+                                           "all"),
                         default="all")
     parser.add_argument("--quick", action="store_true", help="one small candidate per arm (the regression test)")
     parser.add_argument("--out", type=Path, default=h.FIGURES_DIR / "validation.json")
@@ -431,7 +558,7 @@ def main(argv=None) -> dict:
     data = Data()
     print(f"fit {len(data.fit_x):,} images, validation {len(data.val_x):,} images (training set "
           f"{h.AE_TRAIN_SIZE:,}-{h.AE_TRAIN_SIZE + h.AE_VAL_SIZE - 1:,}); precision {h.PRECISION}", flush=True)
-    result = {"precision": h.PRECISION, "quick": args.quick}
+    result = {"quick": args.quick}
     if args.part in ("transfer", "all"):
         kwargs = dict(labels=QUICK["labels"], draws=QUICK["draws"], curve_steps=QUICK["curve"],
                       grids=QUICK["grids"], cluster_grid=QUICK["cluster"]) if args.quick else {}
@@ -442,15 +569,28 @@ def main(argv=None) -> dict:
         result["mixture"] = search_mixture(data, QUICK["mixture"] if args.quick else MIXTURE_COMPONENTS)
     if args.part in ("classifier", "all"):
         result["classifier"] = classifier_epochs(data, (1, 2) if args.quick else CLASSIFIER_EPOCHS)
+    earlier = json.loads(args.out.read_text()) if args.out.exists() else {}
+    epochs = int(result.get("classifier", earlier.get("classifier", {})).get("epochs", h.CLASSIFIER_EPOCHS))
     if args.part in ("gan", "all"):
-        kwargs = dict(lengths=QUICK["gan_lengths"], aux_weights=QUICK["aux_weights"], samples=QUICK["gan_samples"],
-                      seeds=(0, 1), weight_steps=20, prior_steps=20) if args.quick else {}
-        earlier = json.loads(args.out.read_text()) if args.out.exists() else {}
+        kwargs = dict(lengths=QUICK["gan_lengths"], samples=QUICK["gan_samples"], seeds=(0, 1),
+                      prior_steps=20) if args.quick else {}
         components = result.get("mixture", earlier.get("mixture", {})).get("best_components", 10)
-        epochs = result.get("classifier", earlier.get("classifier", {})).get("epochs", h.CLASSIFIER_EPOCHS)
-        result["gan"] = search_gans(data, mixture_components=int(components), epochs=int(epochs), **kwargs)
+        result["gan"] = search_gans(data, mixture_components=int(components), epochs=epochs, **kwargs)
+    if args.part in ("recipe", "all"):
+        kwargs = dict(grids=QUICK["recipe_grids"], aux_weights=QUICK["aux_weights"],
+                      samples=QUICK["gan_samples"]) if args.quick else {}
+        gan = result.get("gan", earlier.get("gan"))
+        result["recipe"] = search_recipes(data, {f: int(gan[f]["steps"]) for f in ("k8", "gmm_prior", "cgan")},
+                                          epochs=epochs, **kwargs)
+    if args.part in ("length", "all"):
+        judge = GanJudge(data, QUICK["gan_samples"] if args.quick else GAN_SAMPLES, epochs)
+        result["length"] = check_lengths(judge, result.get("recipe", earlier.get("recipe")),
+                                         earlier=None if args.quick else earlier.get("length"))
     if args.part in ("schedule", "all") and not args.quick:  # --quick: the unit tests cover the training
         result["schedule"] = check_schedule(data)
+    for part in result.values():
+        if isinstance(part, dict):
+            part["precision"] = h.PRECISION  # parts of the file may come from runs in other precisions
     result["seconds"] = time.perf_counter() - start
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # One part at a time updates the file: the other parts' last results stay.
