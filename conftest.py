@@ -13,6 +13,9 @@ from pathlib import Path
 _OUTPUT = tempfile.mkdtemp(prefix="ex3-test-")
 os.environ["EX3_SMOKE"] = "1"
 os.environ["EX3_OUTPUT"] = _OUTPUT
+# numba (under umap) compiles its functions in every process that first fits a projection; kept on disk,
+# the compiled code is reused by the notebook's kernel and by later runs.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parent / ".venv" / "numba-cache"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pytest  # noqa: E402

@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 
 import helpers as h
+from test_validation import full_mode_constants
 
 ROOT = Path(__file__).resolve().parent.parent
-DS, SEED_DS, SEEDS = h.SWEEP_DS, h.SEED_DS, h.SEEDS
+# The committed notebook is a full-mode run: its sizes and seeds, not the smoke mode's of this process.
+FULL = full_mode_constants()
+DS, SEED_DS, SEEDS = FULL["SWEEP_DS"], FULL["SEED_DS"], FULL["SEEDS"]
 DESIGNS = tuple(h.BOTTLENECK_DESIGNS)
 ARMS = h.ARMS
 
