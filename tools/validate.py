@@ -28,9 +28,9 @@ score, and writes them, with the chosen settings, to figures/validation.json.
   per candidate, over declared grids (RECIPE_GRIDS): the Gaussian-noise GAN's learning rate, R1
   weight and width (k, the noise size, is what section 4 varies); then the mixture-prior GAN's
   learning rate, weight average and warm-up (with that R1 weight and width). A change is kept only if
-  it lowers the FD by more than GAN_PLATEAU (relative), no less than the FD's own sample noise. Then the conditional GAN's auxiliary weight at
-  its length (with the Gaussian-noise GAN's recipe), by its mean FD per digit against the validation
-  images of that digit.
+  it lowers the FD by more than GAN_PLATEAU (relative), no less than the FD's own sample noise. Then
+  the conditional GAN's auxiliary weight at its length (with the Gaussian-noise GAN's recipe), by its
+  mean FD per digit against the validation images of that digit.
 - length (sections 4 and 5): the lengths rechecked at the chosen recipe: each family trained for twice
   its length, and doubled again while the plateau rule picks the longest run.
 - schedule (section 1): whether the autoencoders' recipe reaches its plateau: at d = 10 and d = 64
@@ -39,8 +39,9 @@ score, and writes them, with the chosen settings, to figures/validation.json.
 - classifier (sections 4 and 5): the evaluation classifier's number of epochs, by validation accuracy
   of runs of several lengths trained on the fit images (the fewest epochs within 0.1 point of the best).
 
-Each part reads the report's recipe from helpers: run them in this order, with helpers' constants set to
-each part's choices before the next (tests/test_validation.py checks the constants against this file).
+Run the parts in this order. Each starts from the report's recipe in helpers; recipe takes its lengths
+from the file's gan part and length takes its recipe from the recipe part. Set helpers' constants to the
+choices afterwards (tests/test_validation.py checks them against this file).
 --quick runs one small candidate per arm, for the regression test.
 """
 
@@ -354,14 +355,12 @@ def recipe_of(config) -> dict:
     return {k: getattr(config, k) for k in RECIPE_FIELDS}
 
 
-def search_recipes(data: Data, steps: dict, grids=None, aux_weights=CGAN_AUX_WEIGHTS, samples=GAN_SAMPLES,
-                   epochs: int = h.CLASSIFIER_EPOCHS) -> dict:
+def search_recipes(judge: GanJudge, steps: dict, grids=None, aux_weights=CGAN_AUX_WEIGHTS) -> dict:
     """The GANs' optimiser recipe on validation FD, starting from the report's recipe: the Gaussian-noise
     GAN's learning rate, R1 weight and width; then the mixture-prior GAN's learning rate, weight average
     and warm-up (with the R1 weight and width just chosen); then the conditional GAN's auxiliary weight
     (with the Gaussian-noise GAN's recipe). Each family at `steps[family]`, the length curves' choice."""
     grids = RECIPE_GRIDS if grids is None else grids
-    judge = GanJudge(data, samples, epochs)
     ae = judge.ae_config
     k8 = coordinate_search("k8", dataclasses.replace(h.gan_config(h.REPORT_NOISE_DIM, ae), steps=steps["k8"]),
                            grids["k8"], judge)
@@ -422,12 +421,11 @@ def check_lengths(judge: GanJudge, recipe: dict, earlier: dict | None = None) ->
     return out
 
 
-def search_gans(data: Data, lengths=GAN_LENGTHS, samples=GAN_SAMPLES, mixture_components: int = 10,
-                seeds=(0, 1, 2), epochs: int = h.CLASSIFIER_EPOCHS, prior_steps: int = h.MIXTURE_STEPS) -> dict:
+def search_gans(judge: GanJudge, lengths=GAN_LENGTHS, mixture_components: int = 10, seeds=(0, 1, 2),
+                prior_steps: int = h.MIXTURE_STEPS) -> dict:
     """Validation FD of the latent GANs (at the report's recipe) against their number of steps, and the
     matched-recipe comparison of the priors."""
-    judge = GanJudge(data, samples, epochs)
-    ae_config = judge.ae_config
+    data, ae_config = judge.data, judge.ae_config
     configs = {"k8": lambda steps: dataclasses.replace(h.gan_config(h.REPORT_NOISE_DIM, ae_config), steps=steps),
                "gmm_prior": lambda steps: dataclasses.replace(h.mixture_gan_config(ae_config), steps=steps),
                "cgan": lambda steps: dataclasses.replace(
@@ -571,19 +569,18 @@ def main(argv=None) -> dict:
         result["classifier"] = classifier_epochs(data, (1, 2) if args.quick else CLASSIFIER_EPOCHS)
     earlier = json.loads(args.out.read_text()) if args.out.exists() else {}
     epochs = int(result.get("classifier", earlier.get("classifier", {})).get("epochs", h.CLASSIFIER_EPOCHS))
-    if args.part in ("gan", "all"):
-        kwargs = dict(lengths=QUICK["gan_lengths"], samples=QUICK["gan_samples"], seeds=(0, 1),
-                      prior_steps=20) if args.quick else {}
-        components = result.get("mixture", earlier.get("mixture", {})).get("best_components", 10)
-        result["gan"] = search_gans(data, mixture_components=int(components), epochs=epochs, **kwargs)
-    if args.part in ("recipe", "all"):
-        kwargs = dict(grids=QUICK["recipe_grids"], aux_weights=QUICK["aux_weights"],
-                      samples=QUICK["gan_samples"]) if args.quick else {}
-        gan = result.get("gan", earlier.get("gan"))
-        result["recipe"] = search_recipes(data, {f: int(gan[f]["steps"]) for f in ("k8", "gmm_prior", "cgan")},
-                                          epochs=epochs, **kwargs)
-    if args.part in ("length", "all"):
+    if args.part in ("gan", "recipe", "length", "all"):  # one classifier and decoder for the GAN parts
         judge = GanJudge(data, QUICK["gan_samples"] if args.quick else GAN_SAMPLES, epochs)
+    if args.part in ("gan", "all"):
+        kwargs = dict(lengths=QUICK["gan_lengths"], seeds=(0, 1), prior_steps=20) if args.quick else {}
+        components = result.get("mixture", earlier.get("mixture", {})).get("best_components", 10)
+        result["gan"] = search_gans(judge, mixture_components=int(components), **kwargs)
+    if args.part in ("recipe", "all"):
+        kwargs = dict(grids=QUICK["recipe_grids"], aux_weights=QUICK["aux_weights"]) if args.quick else {}
+        gan = result.get("gan", earlier.get("gan"))
+        result["recipe"] = search_recipes(judge, {f: int(gan[f]["steps"]) for f in ("k8", "gmm_prior", "cgan")},
+                                          **kwargs)
+    if args.part in ("length", "all"):
         result["length"] = check_lengths(judge, result.get("recipe", earlier.get("recipe")),
                                          earlier=None if args.quick else earlier.get("length"))
     if args.part in ("schedule", "all") and not args.quick:  # --quick: the unit tests cover the training
