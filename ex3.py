@@ -437,7 +437,7 @@ plt.show()
 
 # %%
 interp = h.interpolation_rows(paths, clf, test_feats, held_x[:len(first) * 8])
-h.record_rows(interp[1:], h.INTERP_METRICS)
+h.record_rows(interp, h.INTERP_METRICS)
 display(h.table(interp, {"path": "path", "FID": "FD", "confidence": "confidence", "max jump": "largest step / length",
                          "label changes": "label changes", "one change": "paths with one change",
                          "third digit": "paths through a third digit"},
