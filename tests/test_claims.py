@@ -76,7 +76,7 @@ CLAIMS = {
     "the spread between seeds is a few percent of the error, far less than the gap between neighbouring sizes":
         lambda m: all(m[f"ae.test_mse_seeds.d{d}.std"] / m[f"ae.test_mse_seeds.d{d}.mean"] < 0.05 for d in SEED_DS)
         and all(m[f"ae.test_mse.d{a}"] / m[f"ae.test_mse.d{b}"] > 1.2 for a, b in zip(DS, DS[1:])),
-    "twice the epochs lowers the test error by more than 3% at both sizes checked":
+    "twice the epochs lowers the test error at both sizes checked":
         lambda m: all(m[f"ae.long_schedule.d{d}.rel_change"] < -0.03 for d in h.LONG_SCHEDULE_DS),
     "by a few percent at $d = 10$ and by about a fifth at $d = 64$":
         lambda m: -0.1 < m["ae.long_schedule.d10.rel_change"] < -0.03 and -0.25 < m["ae.long_schedule.d64.rel_change"] < -0.15,
@@ -88,8 +88,9 @@ CLAIMS = {
         lambda m: all(a < b for a, b in zip(per_seed(m, "corr.d64"), per_seed(m, "corr.d4"))),
     "between those sizes it does not change monotonically (seed 0 in the figure)":
         lambda m: not all(m[f"corr.d{a}"] >= m[f"corr.d{b}"] for a, b in zip(DS[1:], DS[2:])),
-    "The untrained encoder sits at a similar level from $d = 4$ on, and PCA codes stay near zero at every $d$":
-        lambda m: all(abs(m[f"corr.untrained.d{d}"] - m[f"corr.d{d}"]) < 0.06 for d in DS[1:])
+    "The untrained encoder sits at 0.11 to 0.13 from $d = 4$ on, below the trained codes at $d = 4$ and 10 in every seed, and PCA codes stay near zero at every $d$":
+        lambda m: all(0.11 <= round(m[f"corr.untrained.d{d}"], 2) <= 0.13 for d in DS[1:])
+        and all(v > m[f"corr.untrained.d{d}"] for d in (4, 10) for v in per_seed(m, f"corr.d{d}"))
         and all(m[f"corr.pca.d{d}"] < 0.03 for d in DS),
     "At $d = 2$ the trained and untrained codes are both nearly uncorrelated":
         lambda m: m["corr.d2"] < 0.05 and m["corr.untrained.d2"] < 0.05,
@@ -98,7 +99,7 @@ CLAIMS = {
                       and 0.5 < m[f"corr.eig_min.d{d}"] / m[f"corr.untrained.eig_min.d{d}"] < 2 for d in DS[1:-1]),
     "the total correlation per coordinate is more than 1.7 times the untrained encoder's in every seed":
         lambda m: all(v > 1.7 * m["corr.untrained.tc.d64"] for v in per_seed(m, "corr.tc.d64")),
-    "the smallest eigenvalue is 50 to 90 times smaller in every seed":
+    "the smallest eigenvalue is about 50 to 90 times smaller in every seed":
         lambda m: all(45 < m["corr.untrained.eig_min.d64"] / v < 95 for v in per_seed(m, "corr.eig_min.d64")),
     # Section 3: transfer learning.
     "the paired differences stay within one point at every number of labels, with no clear winner at 10, 20 and 50 labels, fine-tuning ahead by half a point at 100 and the frozen encoder ahead by a third of a point at 1,000":
@@ -110,8 +111,10 @@ CLAIMS = {
         lambda m: h.TRANSFER_SETTINGS["finetune"]["encoder_lr"] * 100 == h.arm_config("finetune").lr,
     "with the encoder's learning rate at 0 the fine-tuning code gives exactly the frozen arm's accuracy on the same draw":
         lambda m: m["transfer.control.encoder_lr0.max_abs_diff"] == 0,
-    "is less accurate than the tuned fine-tuning at 10 to 100 labels (by 2 to 8 points, intervals above zero) and more accurate at 1,000":
-        lambda m: all(paired(m, "finetune_minus_whole", n)[0] > 0 and 0.02 <= m[f"transfer.paired.finetune_minus_whole.n{n}.mean"] <= 0.08
+    "is less accurate than the frozen head at 10 to 100 labels and more accurate at 1,000 (means), and likewise against the tuned fine-tuning (by 2 to 8 points, intervals above zero)":
+        lambda m: all(m[f"transfer.frozen.n{n}.mean"] > m[f"transfer.whole.n{n}.mean"] for n in (10, 20, 50, 100))
+        and m["transfer.frozen.n1000.mean"] < m["transfer.whole.n1000.mean"]
+        and all(paired(m, "finetune_minus_whole", n)[0] > 0 and 0.02 <= m[f"transfer.paired.finetune_minus_whole.n{n}.mean"] <= 0.08
                       for n in (10, 20, 50, 100)) and paired(m, "finetune_minus_whole", 1000)[1] < 0,
     "Its validation curve at 10 labels peaks after 100 steps and then falls (figure), and it starts below the frozen head's":
         lambda m: (lambda c, frozen: max(c, key=c.get) == "100" and c["800"] < c["100"] and c["50"] < frozen["50"])(
