@@ -142,35 +142,38 @@ CLAIMS = {
     "For the arms that learn a classifier on the pretrained encoder, the spread over draws at 10 labels is several times that at 100":
         lambda m: all(m[f"transfer.{a}.n10.std"] > 3 * m[f"transfer.{a}.n100.std"] for a in ("frozen", "selftrain", "finetune", "whole")),
     # Section 4: latent GANs against mixtures.
-    "The 100-component Gaussian mixture has the lowest FD of all samplers in every seed, lower than the mixture-prior GAN's by more than 1 in every seed, and also the highest precision and coverage":
+    "The 100-component Gaussian mixture has the lowest FD of all samplers in every seed, and also the highest precision and coverage":
         lambda m: all(m[f"gan.fid_gmm_best.seed{s}"] < min(m[f"gan.fid_{k}.seed{s}"] for k in SAMPLERS if k not in ("gmm_best", "gaussian", "k2"))
                       for s in SEEDS) and m["gan.fid_gmm_best.mean"] < min(m["gan.fid_gaussian"], m["gan.fid_k2"])
-        and m["gan.gmm_best_minus_gmm_prior.max"] < -1
         and all(m[f"gan.{stat}.gmm_best"] == max(m[f"gan.{stat}.{k}"] for k in SAMPLERS) for stat in ("precision", "coverage")),
-    "has a lower FD than the 10-component mixture it starts from in each of the three seeds, but in one seed by less than the FD's own sampling noise":
-        lambda m: m["gan.gmm10_minus_gmm_prior.min"] > 0
-        and sum(m[f"gan.fid_gmm10.seed{s}"] - m[f"gan.fid_gmm_prior.seed{s}"] < m["gan.fd.sample_noise_std"] for s in SEEDS) == 1,
-    "vary by a standard deviation of about 0.5, larger than the spread of this GAN over seeds":
-        lambda m: 0.4 < m["gan.fd.sample_noise_std"] < 0.6 and m["gan.fd.sample_noise_std"] > m["gan.fid_gmm_prior.std"],
-    "the latent GAN is worse than the 10-component mixture in every seed and worse than the mixture-prior GAN in every seed":
-        lambda m: m["gan.k8_minus_gmm10.min"] > 0 and all(m[f"gan.fid_k8.seed{s}"] > m[f"gan.fid_gmm_prior.seed{s}"] for s in SEEDS),
-    "Under the mixture-prior GAN's recipe it is far worse (FD about 20, recall about 0.56 against 0.77 under its own recipe)":
-        lambda m: 18 < m["gan.fid_k8_mixrecipe.mean"] < 23 and m["gan.k8_mixrecipe_minus_k8.min"] > 10
-        and abs(m["gan.recall.k8_mixrecipe"] - 0.56) < 0.02 and abs(m["gan.recall.k8"] - 0.77) < 0.02,
-    "So the mixture prior beats Gaussian noise under either recipe, and the recipe moves the Gaussian-noise GAN's FD by more than ten times the gap between the two priors under their own recipes":
-        lambda m: m["gan.k8_mixrecipe_minus_gmm_prior.min"] > 0 and all(m[f"gan.fid_k8.seed{s}"] > m[f"gan.fid_gmm_prior.seed{s}"] for s in SEEDS)
-        and m["gan.fid_k8_mixrecipe.mean"] - m["gan.fid_k8.mean"] > 10 * (m["gan.fid_k8.mean"] - m["gan.fid_gmm_prior.mean"]),
-    "With $k = 2$ it is much worse: its recall is near zero":
-        lambda m: m["gan.fid_k2"] > 2 * m["gan.fid_k8.mean"] and m["gan.recall.k2"] < 0.05,
-    "A single Gaussian is the worst sampler by FD, with the lowest precision but a high recall":
+    "its lead over the Gaussian-noise GAN is 0.06 to 0.7, in one seed by less than the FD's own sampling noise":
+        lambda m: (lambda lead: round(min(lead), 2) == 0.06 and round(max(lead), 1) == 0.7
+                   and sum(x < m["gan.fd.sample_noise_std"] for x in lead) == 1)(
+            [m[f"gan.fid_k8.seed{s}"] - m[f"gan.fid_gmm_best.seed{s}"] for s in SEEDS]),
+    "vary by a standard deviation of about 0.5, larger than the spread of either GAN over seeds":
+        lambda m: 0.4 < m["gan.fd.sample_noise_std"] < 0.6
+        and m["gan.fd.sample_noise_std"] > max(m["gan.fid_gmm_prior.std"], m["gan.fid_k8.std"]),
+    "the Gaussian-noise GAN ($k = 8$, 24,000 steps) has a lower FD than the mixture-prior GAN (4,000 steps) in every seed, but in two seeds by less than 0.1":
+        lambda m: FULL["GAN_STEPS"] == 24000 and FULL["MIXTURE_STEPS"] == 4000
+        and (lambda gap: all(g > 0 for g in gap) and sum(g < 0.1 for g in gap) == 2)(
+            [m[f"gan.fid_gmm_prior.seed{s}"] - m[f"gan.fid_k8.seed{s}"] for s in SEEDS]),
+    "Both beat the 10-component mixture in every seed, by more than the FD's noise":
+        lambda m: all(m[f"gan.fid_gmm10.seed{s}"] - m[f"gan.fid_{k}.seed{s}"] > m["gan.fd.sample_noise_std"]
+                      for s in SEEDS for k in ("k8", "gmm_prior")),
+    "Gaussian noise is far worse in every seed (FD about 6.5 against 3.9, recall 0.74 against 0.81)":
+        lambda m: m["gan.k8_mixrecipe_minus_gmm_prior.min"] > 1 and round(m["gan.fid_k8_mixrecipe.mean"] * 2) / 2 == 6.5
+        and round(m["gan.fid_gmm_prior.mean"], 1) == 3.9
+        and round(m["gan.recall.k8_mixrecipe"], 2) == 0.74 and round(m["gan.recall.gmm_prior"], 2) == 0.81,
+    "So the mixture prior wins when the recipe is matched, and the Gaussian-noise GAN's own recipe":
+        lambda m: m["gan.k8_mixrecipe_minus_gmm_prior.min"] > 0 and m["gan.k8_mixrecipe_minus_k8.min"] > 0
+        and m["gan.fid_k8.mean"] < m["gan.fid_gmm_prior.mean"],
+    "With $k = 2$ it is much worse, with a low recall (0.07)":
+        lambda m: m["gan.fid_k2"] > 2 * m["gan.fid_k8.mean"] and round(m["gan.recall.k2"], 2) == 0.07,
+    "A single Gaussian is the worst sampler by FD, with the lowest precision but the highest recall":
         lambda m: m["gan.fid_gaussian"] == max(m[f"gan.fid_{k}.mean"] for k in SAMPLERS)
         and m["gan.precision.gaussian"] == min(m[f"gan.precision.{k}"] for k in SAMPLERS)
         and m["gan.recall.gaussian"] > max(m[f"gan.recall.{k}"] for k in SAMPLERS if k != "gaussian"),
-    "than the mixture by about one standard deviation of the FD's noise":
-        lambda m: all(0.5 < (m[f"gan.fid_k8.seed{s}"] - m[f"gan.fid_gmm10.seed{s}"]) / m["gan.fd.sample_noise_std"] < 1.5 for s in SEEDS),
     "Every sampler stays above the floor": lambda m: all(m[f"gan.fid_{k}.mean"] > m["fid.real_floor"] for k in SAMPLERS),
-    "and the Gaussian-noise GANs with a lower recall than every mixture sampler":
-        lambda m: max(m["gan.recall.k8"], m["gan.recall.k8_mixrecipe"]) < min(m[f"gan.recall.{k}"] for k in ("gmm10", "gmm_best", "gmm_prior")),
     # Section 4: interpolation.
     "Their inner images have a lower FD and a higher classifier confidence than those of the straight line in the autoencoder's space, and slerp has a lower FD than the straight line between the same noise vectors":
         lambda m: all(m[f"interp.{k}.fid"] < m["interp.ae_line.fid"] and m[f"interp.{k}.confidence"] > m["interp.ae_line.confidence"]
@@ -182,9 +185,9 @@ CLAIMS = {
     # Section 5: the digit-conditional generator.
     "With weight 0.1 the requested digit is recognised more often, on average and for the worst digit, and precision is higher, in every seed":
         lambda m: all(min(m[f"cgan.ablation.diff.{k}.seed{s}"] for s in SEEDS) > 0 for k in ("accuracy", "worst", "precision")),
-    "the recognised samples' spread ratio falls by about 0.06, and recall falls by about 0.09":
+    "the recognised samples' spread ratio falls by about 0.05, and recall falls by about 0.09":
         lambda m: all(max(m[f"cgan.ablation.diff.{k}.seed{s}"] for s in SEEDS) < 0 for k in ("spread", "recall"))
-        and abs(m["cgan.ablation.diff.spread.mean"] + 0.06) < 0.015 and abs(m["cgan.ablation.diff.recall.mean"] + 0.09) < 0.015,
+        and abs(m["cgan.ablation.diff.spread.mean"] + 0.05) < 0.01 and abs(m["cgan.ablation.diff.recall.mean"] + 0.09) < 0.015,
     "Without the term, the recognised samples are as varied as the decoder's reconstructions of real digits (spread ratio near 1)":
         lambda m: all(abs(m[f"cgan.ablation.aux0.diversity.seed{s}"] - 1) < 0.02 for s in SEEDS),
     "The mean per-digit FD does not move consistently: lower with the term in two seeds, higher in one":
@@ -214,10 +217,11 @@ CLAIMS = {
     "The best sampler of codes is a 100-component Gaussian mixture, in every seed":
         lambda m: all(m[f"gan.fid_gmm_best.seed{s}"] == min(m[f"gan.fid_{k}.seed{s}"] for k in SAMPLERS if f"gan.fid_{k}.seed{s}" in m)
                       for s in SEEDS),
-    "that refines a 10-component mixture beats that mixture (in one seed within the FD's noise) and beats a GAN from Gaussian noise under either recipe":
-        lambda m: m["gan.gmm10_minus_gmm_prior.min"] > 0 and m["gan.k8_mixrecipe_minus_gmm_prior.min"] > 0
-        and all(m[f"gan.fid_k8.seed{s}"] > m[f"gan.fid_gmm_prior.seed{s}"] for s in SEEDS)
-        and sum(m[f"gan.fid_gmm10.seed{s}"] - m[f"gan.fid_gmm_prior.seed{s}"] < m["gan.fd.sample_noise_std"] for s in SEEDS) == 1,
+    "one seed within the FD's noise). A GAN from Gaussian noise trained for 24,000 steps and a GAN that refines a 10-component mixture for 4,000 are close, both better than that mixture; under the same recipe the mixture prior is far ahead":
+        lambda m: sum(m[f"gan.fid_k8.seed{s}"] - m[f"gan.fid_gmm_best.seed{s}"] < m["gan.fd.sample_noise_std"] for s in SEEDS) == 1
+        and abs(m["gan.fid_k8.mean"] - m["gan.fid_gmm_prior.mean"]) < m["gan.fd.sample_noise_std"]
+        and all(m[f"gan.fid_gmm10.seed{s}"] > max(m[f"gan.fid_k8.seed{s}"], m[f"gan.fid_gmm_prior.seed{s}"]) for s in SEEDS)
+        and m["gan.k8_mixrecipe_minus_gmm_prior.min"] > 1,
     "at a cost in variety within each digit in every seed":
         lambda m: all(m[f"cgan.ablation.diff.spread.seed{s}"] < 0 for s in SEEDS),
     "a classifier trained on its samples alone is nearly as accurate as one trained on reconstructed real digits":
