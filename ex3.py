@@ -170,7 +170,7 @@ clock.section(1)
 #
 # **Summary number.** The *mean absolute off-diagonal Pearson correlation*
 # $\overline{|r|} = \frac{1}{d(d-1)}\sum_{i\neq j}|R_{ij}|$: 0 for uncorrelated coordinates, 1 when
-# every coordinate is a linear function of every other, blind to each coordinate's scale; its 95%
+# every coordinate is a linear function of every other; its 95%
 # interval comes from 200 bootstrap resamples of the test images.
 #
 # **What a mean of pairs can hide** is redundancy spread over many coordinates, which the spectrum of
@@ -347,8 +347,7 @@ display(h.table([references], {"accuracy": "evaluation classifier, test accuracy
 #   training at a constant learning rate, after discriminator-only warm-up steps, moves the means,
 #   scale matrices and MLP; samples come from a moving average of its weights (Yazici et al. 2019).
 # * **The same recipe for both priors:** the Gaussian-noise GAN also under the mixture-prior GAN's
-#   recipe. That row and the mixture-prior GAN then differ in the noise and the generator's form, not
-#   in the training recipe.
+#   recipe (searched for that prior), so that the two differ only in the noise and the generator's form.
 #
 # **Baselines.** A full-covariance Gaussian, and full-covariance Gaussian mixtures (Ghosh et al. 2020)
 # of 10 components (the mixture-prior GAN's start) and of 100, the best held-out log-likelihood among
@@ -397,12 +396,12 @@ for kind, title in (("gmm_prior", "the mixture prior"), ("k8", "Gaussian noise (
 #   its lead over the Gaussian-noise GAN is 0.06 to 0.7, in one seed by less than the FD's own sampling noise
 #   (five draws of one fixed sampler vary by a standard deviation of about 0.5, larger than the spread of either GAN over seeds).
 # * **Each prior under its own recipe**, the two GANs are close: the Gaussian-noise GAN ($k = 8$, 24,000 steps) has a lower FD than the mixture-prior GAN (4,000 steps) in every seed, but in two seeds by less than 0.1.
-#   Both beat the 10-component mixture in every seed, by more than the FD's noise.
+#   Both beat the 10-component mixture in every seed, by more than the FD's noise, the mixture-prior GAN in seed 2 only just (0.48).
 # * **Under the same recipe** (the mixture-prior GAN's, its 4,000 steps included), Gaussian noise is far worse in every seed (FD about 6.5 against 3.9, recall 0.74 against 0.81).
 #   So the mixture prior wins when the recipe is matched, and the Gaussian-noise GAN's own recipe, which changes length, learning-rate decay, moving average and warm-up at once, closes the gap; which of these matters is not isolated.
 # * With $k = 2$ it is much worse, with a low recall (0.07). A single Gaussian is the worst sampler by FD, with the lowest precision but the highest recall:
 #   a wide cloud, many samples off the real digits (its coverage is low).
-# * **The grids** show mostly clean digits of every class, with a few faint or malformed shapes in each.
+# * **The grids** show mostly clean digits of every class, with a few malformed ones in each.
 #
 # **A possible reason.** The mixture prior starts at a fitted mixture; a generator of one Gaussian must
 # learn to split it between separate digit regions, which takes longer. The matched-recipe row fits
@@ -446,7 +445,7 @@ display(h.table(interp, {"path": "path", "FID": "FD", "confidence": "confidence"
 clock.section(4)
 
 # %% [markdown]
-# **Which interpolation is better.** The two criteria disagree.
+# **Which interpolation is better.** The two criteria disagree: for realistic in-between images the GAN's paths, for a gradual morph the AE line.
 #
 # * **Realism:** the paths through the GAN's noise space are better. Their inner images have a lower FD and a higher classifier confidence than those of the straight line in the autoencoder's space, and slerp has a lower FD than the straight line between the same noise vectors.
 #   Midway the AE line draws faint blends of the two digits (pairs 1 and 2), which the GAN's paths mostly avoid.
@@ -546,19 +545,18 @@ clock.section(5)
 #   the digit follows the row, except in column 8, where the requested 0 and 6 look like 8s.
 # * **The 64 sampled 7s** vary in slant (upright to strongly right-leaning), stroke thickness (faint to
 #   bold), and the length and curvature of the top bar and stem; a few have a crossbar or a hooked top,
-#   one or two are malformed. They do not vary in position or height, and nearly all read as 7s. In
-#   Jupyter, the control below the grids draws any digit and noise seed.
+#   one or two are malformed. They do not vary in position or height, and nearly all read as 7s.
 # * **The auxiliary term (three seeds, paired).** With weight 0.1 the requested digit is recognised more often, on average and for the worst digit, and precision is higher, in every seed.
-#   The price is variety, also in every seed: the recognised samples' spread ratio falls by about 0.05, and recall falls by about 0.09.
+#   The price is variety, also in every seed: the recognised samples' spread ratio falls by about 0.05, and recall by 0.08 to 0.10.
 #   Without the term, the recognised samples are as varied as the decoder's reconstructions of real digits (spread ratio near 1),
-#   so the term costs variety *within* each digit. The mean per-digit FD does not move consistently: lower with the term in two seeds, higher in one.
+#   so the term costs variety *within* each digit. The mean per-digit FD does not move consistently: lower with the term in two seeds, higher in one, unlike in the weight's one-seed search.
 # * **Above the decoder's "ceiling".** The generator's samples are recognised more often than the decoder's reconstructions of real test digits (both averaged over digits):
 #   some real digits decode ambiguously, and the auxiliary term pushes codes to where its classifier
 #   (97% on test codes, second table) is sure.
 # * **Train on generated, test on real.** A classifier trained only on generated digits (seed 0's generator)
 #   reaches a test accuracy about one point below the same classifier trained on as many reconstructed real digits:
 #   the samples cover most, not all, of the variety a classifier needs.
-# * **Per digit.** Digit 8 has the highest FD with and without the auxiliary term, and digit 1 the lowest:
+# * **Per digit.** Digit 8 has the highest FD and digit 1 the lowest:
 #   a 1 is one stroke, an 8 two loops whose sizes and closure vary. The recall is lowest for 8 and highest for 1 (per-digit table, means over seeds).
 
 # %% [markdown]
@@ -580,9 +578,10 @@ clock.section(5)
 #    behind. The frozen codes hold much more than a small head finds from 10 labels: cluster-then-label
 #    on them reaches about 95% from 10 labels on (accuracy and paired-difference tables).
 # 4. **Latent GAN.** The best sampler of codes is a 100-component Gaussian mixture, in every seed (in
-#    one seed within the FD's noise). A GAN from Gaussian noise trained for 24,000 steps and a GAN that
-#    refines a 10-component mixture for 4,000 are close, both better than that mixture; under the same
-#    recipe the mixture prior is far ahead (sampler table). Paths through the GAN's noise space pass through more
+#    one seed within the FD's noise), with both it and the Gaussian-noise GAN at the largest size and
+#    length tried. A GAN from Gaussian noise trained for 24,000 steps and a GAN that refines a
+#    10-component mixture for 4,000 are close, both better than the 10-component mixture; under the
+#    mixture prior's recipe the mixture prior is far ahead (sampler table). Paths through the GAN's noise space pass through more
 #    realistic images; the straight line in the autoencoder's space is the smoother path (interpolation
 #    table and strips).
 # 5. **Conditional generator.** With the digit as a one-hot input, a projection discriminator and an
@@ -772,8 +771,8 @@ clock.section(5)
 # to 20% between the two precisions' classifiers, so the length curves (float32) and the later checks
 # (bfloat16) are compared only within each. The second table gives
 # the run time of each section, also in units of one autoencoder training step timed at the start of
-# the run; that short timing is noisy (it varied 1.6-fold between two runs on machines of this kind
-# whose sections took the same time to within 2%), so the unit compares machines only roughly. The third gives the recipe of
+# the run; that short timing is noisy (on machines of this kind it has varied 1.6-fold between runs
+# whose sections took the same time), so the unit compares machines only roughly. The third gives the recipe of
 # every model family.
 
 # %%

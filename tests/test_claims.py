@@ -157,9 +157,11 @@ CLAIMS = {
         lambda m: FULL["GAN_STEPS"] == 24000 and FULL["MIXTURE_STEPS"] == 4000
         and (lambda gap: all(g > 0 for g in gap) and sum(g < 0.1 for g in gap) == 2)(
             [m[f"gan.fid_gmm_prior.seed{s}"] - m[f"gan.fid_k8.seed{s}"] for s in SEEDS]),
-    "Both beat the 10-component mixture in every seed, by more than the FD's noise":
-        lambda m: all(m[f"gan.fid_gmm10.seed{s}"] - m[f"gan.fid_{k}.seed{s}"] > m["gan.fd.sample_noise_std"]
-                      for s in SEEDS for k in ("k8", "gmm_prior")),
+    "Both beat the 10-component mixture in every seed, by more than the FD's noise, the mixture-prior GAN in seed 2 only just (0.48)":
+        lambda m: (lambda gaps: all(g > m["gan.fd.sample_noise_std"] for g in gaps.values())
+                   and min(gaps, key=gaps.get) == ("gmm_prior", 2) and round(gaps["gmm_prior", 2], 2) == 0.48
+                   and gaps["gmm_prior", 2] < 1.1 * m["gan.fd.sample_noise_std"])(
+            {(k, s): m[f"gan.fid_gmm10.seed{s}"] - m[f"gan.fid_{k}.seed{s}"] for s in SEEDS for k in ("k8", "gmm_prior")}),
     "Gaussian noise is far worse in every seed (FD about 6.5 against 3.9, recall 0.74 against 0.81)":
         lambda m: m["gan.k8_mixrecipe_minus_gmm_prior.min"] > 1 and round(m["gan.fid_k8_mixrecipe.mean"] * 2) / 2 == 6.5
         and round(m["gan.fid_gmm_prior.mean"], 1) == 3.9
@@ -185,9 +187,9 @@ CLAIMS = {
     # Section 5: the digit-conditional generator.
     "With weight 0.1 the requested digit is recognised more often, on average and for the worst digit, and precision is higher, in every seed":
         lambda m: all(min(m[f"cgan.ablation.diff.{k}.seed{s}"] for s in SEEDS) > 0 for k in ("accuracy", "worst", "precision")),
-    "the recognised samples' spread ratio falls by about 0.05, and recall falls by about 0.09":
+    "the recognised samples' spread ratio falls by about 0.05, and recall by 0.08 to 0.10":
         lambda m: all(max(m[f"cgan.ablation.diff.{k}.seed{s}"] for s in SEEDS) < 0 for k in ("spread", "recall"))
-        and abs(m["cgan.ablation.diff.spread.mean"] + 0.05) < 0.01 and abs(m["cgan.ablation.diff.recall.mean"] + 0.09) < 0.015,
+        and abs(m["cgan.ablation.diff.spread.mean"] + 0.05) < 0.01 and all(-0.10 <= round(m[f"cgan.ablation.diff.recall.seed{s}"], 2) <= -0.08 for s in SEEDS),
     "Without the term, the recognised samples are as varied as the decoder's reconstructions of real digits (spread ratio near 1)":
         lambda m: all(abs(m[f"cgan.ablation.aux0.diversity.seed{s}"] - 1) < 0.02 for s in SEEDS),
     "The mean per-digit FD does not move consistently: lower with the term in two seeds, higher in one":
@@ -196,9 +198,8 @@ CLAIMS = {
         lambda m: all(m[f"cgan.accuracy.seed{s}"] > m["cgan.recon_ceiling"] for s in SEEDS),
     "reaches a test accuracy about one point below the same classifier trained on as many reconstructed real digits":
         lambda m: 0.005 < m["cgan.cas_real"] - m["cgan.cas"] < 0.015,
-    "Digit 8 has the highest FD with and without the auxiliary term, and digit 1 the lowest":
-        lambda m: all(max(range(10), key=lambda d: m[f"{p}.fid.digit{d}"]) == 8 and min(range(10), key=lambda d: m[f"{p}.fid.digit{d}"]) == 1
-                      for p in ("cgan", "cgan.ablation.aux0")),
+    "Digit 8 has the highest FD and digit 1 the lowest":
+        lambda m: max(range(10), key=lambda d: m[f"cgan.fid.digit{d}"]) == 8 and min(range(10), key=lambda d: m[f"cgan.fid.digit{d}"]) == 1,
     "The recall is lowest for 8 and highest for 1":
         lambda m: min(range(10), key=lambda d: m[f"cgan.recall.digit{d}"]) == 8 and max(range(10), key=lambda d: m[f"cgan.recall.digit{d}"]) == 1,
     # Conclusion.
@@ -217,7 +218,12 @@ CLAIMS = {
     "The best sampler of codes is a 100-component Gaussian mixture, in every seed":
         lambda m: all(m[f"gan.fid_gmm_best.seed{s}"] == min(m[f"gan.fid_{k}.seed{s}"] for k in SAMPLERS if f"gan.fid_{k}.seed{s}" in m)
                       for s in SEEDS),
-    "one seed within the FD's noise). A GAN from Gaussian noise trained for 24,000 steps and a GAN that refines a 10-component mixture for 4,000 are close, both better than that mixture; under the same recipe the mixture prior is far ahead":
+    "with both it and the Gaussian-noise GAN at the largest size and length tried":
+        lambda m: FULL["GMM_COMPONENTS"] == max(int(c) for c in h.read_validation()["mixture"]["scores"])
+        and FULL["GAN_STEPS"] == max(int(n) for n in h.read_validation()["length"]["k8"]["fd"]),
+    "unlike in the weight's one-seed search":
+        lambda m: (lambda fd: fd["0.1"]["fd"] < fd["0.0"]["fd"])(h.read_validation()["recipe"]["cgan_aux_weight"]["scores"]),
+    "one seed within the FD's noise), with both it and the Gaussian-noise GAN at the largest size and length tried. A GAN from Gaussian noise trained for 24,000 steps and a GAN that refines a 10-component mixture for 4,000 are close, both better than the 10-component mixture; under the mixture prior's recipe the mixture prior is far ahead":
         lambda m: sum(m[f"gan.fid_k8.seed{s}"] - m[f"gan.fid_gmm_best.seed{s}"] < m["gan.fd.sample_noise_std"] for s in SEEDS) == 1
         and abs(m["gan.fid_k8.mean"] - m["gan.fid_gmm_prior.mean"]) < m["gan.fd.sample_noise_std"]
         and all(m[f"gan.fid_gmm10.seed{s}"] > max(m[f"gan.fid_k8.seed{s}"], m[f"gan.fid_gmm_prior.seed{s}"]) for s in SEEDS)
