@@ -105,8 +105,9 @@ GAN_SEEDS = (0, 1, 2)  # section 4: seeds of every latent GAN and mixture
 GAN_RECIPE = dict(lr=3e-4, r1=10.0, hidden=256)
 REPORT_NOISE_DIM = 8  # that of the Gaussian-noise GAN, the conditional generator and the interpolation study
 # Lengths chosen by tools/validate.py's "length" part: from the length curves' choice, doubled while the
-# shorter run's validation FD is more than 10% above the doubled run's, at most twice. The Gaussian-noise GAN's FD still fell
-# at its cap (24,000 steps); the mixture-prior GAN stopped at 4,000 and the conditional one at 3,000.
+# shorter run's validation FD is more than 10% above the doubled run's, at most twice. The Gaussian-noise
+# GAN's FD still fell at its cap (24,000 steps); the mixture-prior GAN stopped at 4,000 and the
+# conditional one at 3,000.
 GAN_STEPS = 24000  # unconditional, Gaussian noise
 CGAN_STEPS = 3000  # conditional
 GMM_COMPONENTS = 100  # the mixture baseline's size, by held-out log-likelihood of validation codes
