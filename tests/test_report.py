@@ -91,3 +91,15 @@ def test_submission_zip_holds_the_code_pdf_and_readme_only(tmp_path):
         build_submission("", "456", pdf, out_dir=tmp_path)
     with pytest.raises(ValueError, match="ID2"):
         build_submission("123", "4/6", pdf, out_dir=tmp_path)
+
+
+def test_the_benchmark_counts_steps_of_the_runs_own_autoencoder():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_training", ROOT / "tools" / "bench_training.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    # 10 epochs of 1,280 images in batches of 128: 100 steps in 42.9 s, 0.429 s each.
+    assert bench.own_step_seconds({"ae.train_seconds.d10": 42.9}, epochs=10, train_size=1280, batch_size=128) == \
+        pytest.approx(0.429)
+    assert bench.own_step_seconds({}) is None
