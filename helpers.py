@@ -132,9 +132,10 @@ CGAN_AUX_WEIGHT = 0.1
 # across seeds) still has more than one seed to run on. A transfer pool below 4,096 codes keeps UMAP on
 # its exact nearest neighbours (larger sets switch to NN-descent, whose numba compile costs about 40 s).
 SMOKE_OVERRIDES = dict(AE_EPOCHS=2, AE_TRAIN_SIZE=1024, AE_VAL_SIZE=512, SEEDS=(0, 1), TRANSFER_DRAWS=2,
-                       TRANSFER_MAX_STEPS=20, TRANSFER_POOL_SIZE=4000, SELFTRAIN_FRACTIONS=(0.5,), SELFTRAIN_STEPS=20, CLASSIFIER_EPOCHS=1,
-                       CLASSIFIER_TRAIN_SIZE=1024, GAN_SEEDS=(0, 1), GAN_STEPS=100, CGAN_SEEDS=(0, 1), CGAN_STEPS=100,
-                       CGAN_AUX_STEPS=100, MIXTURE_STEPS=100, MIXTURE_WARMUP=20, GMM_COMPONENTS=12, CAS_SIZE=2000)
+                       TRANSFER_MAX_STEPS=20, TRANSFER_POOL_SIZE=4000, SELFTRAIN_FRACTIONS=(0.5,), SELFTRAIN_STEPS=20,
+                       CLASSIFIER_EPOCHS=1, CLASSIFIER_TRAIN_SIZE=1024, GAN_SEEDS=(0, 1), GAN_STEPS=100,
+                       CGAN_SEEDS=(0, 1), CGAN_STEPS=100, CGAN_AUX_STEPS=100, MIXTURE_STEPS=100, MIXTURE_WARMUP=20,
+                       GMM_COMPONENTS=12, CAS_SIZE=2000)
 if SMOKE:
     globals().update(SMOKE_OVERRIDES)
 
@@ -1025,8 +1026,9 @@ def transfer_experiment(ae_config: AEConfig, encoder_state: dict, train_images, 
     """Training and test accuracy of every arm of ARMS, for draws[n] draws of a labelled subset of n images.
 
     The labelled subsets come from the training images; the first TRANSFER_POOL_SIZE training images
-    (all of them in the report), without their labels, are the unlabelled pool. Every arm of one draw sees the same labelled images. `configs` maps each
-    arm of train_few_label to its recipe (arm_config by default). The frozen heads of all draws of a
+    (all of them in the report), without their labels, are the unlabelled pool. Every arm of one draw
+    sees the same labelled images. `configs` maps each arm of train_few_label to its recipe (arm_config
+    by default). The frozen heads of all draws of a
     label count train as one batched model; the frozen arms and cluster-then-label are scored on
     codes encoded once; the clusters are fitted once, on the pool's codes.
     """

@@ -54,20 +54,17 @@ def main() -> None:
         print(f"{metrics} is missing: `make report` writes it")
         return
     m = json.loads(metrics.read_text())
-    print(f"\nlast full run ({m.get('runtime.device')}, {m.get('runtime.precision', 'float32')}): seconds, "
-          "and autoencoder training steps of the 40-step timing at that run's start (a noisy unit)")
+    own = own_step_seconds(m)
+    start_ms = m.get(f"bench.ae.step_ms.{m.get('runtime.precision', 'float32')}", float("nan"))
+    print(f"\nlast full run ({m.get('runtime.device')}, {m.get('runtime.precision', 'float32')}): seconds, and "
+          f"autoencoder training steps of the 40-step timing at that run's start ({start_ms:.1f} ms, a noisy unit)"
+          + (f" and of that run's own d=10 autoencoder ({1000 * own:.1f} ms per step as section 1 trained it)"
+             if own is not None else ""))
     for key in sorted(k for k in m if k.startswith("runtime.") and k.endswith("_seconds")):
         part = key[len("runtime."):-len("_seconds")]
         steps = m.get(f"runtime.{part}_cost_ae_steps" if part != "total" else "runtime.cost_ae_steps")
-        print(f"  {part:<10}{m[key]:>8.0f}" + (f"{steps:>12,.0f}" if steps is not None else ""))
-    own = own_step_seconds(m)
-    if own is not None:
-        start_ms = m.get(f"bench.ae.step_ms.{m.get('runtime.precision', 'float32')}", float("nan"))
-        print(f"\nthe same in steps of that run's own d=10 autoencoder ({1000 * own:.1f} ms per step as section 1 "
-              f"trained it; the timing at the run's start gave {start_ms:.1f} ms)")
-        for key in sorted(k for k in m if k.startswith("runtime.") and k.endswith("_seconds")):
-            print(f"  {key[len('runtime.'):-len('_seconds')]:<10}{m[key]:>8.0f}{m[key] / own:>12,.0f}")
-
+        print(f"  {part:<10}{m[key]:>8.0f}" + (f"{steps:>12,.0f}" if steps is not None else f"{'':>12}")
+              + (f"{m[key] / own:>12,.0f}" if own is not None else ""))
 
 if __name__ == "__main__":
     main()

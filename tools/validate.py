@@ -319,8 +319,8 @@ class GanJudge:
 
 def better(candidate: dict, incumbent: dict) -> bool:
     """A candidate replaces the incumbent only if its FD is lower by more than GAN_PLATEAU (relative): at
-    the FDs of these GANs (5 to 8) that is one to two standard deviations of the FD's own sample noise
-    (0.37 on the validation images), so a lucky draw alone rarely moves the recipe."""
+    the FDs of these GANs (5 and above) more than the FD's own sample noise (a standard deviation of 0.37
+    over draws of one mixture on the validation images), so a lucky draw alone rarely moves the recipe."""
     return candidate["fd"] < incumbent["fd"] * (1 - GAN_PLATEAU)
 
 
