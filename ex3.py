@@ -770,10 +770,10 @@ clock.section(5)
 # the evaluation classifier trains in bfloat16, as in this run; the same GAN setting's FD differed by up
 # to 20% between the two precisions' classifiers, so the length curves (float32) and the later checks
 # (bfloat16) are compared only within each. The second table gives
-# the run time of each section, also in units of one autoencoder training step timed at the start of
-# the run; that short timing is noisy (on machines of this kind it has varied 1.6-fold between runs
-# whose sections took the same time), so the unit compares machines only roughly. The third gives the recipe of
-# every model family.
+# the run time of each section, also in units of one autoencoder training step, which compare machines
+# of different speed: the fastest of five timed blocks of 40 steps of the $d=10$ autoencoder at the
+# start of the run and of five at its end (the first table gives both; a slower block measures other
+# work on the machine). The third gives the recipe of every model family.
 
 # %%
 clock.finish()

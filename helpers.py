@@ -114,6 +114,7 @@ GMM_COMPONENTS = 100  # the mixture baseline's size, by held-out log-likelihood 
 CGAN_SEEDS = (0, 1, 2)  # section 5: seeds of both arms of the auxiliary-term ablation
 FD_DRAWS = 5  # section 4: independent sample draws of one fixed sampler, for the FD's own noise
 CAS_SIZE = 20000  # section 5: labelled digits that train the train-on-generated classifier (and its real twin)
+UNIT_STEPS, UNIT_BLOCKS = 40, 5  # the run's cost unit: fastest of 5 timed blocks of 40 autoencoder steps (RunClock)
 CGAN_AUX_STEPS = 1000  # training steps of the conditional generator's digit classifier of codes
 # The mixture-prior latent GAN (generate(digit=None) samples it): starts as a Gaussian mixture fitted
 # to the codes and is refined adversarially, at a constant learning rate, keeping a weight average.
@@ -129,13 +130,13 @@ CGAN_AUX_WEIGHT = 0.1
 
 # The smoke mode (EX3_SMOKE=1, the regression test): the same code on tiny data and schedules.
 # Two seeds wherever the report has three: every per-seed statistic (standard deviations, agreement
-# across seeds) still has more than one seed to run on. A transfer pool below 4,096 codes keeps UMAP on
-# its exact nearest neighbours (larger sets switch to NN-descent, whose numba compile costs about 40 s).
+# across seeds) still has more than one seed to run on. The transfer pool keeps 4,000 codes, enough for
+# class-balanced draws of 1,000 labels.
 SMOKE_OVERRIDES = dict(AE_EPOCHS=2, AE_TRAIN_SIZE=1024, AE_VAL_SIZE=512, SEEDS=(0, 1), TRANSFER_DRAWS=2,
                        TRANSFER_MAX_STEPS=20, TRANSFER_POOL_SIZE=4000, SELFTRAIN_FRACTIONS=(0.5,), SELFTRAIN_STEPS=20,
                        CLASSIFIER_EPOCHS=1, CLASSIFIER_TRAIN_SIZE=1024, GAN_SEEDS=(0, 1), GAN_STEPS=100,
                        CGAN_SEEDS=(0, 1), CGAN_STEPS=100, CGAN_AUX_STEPS=100, MIXTURE_STEPS=100, MIXTURE_WARMUP=20,
-                       GMM_COMPONENTS=12, CAS_SIZE=2000)
+                       GMM_COMPONENTS=12, CAS_SIZE=2000, UNIT_STEPS=10, UNIT_BLOCKS=1)
 if SMOKE:
     globals().update(SMOKE_OVERRIDES)
 
@@ -1191,8 +1192,11 @@ class CodeClusters:
             self.mean, self.std, self.projection, self.embedded = like.mean, like.std, like.projection, like.embedded
         else:
             self.mean, self.std = codes.mean(0), codes.std(0).clamp_min(1e-6)
+            # Approximate neighbours (NN-descent) at every size, as UMAP uses them from 4,096 codes on
+            # (the report's 60,000): below that, UMAP would find them exactly and transform new codes
+            # through a Python-level pairwise loop, a minute for 10,000 codes.
             self.projection = umap.UMAP(n_components=dims, n_neighbors=neighbors, min_dist=0.0, random_state=seed,
-                                        n_jobs=1)
+                                        n_jobs=1, force_approximation_algorithm=True)
             self.embedded = self.projection.fit_transform(self._standardise(codes))
         self.dims, self.neighbors, self.seed = dims, neighbors, seed
         self.mixture = GaussianMixture(components, covariance_type="full", random_state=seed).fit(self.embedded)
@@ -1807,15 +1811,19 @@ def generate(n: int, digit: int | None = None, seed: int = 0) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
-def training_step_ms(family: str, precision: str, steps: int = 40) -> float:
+def training_step_ms(family: str, precision: str, steps: int = 40, blocks: int = 1) -> float:
     """Milliseconds per training step of the report's d=10 autoencoder ("ae", batch AEConfig.batch_size)
-    or of the Gaussian-noise latent GAN ("gan"), on random data, in `precision`; a first run warms up."""
+    or of the Gaussian-noise latent GAN ("gan"), on random data, in `precision`: the fastest of `blocks`
+    timed runs of `steps` steps after a first run that warms up (the minimum, as Python's timeit module
+    advises: a slower block measures other work on the machine, not the code)."""
     if family not in ("ae", "gan"):
         raise ValueError(f"family must be 'ae' or 'gan', got {family!r}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if blocks < 1 or steps < 1:
+        raise ValueError(f"steps and blocks must be positive, got {steps} and {blocks}")
     times = []
-    for _ in range(2):
+    for _ in range(1 + blocks):
         set_seed(0)
         if family == "ae":
             cfg = AEConfig(d=REPORT_D, epochs=1, train_size=steps * AEConfig.batch_size, val_size=1,
@@ -1827,7 +1835,7 @@ def training_step_ms(family: str, precision: str, steps: int = 40) -> float:
             gan = LatentGAN(GANConfig(noise_dim=REPORT_NOISE_DIM, latent_dim=REPORT_D, steps=steps)).to(DEVICE)
             with autocast(precision):
                 times.append(train_latent_gan(gan, torch.randn(10000, REPORT_D))["train_seconds"])
-    return 1000 * times[-1] / steps
+    return 1000 * min(times[1:]) / steps
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1947,30 +1955,34 @@ def mean_std(key: str, spec: str = ".4g"):
 
 
 class RunClock:
-    """Times the run (from after its own step timing) and each section, in seconds and in units of one
-    autoencoder training step timed at the start, which compare across machines of different speed."""
+    """Times the run and each section, in seconds and in units of one autoencoder training step, which
+    compare across machines of different speed. The unit is the fastest of UNIT_BLOCKS blocks of
+    UNIT_STEPS steps of the d=10 autoencoder timed at the start of the run and as many at its end, so
+    that a slow spell at either end (other work on the machine) does not set it."""
 
     def __init__(self):
-        self.step_ms = {p: training_step_ms("ae", p) for p in dict.fromkeys(("float32", PRECISION))}
+        self.step_ms = {p: training_step_ms("ae", p, UNIT_STEPS, UNIT_BLOCKS) for p in dict.fromkeys(("float32", PRECISION))}
+        self.seconds = {}
         self.start = self.lap_start = time.perf_counter()
         record_metrics({"runtime.device": str(DEVICE), "runtime.precision": PRECISION,
                         "runtime.mode": "smoke" if SMOKE else "full", "runtime.threads": torch.get_num_threads(),
                         **{f"bench.ae.step_ms.{p}": v for p, v in self.step_ms.items()}})
 
-    def _record(self, name: str, seconds: float) -> None:
-        record_metrics({f"runtime.{name}_seconds": seconds,
-                        f"runtime.{name}_cost_ae_steps": seconds / (self.step_ms[PRECISION] / 1000)})
-
     def section(self, i: int) -> None:
         """Close section i (it began where the previous one ended)."""
         now = time.perf_counter()
-        self._record(f"section{i}", now - self.lap_start)
+        self.seconds[f"section{i}"] = now - self.lap_start
+        record_metrics({f"runtime.section{i}_seconds": self.seconds[f"section{i}"]})
         self.lap_start = now
 
     def finish(self) -> None:
+        """Record the whole run's time, time the unit again, and record every cost in the unit."""
         seconds = time.perf_counter() - self.start
-        record_metrics({"runtime.total_seconds": seconds,
-                        "runtime.cost_ae_steps": seconds / (self.step_ms[PRECISION] / 1000)})
+        end_ms = training_step_ms("ae", PRECISION, UNIT_STEPS, UNIT_BLOCKS)
+        unit = min(self.step_ms[PRECISION], end_ms) / 1000
+        record_metrics({"runtime.total_seconds": seconds, f"bench.ae.step_ms_end.{PRECISION}": end_ms,
+                        "runtime.unit_step_ms": 1000 * unit, "runtime.cost_ae_steps": seconds / unit,
+                        **{f"runtime.{part}_cost_ae_steps": s / unit for part, s in self.seconds.items()}})
 
 
 # Section 1 --------------------------------------------------------------------------------------
@@ -2458,9 +2470,11 @@ def environment_rows() -> list[dict]:
     m = read_metrics()
     step = ", ".join(f"{p} {v:.1f} ms" for p, v in ((k.split(".")[-1], v) for k, v in m.items()
                                                     if k.startswith("bench.ae.step_ms.")))
+    end = ", ".join(f"{k.split('.')[-1]} {v:.1f} ms" for k, v in m.items() if k.startswith("bench.ae.step_ms_end."))
     return [{"item": "device, training precision, threads",
              "value": f"{m['runtime.device']}, {m['runtime.precision']}, {m['runtime.threads']}"},
-            {"item": "one autoencoder training step (batch 128)", "value": step},
+            {"item": f"one autoencoder training step (batch 128), fastest of {UNIT_BLOCKS} blocks of {UNIT_STEPS}",
+             "value": f"at the start: {step}" + (f"; at the end: {end}" if end else "")},
             {"item": "Python, PyTorch, NumPy, scikit-learn, SciPy",
              "value": f"{platform.python_version()}, {torch.__version__}, {np.__version__}, {sklearn.__version__}, "
                       f"{scipy.__version__}"}]

@@ -284,6 +284,30 @@ def test_bfloat16_training_lowers_the_loss_reports_float32_and_repeats_itself(im
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), again.parameters()))
 
 
+def test_the_step_benchmark_takes_the_fastest_block_after_the_warm_up(monkeypatch):
+    seconds = iter([9.0, 5.0, 3.0, 4.0])  # the warm-up run, then three timed blocks
+    monkeypatch.setattr(h, "train_autoencoder", lambda *a, **k: {"train_seconds": next(seconds)})
+    assert h.training_step_ms("ae", "float32", steps=10, blocks=3) == pytest.approx(300.0)
+    with pytest.raises(ValueError, match="positive"):
+        h.training_step_ms("ae", "float32", blocks=0)
+
+
+def test_the_run_clock_counts_every_section_in_the_faster_of_its_two_step_timings(monkeypatch):
+    timings = iter([40.0, 30.0, 20.0])  # float32 and the precision at the start, the precision at the end
+    monkeypatch.setattr(h, "PRECISION", "bfloat16")
+    monkeypatch.setattr(h, "training_step_ms", lambda *a, **k: next(timings))
+    recorded = {}
+    monkeypatch.setattr(h, "record_metrics", recorded.update)
+    now = iter([100.0, 110.0, 150.0])
+    monkeypatch.setattr(h.time, "perf_counter", lambda: next(now))
+    clock = h.RunClock()
+    clock.section(1)
+    clock.finish()
+    assert recorded["runtime.unit_step_ms"] == 20.0 and recorded["bench.ae.step_ms_end.bfloat16"] == 20.0
+    assert recorded["runtime.section1_cost_ae_steps"] == pytest.approx(10 / 0.020)
+    assert recorded["runtime.cost_ae_steps"] == pytest.approx(50 / 0.020)
+
+
 def test_training_step_benchmark_restores_the_precision():
     chosen = h.PRECISION
     ms = h.training_step_ms("gan", "float32", steps=5)
