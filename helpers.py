@@ -130,10 +130,13 @@ CGAN_AUX_WEIGHT = 0.1
 
 # The smoke mode (EX3_SMOKE=1, the regression test): the same code on tiny data and schedules.
 # Two seeds wherever the report has three: every per-seed statistic (standard deviations, agreement
-# across seeds) still has more than one seed to run on. The transfer pool keeps 4,000 codes, enough for
-# class-balanced draws of 1,000 labels.
+# across seeds) still has more than one seed to run on. The transfer pool's 1,500 codes hold at least
+# 134 of every digit, enough for class-balanced draws of 1,000 labels. Below 4,096 codes UMAP finds
+# exact neighbours, through a Python-level loop over pairs of codes in fit and in transform (test codes
+# x pool codes): a small pool keeps that short, and the smoke mode avoids the numba compile of the
+# NN-descent that the report's 60,000 codes use (about 30 s in every process that fits a projection).
 SMOKE_OVERRIDES = dict(AE_EPOCHS=2, AE_TRAIN_SIZE=1024, AE_VAL_SIZE=512, SEEDS=(0, 1), TRANSFER_DRAWS=2,
-                       TRANSFER_MAX_STEPS=20, TRANSFER_POOL_SIZE=4000, SELFTRAIN_FRACTIONS=(0.5,), SELFTRAIN_STEPS=20,
+                       TRANSFER_MAX_STEPS=20, TRANSFER_POOL_SIZE=1500, SELFTRAIN_FRACTIONS=(0.5,), SELFTRAIN_STEPS=20,
                        CLASSIFIER_EPOCHS=1, CLASSIFIER_TRAIN_SIZE=1024, GAN_SEEDS=(0, 1), GAN_STEPS=100,
                        CGAN_SEEDS=(0, 1), CGAN_STEPS=100, CGAN_AUX_STEPS=100, MIXTURE_STEPS=100, MIXTURE_WARMUP=20,
                        GMM_COMPONENTS=12, CAS_SIZE=2000, UNIT_STEPS=10, UNIT_BLOCKS=1)
@@ -1192,11 +1195,8 @@ class CodeClusters:
             self.mean, self.std, self.projection, self.embedded = like.mean, like.std, like.projection, like.embedded
         else:
             self.mean, self.std = codes.mean(0), codes.std(0).clamp_min(1e-6)
-            # Approximate neighbours (NN-descent) at every size, as UMAP uses them from 4,096 codes on
-            # (the report's 60,000): below that, UMAP would find them exactly and transform new codes
-            # through a Python-level pairwise loop, a minute for 10,000 codes.
             self.projection = umap.UMAP(n_components=dims, n_neighbors=neighbors, min_dist=0.0, random_state=seed,
-                                        n_jobs=1, force_approximation_algorithm=True)
+                                        n_jobs=1)
             self.embedded = self.projection.fit_transform(self._standardise(codes))
         self.dims, self.neighbors, self.seed = dims, neighbors, seed
         self.mixture = GaussianMixture(components, covariance_type="full", random_state=seed).fit(self.embedded)

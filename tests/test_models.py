@@ -285,17 +285,26 @@ def test_bfloat16_training_lowers_the_loss_reports_float32_and_repeats_itself(im
 
 
 def test_the_step_benchmark_takes_the_fastest_block_after_the_warm_up(monkeypatch):
-    seconds = iter([9.0, 5.0, 3.0, 4.0])  # the warm-up run, then three timed blocks
+    seconds = iter([1.0, 5.0, 3.0, 4.0])  # the warm-up run (fastest, not counted), then three timed blocks
     monkeypatch.setattr(h, "train_autoencoder", lambda *a, **k: {"train_seconds": next(seconds)})
     assert h.training_step_ms("ae", "float32", steps=10, blocks=3) == pytest.approx(300.0)
-    with pytest.raises(ValueError, match="positive"):
-        h.training_step_ms("ae", "float32", blocks=0)
+    for bad in (dict(blocks=0), dict(steps=0)):
+        with pytest.raises(ValueError, match="positive"):
+            h.training_step_ms("ae", "float32", **bad)
 
 
-def test_the_run_clock_counts_every_section_in_the_faster_of_its_two_step_timings(monkeypatch):
-    timings = iter([40.0, 30.0, 20.0])  # float32 and the precision at the start, the precision at the end
+@pytest.mark.parametrize("start, end", [(20.0, 30.0), (30.0, 20.0)])
+def test_the_run_clock_counts_every_section_in_the_faster_of_its_two_step_timings(monkeypatch, start, end):
+    # float32 at the start is the fastest timing of all, but the unit is a step in the training precision
+    timings = {("float32", 0): 10.0, ("bfloat16", 0): start, ("bfloat16", 1): end}
+    calls = []
+
+    def timing(family, precision, steps, blocks):
+        calls.append((family, precision, steps, blocks))
+        return timings[precision, sum(c[1] == precision for c in calls) - 1]
+
     monkeypatch.setattr(h, "PRECISION", "bfloat16")
-    monkeypatch.setattr(h, "training_step_ms", lambda *a, **k: next(timings))
+    monkeypatch.setattr(h, "training_step_ms", timing)
     recorded = {}
     monkeypatch.setattr(h, "record_metrics", recorded.update)
     now = iter([100.0, 110.0, 150.0])
@@ -303,7 +312,9 @@ def test_the_run_clock_counts_every_section_in_the_faster_of_its_two_step_timing
     clock = h.RunClock()
     clock.section(1)
     clock.finish()
-    assert recorded["runtime.unit_step_ms"] == 20.0 and recorded["bench.ae.step_ms_end.bfloat16"] == 20.0
+    assert calls == [("ae", p, h.UNIT_STEPS, h.UNIT_BLOCKS) for p in ("float32", "bfloat16", "bfloat16")]
+    assert recorded["runtime.unit_step_ms"] == 20.0 and recorded["bench.ae.step_ms_end.bfloat16"] == end
+    assert recorded["runtime.section1_seconds"] == 10.0 and recorded["runtime.total_seconds"] == 50.0
     assert recorded["runtime.section1_cost_ae_steps"] == pytest.approx(10 / 0.020)
     assert recorded["runtime.cost_ae_steps"] == pytest.approx(50 / 0.020)
 

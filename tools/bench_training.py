@@ -1,13 +1,14 @@
 """Training speed of the report's models: milliseconds per step in float32 and in the chosen precision.
 
-Usage: python tools/bench_training.py [--steps N]
+Usage: python tools/bench_training.py [--steps N] [--blocks K]
 
 Prints, for the d=10 autoencoder and the Gaussian-noise latent GAN, the time of one training step in
 each precision, their ratio measured in this run, and seconds per epoch; then the time of each
 section of the last full run, from figures/metrics.json, in seconds and in autoencoder steps: those of
-the run's start-up timing (40 steps, noisy) and those of the run's own d=10 autoencoder (thousands of
-steps of section 1's training, steadier). Per-step times and ratios compare across machines; a total
-in seconds does not.
+the run's own unit (the fastest of helpers.UNIT_BLOCKS timed blocks of helpers.UNIT_STEPS steps at its
+start and at its end, as this benchmark times every step) and those of
+its d=10 autoencoder as section 1 trained it (one thread, beside another worker). Per-step times and
+ratios compare across machines; a total in seconds does not.
 """
 
 import argparse
@@ -31,21 +32,22 @@ def own_step_seconds(m: dict, epochs: int = h.AE_EPOCHS, train_size: int = h.AEC
                      batch_size: int = h.AEConfig.batch_size) -> float | None:
     """Seconds per training step of the run's own d=10 autoencoder (seed 0, section 1, trained in a
     one-thread worker beside another), from its recorded training time: a unit measured on thousands of
-    steps of the run's real work, steadier than the 40-step timing at the start of the run."""
+    steps of the run's real work, a check on the run's own unit (timed on two threads, fastest block)."""
     seconds = m.get("ae.train_seconds.d10")
     return None if seconds is None else seconds / (epochs * (train_size // batch_size))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=40, help="timed training steps per measurement")
+    parser.add_argument("--steps", type=int, default=h.UNIT_STEPS, help="timed training steps per block")
+    parser.add_argument("--blocks", type=int, default=h.UNIT_BLOCKS, help="timed blocks; the fastest counts")
     args = parser.parse_args()
     precisions = list(dict.fromkeys(("float32", h.PRECISION)))
     print(f"device {h.DEVICE}, chosen precision {h.PRECISION}, {h.torch.get_num_threads()} threads, "
           f"torch {h.torch.__version__}")
     print(f"{'model':<6}{'precision':>11}{'ms/step':>10}{'s/epoch':>10}{'speed-up':>10}")
     for family in ("ae", "gan"):
-        ms = {p: h.training_step_ms(family, p, args.steps) for p in precisions}
+        ms = {p: h.training_step_ms(family, p, args.steps, args.blocks) for p in precisions}
         for p in precisions:
             print(f"{family:<6}{p:>11}{ms[p]:>10.2f}{ms[p] * EPOCH_STEPS[family] / 1000:>10.1f}"
                   f"{ms['float32'] / ms[p]:>9.2f}x")
@@ -55,10 +57,12 @@ def main() -> None:
         return
     m = json.loads(metrics.read_text())
     own = own_step_seconds(m)
-    start_ms = m.get(f"bench.ae.step_ms.{m.get('runtime.precision', 'float32')}", float("nan"))
-    print(f"\nlast full run ({m.get('runtime.device')}, {m.get('runtime.precision', 'float32')}): seconds, and "
-          f"autoencoder training steps of the 40-step timing at that run's start ({start_ms:.1f} ms, a noisy unit)"
-          + (f" and of that run's own d=10 autoencoder ({1000 * own:.1f} ms per step as section 1 trained it)"
+    precision = m.get("runtime.precision", "float32")
+    unit_ms = m.get("runtime.unit_step_ms", m.get(f"bench.ae.step_ms.{precision}", float("nan")))
+    print(f"\nlast full run ({m.get('runtime.device')}, {precision}): seconds, and autoencoder training steps "
+          f"of that run's unit ({unit_ms:.1f} ms: start {m.get(f'bench.ae.step_ms.{precision}', float('nan')):.1f}, "
+          f"end {m.get(f'bench.ae.step_ms_end.{precision}', float('nan')):.1f})"
+          + (f" and of its own d=10 autoencoder ({1000 * own:.1f} ms per step as section 1 trained it)"
              if own is not None else ""))
     for key in sorted(k for k in m if k.startswith("runtime.") and k.endswith("_seconds")):
         part = key[len("runtime."):-len("_seconds")]
