@@ -770,10 +770,11 @@ clock.section(5)
 # the evaluation classifier trains in bfloat16, as in this run; the same GAN setting's FD differed by up
 # to 20% between the two precisions' classifiers, so the length curves (float32) and the later checks
 # (bfloat16) are compared only within each. The second table gives
-# the run time of each section, also in units of one autoencoder training step, which compare machines
-# of different speed: the fastest of five timed blocks of 40 steps of the $d=10$ autoencoder at the
-# start of the run and of five at its end (the first table gives both; a slower block measures other
-# work on the machine). The third gives the recipe of every model family.
+# the run time of each section, also in units of one training step of the $d=10$ autoencoder in the
+# training precision, which compare machines of different speed: the faster of two timings, each the
+# fastest of five blocks of 40 steps, one at the start of the run and one at its end (the first table
+# gives both; a slower block measures other work on the machine, not the code). The third gives the
+# recipe of every model family.
 
 # %%
 clock.finish()
