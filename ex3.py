@@ -62,7 +62,7 @@ clock = h.RunClock()  # times each section, for the appendix
 # settings tuned earlier against distances to the test images (appendix). Otherwise the test images are
 # used once, for the reported numbers.
 
-# %% tags=["nbval-check-output"]
+# %%
 train_x, train_y = h.load_mnist(train=True)
 test_x, test_y = h.load_mnist(train=False)
 print(f"{len(train_x):,} training and {len(test_x):,} test images of {tuple(train_x.shape[1:])} pixels in [0, 1]")

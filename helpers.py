@@ -64,6 +64,7 @@ SEED_DS = (4, 10, 64)  # latent sizes trained with every seed of SEEDS
 SEEDS = (0, 1, 2)
 AE_EPOCHS = 10  # one recipe for every autoencoder of the report
 AE_TRAIN_SIZE, AE_VAL_SIZE = 55000, 5000  # the first training images, and the next ones held out
+TEST_SIZE = 10000  # the test images load_mnist returns: all of them (the first 2,000 in the smoke mode)
 LONG_SCHEDULE_DS = (10, 64)  # latent sizes also trained (seed 0) on a schedule twice as long: the plateau check
 # The bottleneck designs compared at d = 10, all on the same trunk and recipe. conv_wide's 2x2 map is
 # as wide as needed to match fc128's parameter count.
@@ -114,6 +115,7 @@ GMM_COMPONENTS = 100  # the mixture baseline's size, by held-out log-likelihood 
 CGAN_SEEDS = (0, 1, 2)  # section 5: seeds of both arms of the auxiliary-term ablation
 FD_DRAWS = 5  # section 4: independent sample draws of one fixed sampler, for the FD's own noise
 CAS_SIZE = 20000  # section 5: labelled digits that train the train-on-generated classifier (and its real twin)
+DIGIT_SAMPLES = 1000  # section 5: samples of each requested digit that its per-digit scores read
 UNIT_STEPS, UNIT_BLOCKS = 40, 5  # the run's cost unit: fastest of 5 timed blocks of 40 autoencoder steps (RunClock)
 CGAN_AUX_STEPS = 1000  # training steps of the conditional generator's digit classifier of codes
 # The mixture-prior latent GAN (generate(digit=None) samples it): starts as a Gaussian mixture fitted
@@ -135,11 +137,13 @@ CGAN_AUX_WEIGHT = 0.1
 # exact neighbours, through a Python-level loop over pairs of codes in fit and in transform (test codes
 # x pool codes): a small pool keeps that short, and the smoke mode avoids the numba compile of the
 # NN-descent that the report's 60,000 codes use (about 30 s in every process that fits a projection).
+# The first 2,000 test images (at least 150 of every digit) stand for the test set: every pass over the
+# test images (the autoencoders' reconstructions, the transfer arms, the FD's reference) is 5x shorter.
 SMOKE_OVERRIDES = dict(AE_EPOCHS=2, AE_TRAIN_SIZE=1024, AE_VAL_SIZE=512, SEEDS=(0, 1), TRANSFER_DRAWS=2,
                        TRANSFER_MAX_STEPS=20, TRANSFER_POOL_SIZE=1500, SELFTRAIN_FRACTIONS=(0.5,), SELFTRAIN_STEPS=20,
                        CLASSIFIER_EPOCHS=1, CLASSIFIER_TRAIN_SIZE=1024, GAN_SEEDS=(0, 1), GAN_STEPS=100,
                        CGAN_SEEDS=(0, 1), CGAN_STEPS=100, CGAN_AUX_STEPS=100, MIXTURE_STEPS=100, MIXTURE_WARMUP=20,
-                       GMM_COMPONENTS=12, CAS_SIZE=2000, UNIT_STEPS=10, UNIT_BLOCKS=1)
+                       GMM_COMPONENTS=4, CAS_SIZE=2000, DIGIT_SAMPLES=300, UNIT_STEPS=10, UNIT_BLOCKS=1, TEST_SIZE=2000)
 if SMOKE:
     globals().update(SMOKE_OVERRIDES)
 
@@ -282,7 +286,8 @@ _LOADED: dict = {}
 
 
 def load_mnist(train: bool = True, folder: Path | str | None = None):
-    """MNIST as tensors: images float32 [N, 1, 32, 32] in [0, 1] (28x28 zero-padded), labels int64 [N]."""
+    """MNIST as tensors: images float32 [N, 1, 32, 32] in [0, 1] (28x28 zero-padded), labels int64 [N]:
+    the 60,000 training images, or the first TEST_SIZE test images (all 10,000 in the report)."""
     if not isinstance(train, bool):
         raise ValueError(f"train must be True or False, got {train!r}")
     key = (str(folder), train)
@@ -294,7 +299,8 @@ def load_mnist(train: bool = True, folder: Path | str | None = None):
         labels = torch.from_numpy(arrays[f"{split}_labels"]).long()
         _LOADED[key] = (images, labels)
     images, labels = _LOADED[key]
-    return images.clone(), labels.clone()
+    n = len(images) if train else TEST_SIZE
+    return images[:n].clone(), labels[:n].clone()
 
 
 # The validation protocol: every setting the report chooses rather than fixes is scored on held-out
@@ -1174,6 +1180,24 @@ def frozen_heads(encoder_state: dict, ae_config: AEConfig, pool_codes: torch.Ten
     return [m.eval() for m in models]
 
 
+def cached_umap():
+    """The umap module, its numba-compiled functions kept on disk between processes.
+
+    umap-learn compiles its functions without numba's disk cache, about 30 s in every process that fits
+    a projection; enable_caching() (numba's own switch behind cache=True) stores the same machine code
+    in NUMBA_CACHE_DIR, or beside umap's source, for later processes.
+    """
+    import importlib
+
+    from numba.core.dispatcher import Dispatcher
+
+    for name in ("umap.umap_", "umap.layouts", "umap.distances", "umap.utils", "umap.sparse", "umap.spectral"):
+        for function in vars(importlib.import_module(name)).values():
+            if isinstance(function, Dispatcher) and type(function._cache).__name__ == "NullCache":
+                function.enable_caching()
+    return importlib.import_module("umap")
+
+
 class CodeClusters:
     """Cluster-then-label on frozen codes (the N2D recipe, McConville et al. 2020): a UMAP projection
     of the standardised codes, then a Gaussian mixture in the projection, both fitted on unlabelled
@@ -1184,9 +1208,9 @@ class CodeClusters:
                  like: "CodeClusters | None" = None):
         """`like`: clusters fitted to the same codes with the same dims, neighbors and seed, whose projection
         is reused (only the mixture is fitted again)."""
-        import umap
         from sklearn.mixture import GaussianMixture
 
+        umap = cached_umap()
         if components < 10:
             raise ValueError(f"components must be at least the 10 digits, got {components}")
         if like is not None:
@@ -1745,7 +1769,7 @@ def path_scores(classifier: EvalClassifier, images: torch.Tensor, reference_feat
 
 def conditional_scores(decoder: nn.Module, generator: Generator, classifier: EvalClassifier,
                        real_feats: np.ndarray, real_labels: torch.Tensor, recon_feats: np.ndarray,
-                       recon_probs: np.ndarray, n: int = 1000) -> list[dict]:
+                       recon_probs: np.ndarray, n: int = DIGIT_SAMPLES) -> list[dict]:
     """Per requested digit, n samples: the share the classifier recognises as that digit; the spread of the
     recognised samples' features divided by that of the recognised reconstructions of the real test
     digits of that digit (every sample passes through the decoder, so its blur is not counted as lost

@@ -1,11 +1,14 @@
+import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import helpers as h
+from test_validation import full_mode_constants
 
 
 @pytest.fixture(scope="module")
@@ -13,12 +16,26 @@ def mnist():
     return h.load_mnist(train=True), h.load_mnist(train=False)
 
 
+TEST_DIGITS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # MNIST's test digits per class
+
+
 def test_shapes_types_and_sizes(mnist):
     (x, y), (tx, ty) = mnist
-    assert x.shape == (60000, 1, 32, 32) and tx.shape == (10000, 1, 32, 32)
+    assert x.shape == (60000, 1, 32, 32) and tx.shape == (h.TEST_SIZE, 1, 32, 32)
     assert x.dtype == torch.float32 and y.dtype == torch.int64
-    assert y.shape == (60000,) and ty.shape == (10000,)
-    assert ty.bincount().tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert y.shape == (60000,) and ty.shape == (h.TEST_SIZE,)
+    # The report reads every test image; the smoke mode the first TEST_SIZE, which hold every digit.
+    full = h.mnist_arrays()["test_labels"]
+    assert full_mode_constants()["TEST_SIZE"] == len(full) == 10000 and np.bincount(full).tolist() == TEST_DIGITS
+    assert torch.equal(ty, torch.from_numpy(full[:h.TEST_SIZE]).long()) and ty.bincount().min() >= 150
+
+
+def test_the_committed_report_read_the_whole_data_set():
+    nb = json.loads((Path(h.ROOT) / "ex3.ipynb").read_text())
+    printed = ["".join("".join(o.get("text", "")) for o in c.get("outputs", [])) for c in nb["cells"] if c["cell_type"] == "code"]
+    data_cell = next(p for p in printed if "test digits per class" in p)
+    assert data_cell == ("60,000 training and 10,000 test images of (1, 32, 32) pixels in [0, 1]\n"
+                         f"test digits per class: {TEST_DIGITS}\n")
 
 
 def test_range_and_zero_padding(mnist):
@@ -59,7 +76,7 @@ def test_offline_path_builds_a_verified_cache_from_the_wheel(offline_folder):
     h.verify_mnist_arrays(arrays)
     assert (offline_folder / h.CACHE_FILE).exists()
     x, y = h.load_mnist(train=False, folder=offline_folder)
-    assert x.shape == (10000, 1, 32, 32) and y[:5].tolist() == [7, 2, 1, 0, 4]
+    assert x.shape == (h.TEST_SIZE, 1, 32, 32) and y[:5].tolist() == [7, 2, 1, 0, 4]
 
 
 def test_corrupt_cache_is_detected_and_rebuilt(offline_folder):
