@@ -112,9 +112,9 @@ display(h.table(designs, {"design": "design", "parameters": "parameters", "bottl
 # **What the table shows.** The single linear map from the flattened map to the code is the worst
 # design. At matched parameter count, conv_wide (convolutional hidden layer) has a lower test error than fc128 (fully connected hidden layer), by several times the seed standard deviation of fc512
 # at $d = 10$ (one seed each). fc2x512 and fc512 have the lowest test error of the six designs, in both of their seeds,
-# with several times the others' parameters, and fc2x512 has the lower test error in both seeds, seed by seed, by more than the standard deviation of fc512's three seeds
+# with several times the others' parameters, and fc2x512 has the lower test error in both seeds, by more than the standard deviation of fc512's three seeds
 # at $d = 10$ (sweep table). The sweep and sections 2 to 5 use
-# **fc512**, the smaller of the two designs with the lowest held-out error, at two thirds of fc2x512's size: the gain of the second hidden layer is real but small next to the gaps between latent sizes below.
+# **fc512**, the smaller of the two designs with the lowest held-out error (the two given a second seed), at two thirds of fc2x512's size: the gain of the second hidden layer is real but small next to the gaps between latent sizes below.
 
 # %% [markdown]
 # ### 1c. Latent size against PCA
@@ -210,8 +210,7 @@ clock.section(2)
 #   correlation of the trained codes stays between 0.1 and 0.2 in every seed, and it is slightly lower
 #   at $d = 64$ than at $d = 4$ in all three seeds; between those sizes it does not change
 #   monotonically (seed 0 in the figure). The untrained encoder sits at 0.11 to 0.13 from $d = 4$ on, below the trained codes at $d = 4$ and 10 in every seed, and PCA codes stay near zero at every $d$.
-#   At $d = 2$ the trained and untrained codes are both nearly uncorrelated. Pair by pair, a larger
-#   code is not more correlated.
+#   At $d = 2$ the trained and untrained codes are both nearly uncorrelated.
 # * **Beyond pairs.** For $4 \le d \le 32$ the trained and untrained codes differ by less than 0.05 in total correlation per coordinate and by less than a factor of two in the smallest eigenvalue,
 #   and their spectra nearly coincide at $d = 4$ and 16. At $d = 64$ they part: the total correlation per coordinate is more than 1.7 times the untrained encoder's in every seed,
 #   the smallest eigenvalue is about 50 to 90 times smaller in every seed, and the smallest quarter of the
@@ -219,7 +218,7 @@ clock.section(2)
 #   almost linear combinations of the others, which the pairwise mean does not show.
 #
 # **Why.** The reconstruction loss does not reward decorrelated coordinates (the decoder can undo any
-# invertible mixing), so training moves the architecture's pairwise level only a little; with more coordinates than
+# invertible mixing), so training moves the pairwise level by at most 0.07 from the untrained encoder's; with more coordinates than
 # reconstruction uses, nothing stops it spending some on near-copies of others, as at $d = 64$.
 
 # %% [markdown]
@@ -286,13 +285,13 @@ clock.section(3)
 #
 # * **Frozen against fine-tuned.** At each arm's validated settings,
 #   the paired differences stay within one point at every number of labels, with no clear winner at 10, 20 and 50 labels, fine-tuning ahead by half a point at 100 and the frozen encoder ahead by a third of a point at 1,000.
-#   The chosen fine-tuning barely moves the encoder (its learning rate is a hundredth of the head's),
-#   so the two are close by construction; a control confirms that with the encoder's learning rate at 0 the fine-tuning code gives exactly the frozen arm's accuracy on the same draw.
+#   The chosen fine-tuning barely moves the encoder (its learning rate is a hundredth of its head's, itself a third of the frozen head's),
+#   so the two are close by construction; at the frozen arm's settings with encoder learning rate 0, the fine-tuning code gives exactly the frozen arm's accuracy (control).
 # * **The whole network at one learning rate** (the exercise's plain reading) is less accurate than the frozen head at 10 to 100 labels and more accurate at 1,000 (means),
 #   and likewise against the tuned fine-tuning (by 2 to 8 points, intervals above zero).
 #   Its validation curve at 10 labels peaks after 100 steps and then falls (figure), and it starts
 #   below the frozen head's: with a handful of labels, moving the whole encoder at the head's rate, its
-#   BatchNorm statistics learning too, costs accuracy, and overfits with more steps, as the exercise expects.
+#   BatchNorm statistics learning too, costs accuracy, and overfits with more steps.
 # * **Overfitting.** Up to 100 labels the frozen, fine-tuned, whole and scratch arms classify every labelled image correctly (the accuracy in brackets), while their test accuracy is far lower; the gap is the overfitting, and it narrows at 1,000 labels.
 # * **Unlabelled images.** Self-training is more accurate than the frozen head at 10 to 100 labels, by a margin that shrinks as the labels grow, and slightly less accurate at 1,000.
 #   Cluster-then-label on the same frozen codes is the most accurate arm at every number of labels, ahead of self-training in every paired comparison, and reaches about 95% test accuracy from 10 labels on.
@@ -396,7 +395,7 @@ for kind, title in (("gmm_prior", "the mixture prior"), ("k8", "Gaussian noise (
 #   its lead over the Gaussian-noise GAN is 0.06 to 0.7, in one seed by less than the FD's own sampling noise
 #   (five draws of one fixed sampler vary by a standard deviation of about 0.5, larger than the spread of either GAN over seeds).
 # * **Each prior under its own recipe**, the two GANs are close: the Gaussian-noise GAN ($k = 8$, 24,000 steps) has a lower FD than the mixture-prior GAN (4,000 steps) in every seed, but in two seeds by less than 0.1.
-#   Both beat the 10-component mixture in every seed, by more than the FD's noise, the mixture-prior GAN in seed 2 only just (0.48).
+#   Both beat the 10-component mixture in every seed, by more than the noise of a difference of two FDs (0.65), except the mixture-prior GAN in seed 2 (0.48).
 # * **Under the same recipe** (the mixture-prior GAN's, its 4,000 steps included), Gaussian noise is far worse in every seed (FD about 6.5 against 3.9, recall 0.74 against 0.81).
 #   So the mixture prior wins when the recipe is matched, and the Gaussian-noise GAN's own recipe, which changes length, learning-rate decay, moving average and warm-up at once, closes the gap; which of these matters is not isolated.
 # * With $k = 2$ it is much worse, with a low recall (0.07). A single Gaussian is the worst sampler by FD, with the lowest precision but the highest recall:
@@ -454,7 +453,7 @@ clock.section(4)
 #   from a 1 into a 7 before becoming a 0).
 #
 # The paths' ends are decoded codes, not the real images beside them; for the GAN paths the inversion
-# also leaves a small error (printed above). One GAN (seed 0), 200 pairs.
+# also leaves an error (printed above). One GAN (seed 0), 200 pairs.
 
 # %% [markdown]
 # ## 5. A generator that takes the digit as input
@@ -569,8 +568,8 @@ clock.section(5)
 #    (design table, one seed). The
 #    10-epoch recipe is short of its plateau, more so at large $d$ (long-schedule table).
 # 2. **Correlation.** A larger code does not make its coordinates more correlated pair by pair: the
-#    mean absolute correlation stays between 0.1 and 0.2 from $d = 4$ to 64, near the untrained
-#    encoder's 0.11 to 0.13 (correlation table and figure). At $d = 64$, in all three seeds, training makes some
+#    mean absolute correlation stays between 0.1 and 0.2 from $d = 4$ to 64, within 0.07 of the untrained
+#    encoder's (correlation table and figure). At $d = 64$, in all three seeds, training makes some
 #    directions of the code nearly linear combinations of the others (spectrum figure, second table).
 # 3. **Transfer.** With each arm at its own validated settings, the frozen encoder with a small head
 #    and the fine-tuned network are within one point of each other at every number of labels, the whole
