@@ -1183,18 +1183,23 @@ def frozen_heads(encoder_state: dict, ae_config: AEConfig, pool_codes: torch.Ten
 def cached_umap():
     """The umap module, its numba-compiled functions kept on disk between processes.
 
-    umap-learn compiles its functions without numba's disk cache, about 30 s in every process that fits
-    a projection; enable_caching() (numba's own switch behind cache=True) stores the same machine code
-    in NUMBA_CACHE_DIR, or beside umap's source, for later processes.
+    umap-learn compiles most of its functions without numba's disk cache: 20-30 s in every process
+    that fits a projection here. enable_caching() (numba's own switch behind cache=True) stores the same
+    machine code in NUMBA_CACHE_DIR, or beside umap's source, for later processes; where neither is
+    writable, umap compiles in every process as before.
     """
     import importlib
 
+    from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
 
     for name in ("umap.umap_", "umap.layouts", "umap.distances", "umap.utils", "umap.sparse", "umap.spectral"):
         for function in vars(importlib.import_module(name)).values():
-            if isinstance(function, Dispatcher) and type(function._cache).__name__ == "NullCache":
-                function.enable_caching()
+            if isinstance(function, Dispatcher) and isinstance(function._cache, NullCache):
+                try:
+                    function.enable_caching()
+                except RuntimeError:  # numba found no writable cache folder
+                    break
     return importlib.import_module("umap")
 
 

@@ -4,11 +4,11 @@ Usage: python tools/bench_training.py [--steps N] [--blocks K]
 
 Prints, for the d=10 autoencoder and the Gaussian-noise latent GAN, the time of one training step in
 each precision, their ratio measured in this run, and seconds per epoch; then the time of each
-section of the last full run, from figures/metrics.json, in seconds and in autoencoder steps: those of
-the run's own unit (the fastest of helpers.UNIT_BLOCKS timed blocks of helpers.UNIT_STEPS steps at its
-start and at its end, as this benchmark times every step) and those of
-its d=10 autoencoder as section 1 trained it (one thread, beside another worker). Per-step times and
-ratios compare across machines; a total in seconds does not.
+section of the last full run, from figures/metrics.json, in seconds and in autoencoder steps of two
+units: the run's own (the fastest of helpers.UNIT_BLOCKS timed blocks of helpers.UNIT_STEPS steps at
+its start and at its end, as this benchmark times every step), and the step of its d=10 autoencoder
+as section 1 trained it (one thread, beside another worker). Per-step times and ratios compare
+across machines; a total in seconds does not.
 """
 
 import argparse
