@@ -58,9 +58,9 @@ clock = h.RunClock()  # times each section, for the appendix
 # held out. **The settings that this report searched were chosen on those 5,000 held-out images**, by a
 # validation search in the repository (`tools/validate.py`) whose models train on the first 55,000
 # images only and which never loads a test image; each section says which settings these are. The
-# other settings are one fixed recipe (appendix), not searched; the GAN recipe's search started from
-# settings tuned earlier against distances to the test images (appendix). Otherwise the test images are
-# used once, for the reported numbers.
+# other settings are one fixed recipe (appendix), not searched. The GANs' fixed settings and the
+# starting point of their search were tuned earlier against distances to the test images (appendix);
+# apart from that, the test images are used once, for the reported numbers.
 
 # %%
 train_x, train_y = h.load_mnist(train=True)
@@ -241,7 +241,7 @@ clock.section(2)
 # **Protocol.** 10 class-balanced draws of labelled training images for every number of labels; every
 # arm of a draw sees the same images, so arms are compared draw by draw. Adam, weight decay $10^{-4}$,
 # batches of up to 128. **Each arm's settings were chosen for that arm on the 5,000 held-out images**
-# (grids and rules in the appendix); the first table gives them with the validation accuracy at the
+# (grids, rules and fixed settings: appendix); the first table gives them with the validation accuracy at the
 # chosen length, the figure the validation curves of the four arms that train for a number of steps.
 
 # %%
