@@ -64,6 +64,10 @@ CLAIMS = {
         lambda m: m["ae.bottleneck.fc128.test_mse"] - m["ae.bottleneck.conv_wide.test_mse"] > 3 * m["ae.test_mse_seeds.d10.std"]
         and abs(m["ae.bottleneck.conv_wide.parameters"] / m["ae.bottleneck.fc128.parameters"] - 1) < 0.02,
     "fc2x512 and fc512 have the lowest test error of the six designs, in both of their seeds": best_two_hold,
+    "the smaller of the two designs with the lowest held-out error (the two given a second seed)":
+        lambda m: sorted(DESIGNS, key=lambda d: m[f"ae.bottleneck.{d}.val_mse"])[:2] == ["fc2x512", h.REPORT_DESIGN]
+        and all(f"ae.bottleneck.{d}.test_mse_seeds.seed1" in m for d in ("fc2x512", h.REPORT_DESIGN))
+        and m[f"ae.bottleneck.{h.REPORT_DESIGN}.parameters"] < m["ae.bottleneck.fc2x512.parameters"],
     "fc2x512 has the lower test error in both seeds, by more than the standard deviation of fc512's three seeds":
         lambda m: all(seed_mse(m, "fc512", s) - seed_mse(m, "fc2x512", s) > m["ae.test_mse_seeds.d10.std"] for s in (0, 1)),
     "the gain of the second hidden layer is real but small next to the gaps between latent sizes below":
