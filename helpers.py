@@ -212,7 +212,8 @@ def set_seed(seed: int) -> torch.Generator:
 # What turns a config of each family into trained weights: its model class and training function, and
 # every function or class of this module that they use, found by reading their source (training_code).
 # That source is part of the checkpoint's name, so a changed model, training loop, optimiser or
-# precision policy never loads old weights.
+# precision policy never loads old weights. Config dataclasses are not code: a config enters the name by
+# its values (config_key), so their defaults can change without renaming a model trained with explicit values.
 TRAINING_ROOTS = {
     "AEConfig": ("Autoencoder", "train_autoencoder"),
     "ClassifierConfig": ("EvalClassifier", "train_classifier"),
@@ -236,6 +237,13 @@ def _source(obj) -> tuple[str, set]:
     return _PARSED[obj]
 
 
+def is_config(obj) -> bool:
+    """Whether obj is a config dataclass (a class whose instances name models by their values)."""
+    import dataclasses
+
+    return isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__name__.endswith("Config")
+
+
 def training_code(family: str) -> list[str]:
     """Names of this module's functions and classes (those its source defines, as they are bound now)
     that a family's training roots use, directly or through each other, sorted."""
@@ -246,7 +254,7 @@ def training_code(family: str) -> list[str]:
     if text not in _PARSED:
         _PARSED[text] = {node.name for node in ast.parse(text).body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
     defined = _PARSED[text]
-    own = lambda name: name in defined and callable(getattr(module, name, None))
+    own = lambda name: name in defined and callable(getattr(module, name, None)) and not is_config(getattr(module, name))
     found, todo = set(), list(TRAINING_ROOTS[family])
     while todo:
         name = todo.pop()
