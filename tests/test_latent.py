@@ -163,9 +163,9 @@ def test_transfer_rows_report_training_and_test_accuracy_for_every_arm_and_draw(
 
 
 def test_each_arm_takes_its_own_validated_settings():
-    assert h.arm_config("finetune").encoder_lr == h.TRANSFER_SETTINGS["finetune"]["encoder_lr"]
+    assert h.arm_config("finetune").encoder_lr == h.RECIPE.transfer_settings["finetune"]["encoder_lr"]
     assert h.arm_config("whole").batchnorm == "train" and h.arm_config("finetune").batchnorm == "frozen"
-    assert all(h.arm_config(arm).steps <= h.TRANSFER_SETTINGS[arm]["steps"] for arm in h.ALL_ARMS)
+    assert all(h.arm_config(arm).steps <= h.RECIPE.transfer_settings[arm]["steps"] for arm in h.ALL_ARMS)
     with pytest.raises(ValueError, match="arm"):
         h.arm_config("cluster")  # not a train_few_label arm
 
@@ -180,8 +180,8 @@ def test_the_correlation_spectrum_is_flat_for_independent_codes_and_peaked_for_c
 
 
 def test_long_schedule_rows_give_the_relative_change_of_the_longer_run():
-    short, long = h.ae_config(10), h.ae_config(10, epochs=2 * h.AE_EPOCHS)
+    short, long = h.ae_config(10), h.ae_config(10, epochs=2 * h.RECIPE.ae_epochs)
     s1 = h.Section1(trained={}, sweep={(10, 0): short}, designs={}, long={10: long})
     rows = h.long_schedule_rows(s1, {short: {"mse": 0.010}, long: {"mse": 0.009}})
-    assert rows == [{"d": 10, "epochs": h.AE_EPOCHS, "long_epochs": 2 * h.AE_EPOCHS, "mse": 0.010, "long_mse": 0.009,
+    assert rows == [{"d": 10, "epochs": h.RECIPE.ae_epochs, "long_epochs": 2 * h.RECIPE.ae_epochs, "mse": 0.010, "long_mse": 0.009,
                      "rel_change": pytest.approx(-0.1)}]

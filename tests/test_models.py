@@ -4,9 +4,10 @@ import pytest
 import torch
 
 import helpers as h
+from conftest import patch_everywhere
 
 
-@pytest.mark.parametrize("design", sorted(h.BOTTLENECK_DESIGNS))
+@pytest.mark.parametrize("design", sorted(h.RECIPE.bottleneck_designs))
 @pytest.mark.parametrize("d", [1, 2, 10, 64])
 def test_encoder_decoder_shapes_and_range(d, design):
     model = h.Autoencoder(h.ae_config(d, design)).eval()
@@ -25,7 +26,7 @@ def _linear_shapes(module):
 
 def test_each_design_has_the_layers_its_name_says():
     flat = 64 * 16  # the trunk's 4x4x64 map
-    heads = {name: h.Autoencoder(h.ae_config(10, name)) for name in h.BOTTLENECK_DESIGNS}
+    heads = {name: h.Autoencoder(h.ae_config(10, name)) for name in h.RECIPE.bottleneck_designs}
     assert _linear_shapes(heads["linear"].encoder) == [(flat, 10)]
     assert _linear_shapes(heads["fc128"].encoder) == [(flat, 128), (128, 10)]
     assert _linear_shapes(heads["fc512"].encoder) == [(flat, 512), (512, 10)]
@@ -183,7 +184,7 @@ def test_checkpoint_name_changes_with_precision_and_training_code(monkeypatch):
     config = _tiny()
     name = h.checkpoint_path(config)
     with monkeypatch.context() as m:
-        m.setattr(h, "PRECISION", "float32" if h.PRECISION == "bfloat16" else "bfloat16")
+        patch_everywhere(m, "PRECISION", "float32" if h.PRECISION == "bfloat16" else "bfloat16")
         assert h.checkpoint_path(config) != name
     original = h.train_autoencoder
 
@@ -191,7 +192,7 @@ def test_checkpoint_name_changes_with_precision_and_training_code(monkeypatch):
         return original(model, images, progress)
 
     with monkeypatch.context() as m:
-        m.setattr(h, "train_autoencoder", train_autoencoder)
+        patch_everywhere(m, "train_autoencoder", train_autoencoder)
         assert h.checkpoint_path(config) != name
     assert h.checkpoint_path(config) == name
 
@@ -216,7 +217,7 @@ def test_a_changed_autoencoder_training_function_renames_the_gans_built_on_it(mo
     ae = h.ae_config()
     gan_name = h.checkpoint_path(h.gan_config(8, ae))
     mixture_name = h.checkpoint_path(h.mixture_gan_config(ae))
-    monkeypatch.setattr(h, "train_autoencoder", _same_source_elsewhere(h.train_autoencoder))
+    patch_everywhere(monkeypatch, "train_autoencoder", _same_source_elsewhere(h.train_autoencoder))
     assert h.checkpoint_path(h.gan_config(8, ae)) != gan_name
     assert h.checkpoint_path(h.mixture_gan_config(ae)) != mixture_name
 
@@ -228,7 +229,7 @@ def test_a_changed_adam_renames_every_family(monkeypatch):
                                                 h.gan_config(8, ae, conditional=True), h.mixture_gan_config(ae))]
 
     before = names()
-    monkeypatch.setattr(h, "adam", _same_source_elsewhere(h.adam))
+    patch_everywhere(monkeypatch, "adam", _same_source_elsewhere(h.adam))
     assert all(a != b for a, b in zip(before, names()))
 
 
@@ -257,17 +258,17 @@ def test_precision_choice_and_its_fallbacks(monkeypatch):
     with pytest.raises(ValueError, match="EX3_PRECISION"):
         h.pick_precision(cpu)
     monkeypatch.delenv("EX3_PRECISION")
-    monkeypatch.setattr(h, "fast_bfloat16", lambda device: False)
+    patch_everywhere(monkeypatch, "fast_bfloat16", lambda device: False)
     assert h.pick_precision(cpu) == "float32"
     monkeypatch.setenv("EX3_PRECISION", "bfloat16")
     with pytest.warns(UserWarning, match="float32"):
         assert h.pick_precision(cpu) == "float32"
-    monkeypatch.setattr(h, "fast_bfloat16", lambda device: True)
+    patch_everywhere(monkeypatch, "fast_bfloat16", lambda device: True)
     assert h.pick_precision(cpu) == "bfloat16"
 
 
 def test_bfloat16_training_lowers_the_loss_reports_float32_and_repeats_itself(images, monkeypatch):
-    monkeypatch.setattr(h, "PRECISION", "bfloat16")
+    patch_everywhere(monkeypatch, "PRECISION", "bfloat16")
 
     def run():
         h.set_seed(0)
@@ -286,7 +287,7 @@ def test_bfloat16_training_lowers_the_loss_reports_float32_and_repeats_itself(im
 
 def test_the_step_benchmark_takes_the_fastest_block_after_the_warm_up(monkeypatch):
     seconds = iter([1.0, 5.0, 3.0, 4.0])  # the warm-up run (fastest, not counted), then three timed blocks
-    monkeypatch.setattr(h, "train_autoencoder", lambda *a, **k: {"train_seconds": next(seconds)})
+    patch_everywhere(monkeypatch, "train_autoencoder", lambda *a, **k: {"train_seconds": next(seconds)})
     assert h.training_step_ms("ae", "float32", steps=10, blocks=3) == pytest.approx(300.0)
     for bad in (dict(blocks=0), dict(steps=0)):
         with pytest.raises(ValueError, match="positive"):
@@ -303,16 +304,16 @@ def test_the_run_clock_counts_every_section_in_the_faster_of_its_two_step_timing
         calls.append((family, precision, steps, blocks))
         return timings[precision, sum(c[1] == precision for c in calls) - 1]
 
-    monkeypatch.setattr(h, "PRECISION", "bfloat16")
-    monkeypatch.setattr(h, "training_step_ms", timing)
+    patch_everywhere(monkeypatch, "PRECISION", "bfloat16")
+    patch_everywhere(monkeypatch, "training_step_ms", timing)
     recorded = {}
-    monkeypatch.setattr(h, "record_metrics", recorded.update)
+    patch_everywhere(monkeypatch, "record_metrics", recorded.update)
     now = iter([100.0, 110.0, 150.0])
     monkeypatch.setattr(h.time, "perf_counter", lambda: next(now))
     clock = h.RunClock()
     clock.section(1)
     clock.finish()
-    assert calls == [("ae", p, h.UNIT_STEPS, h.UNIT_BLOCKS) for p in ("float32", "bfloat16", "bfloat16")]
+    assert calls == [("ae", p, h.RECIPE.unit_steps, h.RECIPE.unit_blocks) for p in ("float32", "bfloat16", "bfloat16")]
     assert recorded["runtime.unit_step_ms"] == 20.0 and recorded["bench.ae.step_ms_end.bfloat16"] == end
     assert recorded["runtime.section1_seconds"] == 10.0 and recorded["runtime.total_seconds"] == 50.0
     assert recorded["runtime.section1_cost_ae_steps"] == pytest.approx(10 / 0.020)

@@ -84,7 +84,8 @@ def test_submission_zip_holds_the_code_pdf_and_readme_only(tmp_path):
     assert out.name == "ex3_123_456.zip"
     names = set(zipfile.ZipFile(out).namelist())
     assert {"ex3.pdf", "README.md", "ex3.ipynb", "helpers.py", "requirements.txt", "Makefile"} <= names
-    assert any(n.startswith("tests/") for n in names)
+    assert any(n.startswith("tests/") for n in names) and "tests/cache_keys.json" in names
+    assert {f"ex3lib/{p.name}" for p in (ROOT / "ex3lib").glob("*.py")} <= names  # every part of the package
     assert not any(n.startswith((".venv", "checkpoints", "data/", "figures/", ".git")) for n in names)
     assert not any(n.endswith((".pt", ".npz", ".whl", ".png")) for n in names)
     with pytest.raises(ValueError, match="ID1"):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import helpers as h
+from conftest import patch_everywhere
 
 TINY = h.AEConfig(d=4, channels=(4, 8, 8), hidden=(32,))
 
@@ -16,8 +17,8 @@ def test_validation_parts_are_disjoint_training_images_and_the_test_set_is_refus
     fit_x, _ = h.validation_data("fit")
     val_x, _ = h.validation_data("validation")
     train_x, _ = h.load_mnist(train=True)
-    assert len(fit_x) == h.AE_TRAIN_SIZE and len(val_x) == h.AE_VAL_SIZE
-    assert torch.equal(val_x, train_x[h.AE_TRAIN_SIZE:h.AE_TRAIN_SIZE + h.AE_VAL_SIZE])
+    assert len(fit_x) == h.RECIPE.ae_train_size and len(val_x) == h.RECIPE.ae_val_size
+    assert torch.equal(val_x, train_x[h.RECIPE.ae_train_size:h.RECIPE.ae_train_size + h.RECIPE.ae_val_size])
     with pytest.raises(ValueError, match="test set"):
         h.validation_data("test")
     h.refuse_test_images(val_x[:100])  # training images pass
@@ -134,7 +135,7 @@ def test_validation_search_prints_its_candidates_and_never_loads_the_test_set(mo
             raise AssertionError("the validation search asked for the test set")
         return real(train, folder)
 
-    monkeypatch.setattr(h, "load_mnist", training_set_only)
+    patch_everywhere(monkeypatch, "load_mnist", training_set_only)
     # Below load_mnist too: the test arrays reach only the check that refuses test images.
     checking, checks, real_refuse, real_arrays = [], [], h.refuse_test_images, h.mnist_arrays
 
@@ -150,8 +151,8 @@ def test_validation_search_prints_its_candidates_and_never_loads_the_test_set(mo
         found = real_arrays(*args, **kwargs)
         return found if checking else {k: v for k, v in found.items() if not k.startswith("test")}
 
-    monkeypatch.setattr(h, "refuse_test_images", refuse)
-    monkeypatch.setattr(h, "mnist_arrays", arrays)
+    patch_everywhere(monkeypatch, "refuse_test_images", refuse)
+    patch_everywhere(monkeypatch, "mnist_arrays", arrays)
     result = validate.main(["--quick", "--out", str(tmp_path / "validation.json")])
     printed = capsys.readouterr().out
     selection = result["transfer"]["selection"]
@@ -178,7 +179,7 @@ def test_validation_search_prints_its_candidates_and_never_loads_the_test_set(mo
     written = json.loads((tmp_path / "validation.json").read_text())
     assert written["transfer"]["selection"] == json.loads(json.dumps(selection))
     assert all(path.exists() for path in validate.plot_search(written))
-    assert checks == [h.AE_VAL_SIZE]  # the validation images were checked against the test set, once
+    assert checks == [h.RECIPE.ae_val_size]  # the validation images were checked against the test set, once
 
 
 def test_the_search_rules_pick_the_fewest_steps_near_the_best(monkeypatch):
@@ -256,53 +257,27 @@ def test_precision_and_recall_separate_quality_from_coverage():
         h.precision_recall(real[:3], same)
 
 
-def full_mode_constants() -> dict:
-    """helpers' module-level settings as its source assigns them, before the smoke mode's overrides."""
-    import ast
-    from pathlib import Path
-
-    def literal(node):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
-            return {k.arg: literal(k.value) for k in node.keywords}
-        if isinstance(node, ast.Dict):
-            return {literal(k): literal(v) for k, v in zip(node.keys, node.values)}
-        return ast.literal_eval(node)
-
-    out = {}
-    for node in ast.parse(Path(h.__file__).read_text()).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            pairs = ([(target, node.value)] if isinstance(target, ast.Name) else
-                     list(zip(target.elts, node.value.elts)) if isinstance(target, ast.Tuple) else [])
-            for name, value in pairs:
-                try:
-                    out[name.id] = literal(value)
-                except (ValueError, TypeError, AttributeError):
-                    pass
-    return out
-
-
 def test_the_report_recipe_is_what_the_validation_search_chose():
     """Every setting the report chose rather than fixed is the committed search's choice (figures/validation.json)."""
-    full, search = full_mode_constants(), h.read_validation()
+    full, search = h.FULL, h.read_validation()
     assert not search["quick"]
     selection = search["transfer"]["selection"]
     for arm in ("frozen", "finetune", "whole", "scratch"):
-        assert full["TRANSFER_SETTINGS"][arm] == selection[arm], arm
-    assert selection["selftrain"]["kept"] and full["TRANSFER_SETTINGS"]["selftrain"] == selection["frozen"]
-    assert full["CLUSTER_SETTING"] == selection["cluster"]
-    assert full["GMM_COMPONENTS"] == search["mixture"]["best_components"]
+        assert full.transfer_settings[arm] == selection[arm], arm
+    assert selection["selftrain"]["kept"] and full.transfer_settings["selftrain"] == full.transfer_settings["frozen"]
+    assert full.cluster_setting == selection["cluster"]
+    assert full.gmm_components == search["mixture"]["best_components"]
     # The GANs' recipe from the recipe search, and their lengths from the length check that followed it.
     recipe = search["recipe"]
     k8 = recipe["k8"]["chosen"]
-    assert {key: k8[key] for key in full["GAN_RECIPE"]} == full["GAN_RECIPE"]
-    for family, name in {"k8": "GAN_STEPS", "cgan": "CGAN_STEPS", "gmm_prior": "MIXTURE_STEPS"}.items():
-        assert full[name] == search["length"][family]["steps"], family
-    assert full["CGAN_AUX_WEIGHT"] == recipe["cgan_aux_weight"]["best"]
+    assert {key: k8[key] for key in full.gan_recipe} == full.gan_recipe
+    for family, name in {"k8": "gan_steps", "cgan": "cgan_steps", "gmm_prior": "mixture_steps"}.items():
+        assert getattr(full, name) == search["length"][family]["steps"], family
+    assert full.cgan_aux_weight == recipe["cgan_aux_weight"]["best"]
     prior = recipe["gmm_prior"]["chosen"]
-    assert (prior["lr"], prior["ema"], prior["d_warmup"]) == (full["MIXTURE_LR"], full["MIXTURE_EMA"], full["MIXTURE_WARMUP"])
-    assert full["CLASSIFIER_EPOCHS"] == search["classifier"]["epochs"]
-    assert full["CLASSIFIER_TRAIN_SIZE"] == full["AE_TRAIN_SIZE"]  # the validation images stay unseen
+    assert (prior["lr"], prior["ema"], prior["d_warmup"]) == (full.mixture_lr, full.mixture_ema, full.mixture_warmup)
+    assert full.classifier_epochs == search["classifier"]["epochs"]
+    assert full.classifier_train_size == full.ae_train_size  # the validation images stay unseen
 
 
 def test_the_gan_search_parts_follow_each_other():

@@ -28,7 +28,7 @@ EPOCH_STEPS = {"ae": h.AEConfig.train_size // h.AEConfig.batch_size,  # 55,000 i
                "gan": 60000 // h.GANConfig.batch_size}  # one pass over the 60,000 training codes
 
 
-def own_step_seconds(m: dict, epochs: int = h.AE_EPOCHS, train_size: int = h.AEConfig.train_size,
+def own_step_seconds(m: dict, epochs: int = h.RECIPE.ae_epochs, train_size: int = h.AEConfig.train_size,
                      batch_size: int = h.AEConfig.batch_size) -> float | None:
     """Seconds per training step of the run's own d=10 autoencoder (seed 0, section 1, trained in a
     one-thread worker beside another), from its recorded training time: a unit measured on thousands of
@@ -39,8 +39,8 @@ def own_step_seconds(m: dict, epochs: int = h.AE_EPOCHS, train_size: int = h.AEC
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=h.UNIT_STEPS, help="timed training steps per block")
-    parser.add_argument("--blocks", type=int, default=h.UNIT_BLOCKS, help="timed blocks; the fastest counts")
+    parser.add_argument("--steps", type=int, default=h.RECIPE.unit_steps, help="timed training steps per block")
+    parser.add_argument("--blocks", type=int, default=h.RECIPE.unit_blocks, help="timed blocks; the fastest counts")
     args = parser.parse_args()
     precisions = list(dict.fromkeys(("float32", h.PRECISION)))
     print(f"device {h.DEVICE}, chosen precision {h.PRECISION}, {h.torch.get_num_threads()} threads, "

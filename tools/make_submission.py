@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CODE = re.compile(r"(\.py|\.ipynb|^Makefile|^requirements\.txt|^pytest\.ini|^README\.md)$")
+CODE = re.compile(r"(\.py|\.ipynb|^Makefile|^requirements\.txt|^pytest\.ini|^README\.md|^tests/.*\.json)$")
 
 
 def submission_files(root: Path = ROOT) -> list[str]:

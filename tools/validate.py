@@ -238,20 +238,15 @@ def search_clusters(data: Data, labels: tuple, draws: int, grid: list) -> list:
 
 
 def encoder_lr0_control(data: Data, frozen: dict, n: int) -> dict:
-    """Fine-tuning at encoder learning rate 0 (BatchNorm frozen, no shifts) against the frozen arm, same draw,
-    both in float32 (under bfloat16 autocast the fine-tuned head would see codes computed in bfloat16)."""
-    config = h.TransferConfig(**{**h.asdict(BASE), **frozen, "encoder_lr": 0.0, "batchnorm": "frozen", "max_shift": 0})
-    i = draw_indices(data.fit_y, n, 0)
-    models = {arm: h.train_few_label(arm, data.state, data.ae_config, data.fit_x[i], data.fit_y[i], data.fit_x,
-                                     config, seed=0, unlabeled_codes=data.fit_codes, precision="float32")
-              for arm in ("frozen", "finetune")}
-    acc = {arm: h.accuracy(m, data.val_x, data.val_y) for arm, m in models.items()}
-    with torch.no_grad():
-        logit_diff = float((models["frozen"](data.val_x) - models["finetune"](data.val_x)).abs().max())
-    print(f"control: fine-tuning at encoder lr 0 {acc['finetune']:.4f} against frozen {acc['frozen']:.4f} "
-          f"(n={n}, draw 0); largest logit difference {logit_diff:.2e}", flush=True)
-    return {"labels": n, "frozen": acc["frozen"], "finetune_lr0": acc["finetune"],
-            "max_abs_diff": abs(acc["frozen"] - acc["finetune"]), "max_logit_diff": logit_diff}
+    """The package's encoder-lr-0 control (transfer.encoder_lr0_control) on validation images: fine-tuning at
+    encoder learning rate 0 against the chosen frozen head, on the search's first draw."""
+    config = h.TransferConfig(**{**h.asdict(BASE), **frozen})
+    result = h.encoder_lr0_control(data.ae_config, data.state, data.fit_x, data.fit_y, data.val_x, data.val_y, n,
+                                   config=config, labelled=draw_indices(data.fit_y, n, 0),
+                                   unlabeled_codes=data.fit_codes)
+    print(f"control: fine-tuning at encoder lr 0 {result['finetune_lr0']:.4f} against frozen {result['frozen']:.4f} "
+          f"(n={n}, draw 0); largest logit difference {result['max_logit_diff']:.2e}", flush=True)
+    return result
 
 
 def search_mixture(data: Data, components=MIXTURE_COMPONENTS) -> dict:
@@ -279,7 +274,7 @@ class GanJudge:
     """Scores latent GANs trained on the fit codes against the validation images: the Frechet distance
     (and precision/recall) in the features of an evaluation classifier trained on the fit images only."""
 
-    def __init__(self, data: Data, samples: int = GAN_SAMPLES, epochs: int = h.CLASSIFIER_EPOCHS):
+    def __init__(self, data: Data, samples: int = GAN_SAMPLES, epochs: int = h.RECIPE.classifier_epochs):
         self.data, self.samples, self.epochs = data, samples, epochs
         self.classifier, _ = h.cached_model(h.ClassifierConfig(epochs=epochs, train_size=len(data.fit_x)),
                                             h.EvalClassifier,
@@ -362,12 +357,12 @@ def search_recipes(judge: GanJudge, steps: dict, grids=None, aux_weights=CGAN_AU
     (with the Gaussian-noise GAN's recipe). Each family at `steps[family]`, the length curves' choice."""
     grids = RECIPE_GRIDS if grids is None else grids
     ae = judge.ae_config
-    k8 = coordinate_search("k8", dataclasses.replace(h.gan_config(h.REPORT_NOISE_DIM, ae), steps=steps["k8"]),
+    k8 = coordinate_search("k8", dataclasses.replace(h.gan_config(h.RECIPE.report_noise_dim, ae), steps=steps["k8"]),
                            grids["k8"], judge)
     shared = {key: k8["chosen"][key] for key in ("r1", "hidden")}
     prior = coordinate_search("gmm_prior", dataclasses.replace(h.mixture_gan_config(ae), steps=steps["gmm_prior"],
                                                                **shared), grids["gmm_prior"], judge)
-    cgan_base = dataclasses.replace(h.gan_config(h.REPORT_NOISE_DIM, ae, conditional=True),
+    cgan_base = dataclasses.replace(h.gan_config(h.RECIPE.report_noise_dim, ae, conditional=True),
                                     steps=steps["cgan"], **{key: k8["chosen"][key] for key in ("lr", "r1", "hidden")})
     weights = {}
     for w in aux_weights:
@@ -391,8 +386,8 @@ def check_lengths(judge: GanJudge, recipe: dict, earlier: dict | None = None) ->
     k8, prior = recipe["k8"]["chosen"], recipe["gmm_prior"]["chosen"]
     weights = {float(w): r for w, r in recipe["cgan_aux_weight"]["scores"].items()}
     configs = {"gmm_prior": dataclasses.replace(h.mixture_gan_config(ae), **prior),
-               "k8": dataclasses.replace(h.gan_config(h.REPORT_NOISE_DIM, ae), **k8),
-               "cgan": dataclasses.replace(h.gan_config(h.REPORT_NOISE_DIM, ae, conditional=True,
+               "k8": dataclasses.replace(h.gan_config(h.RECIPE.report_noise_dim, ae), **k8),
+               "cgan": dataclasses.replace(h.gan_config(h.RECIPE.report_noise_dim, ae, conditional=True,
                                                         aux_weight=float(recipe["cgan_aux_weight"]["best"])),
                                            **{key: k8[key] for key in ("lr", "r1", "hidden")})}
     found = {family: next(r["fd"] for r in recipe[family]["tried"] if r["setting"] == recipe[family]["changes"])
@@ -422,14 +417,14 @@ def check_lengths(judge: GanJudge, recipe: dict, earlier: dict | None = None) ->
 
 
 def search_gans(judge: GanJudge, lengths=GAN_LENGTHS, mixture_components: int = 10, seeds=(0, 1, 2),
-                prior_steps: int = h.MIXTURE_STEPS) -> dict:
+                prior_steps: int = h.RECIPE.mixture_steps) -> dict:
     """Validation FD of the latent GANs (at the report's recipe) against their number of steps, and the
     matched-recipe comparison of the priors."""
     data, ae_config = judge.data, judge.ae_config
-    configs = {"k8": lambda steps: dataclasses.replace(h.gan_config(h.REPORT_NOISE_DIM, ae_config), steps=steps),
+    configs = {"k8": lambda steps: dataclasses.replace(h.gan_config(h.RECIPE.report_noise_dim, ae_config), steps=steps),
                "gmm_prior": lambda steps: dataclasses.replace(h.mixture_gan_config(ae_config), steps=steps),
                "cgan": lambda steps: dataclasses.replace(
-                   h.gan_config(h.REPORT_NOISE_DIM, ae_config, conditional=True), steps=steps)}
+                   h.gan_config(h.RECIPE.report_noise_dim, ae_config, conditional=True), steps=steps)}
     result = {"classifier_val_accuracy": judge.val_accuracy}
     for family, family_lengths in lengths.items():
         fds = {}
@@ -451,7 +446,7 @@ def compare_priors(data: Data, ae_config, judge: GanJudge, components: int, seed
     the size chosen by held-out likelihood, over seeds; and the FD's own noise, over sample draws of one
     fixed mixture. The two GANs still differ in more than the prior: the mixture prior's generator adds
     its output to the mixture draw and starts at the 10-component mixture (see helpers.Generator)."""
-    warmup = min(h.MIXTURE_WARMUP, steps)
+    warmup = min(h.RECIPE.mixture_warmup, steps)
     matched = lambda seed: dataclasses.replace(h.mixture_recipe_gan_config(ae_config, seed=seed), steps=steps,
                                                d_warmup=warmup)
     prior = lambda seed: dataclasses.replace(h.mixture_gan_config(ae_config, seed=seed), steps=steps, d_warmup=warmup)
@@ -479,14 +474,14 @@ def check_schedule(data: Data, ds=(10, 64)) -> dict:
     rows = {}
     for d in ds:
         mse = {}
-        for epochs in (h.AE_EPOCHS, 2 * h.AE_EPOCHS):
+        for epochs in (h.RECIPE.ae_epochs, 2 * h.RECIPE.ae_epochs):
             model, _ = h.autoencoder(dataclasses.replace(h.ae_config(d), epochs=epochs), train_x)
             mse[epochs] = h.mse_per_pixel(h.reconstruct(model, data.val_x), data.val_x)
-        change = (mse[2 * h.AE_EPOCHS] - mse[h.AE_EPOCHS]) / mse[h.AE_EPOCHS]
-        rows[d] = {"epochs": h.AE_EPOCHS, "val_mse": mse[h.AE_EPOCHS], "long_val_mse": mse[2 * h.AE_EPOCHS],
+        change = (mse[2 * h.RECIPE.ae_epochs] - mse[h.RECIPE.ae_epochs]) / mse[h.RECIPE.ae_epochs]
+        rows[d] = {"epochs": h.RECIPE.ae_epochs, "val_mse": mse[h.RECIPE.ae_epochs], "long_val_mse": mse[2 * h.RECIPE.ae_epochs],
                    "rel_change": change}
-        print(f"schedule  d={d}: validation MSE {mse[h.AE_EPOCHS]:.6f} after {h.AE_EPOCHS} epochs, "
-              f"{mse[2 * h.AE_EPOCHS]:.6f} after {2 * h.AE_EPOCHS}: {100 * change:+.2f}%", flush=True)
+        print(f"schedule  d={d}: validation MSE {mse[h.RECIPE.ae_epochs]:.6f} after {h.RECIPE.ae_epochs} epochs, "
+              f"{mse[2 * h.RECIPE.ae_epochs]:.6f} after {2 * h.RECIPE.ae_epochs}: {100 * change:+.2f}%", flush=True)
     return rows
 
 
@@ -555,7 +550,7 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     data = Data()
     print(f"fit {len(data.fit_x):,} images, validation {len(data.val_x):,} images (training set "
-          f"{h.AE_TRAIN_SIZE:,}-{h.AE_TRAIN_SIZE + h.AE_VAL_SIZE - 1:,}); precision {h.PRECISION}", flush=True)
+          f"{h.RECIPE.ae_train_size:,}-{h.RECIPE.ae_train_size + h.RECIPE.ae_val_size - 1:,}); precision {h.PRECISION}", flush=True)
     result = {"quick": args.quick}
     if args.part in ("transfer", "all"):
         kwargs = dict(labels=QUICK["labels"], draws=QUICK["draws"], curve_steps=QUICK["curve"],
@@ -568,7 +563,7 @@ def main(argv=None) -> dict:
     if args.part in ("classifier", "all"):
         result["classifier"] = classifier_epochs(data, (1, 2) if args.quick else CLASSIFIER_EPOCHS)
     earlier = json.loads(args.out.read_text()) if args.out.exists() else {}
-    epochs = int(result.get("classifier", earlier.get("classifier", {})).get("epochs", h.CLASSIFIER_EPOCHS))
+    epochs = int(result.get("classifier", earlier.get("classifier", {})).get("epochs", h.RECIPE.classifier_epochs))
     if args.part in ("gan", "recipe", "length", "all"):  # one classifier and decoder for the GAN parts
         judge = GanJudge(data, QUICK["gan_samples"] if args.quick else GAN_SAMPLES, epochs)
     if args.part in ("gan", "all"):

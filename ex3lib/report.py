@@ -1,0 +1,545 @@
+"""The report's analyses: what each section trains and computes, as rows of plain numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+from dataclasses import dataclass
+from tqdm.auto import tqdm
+
+from .settings import RECIPE
+from .runtime import DEVICE, set_seed
+from .autoencoder import (
+    AEConfig, Autoencoder, Encoder, ae_config, autoencoders, count_parameters, decode, encode, mse_per_pixel,
+    psnr, reconstruct,
+)
+from .metrics import (
+    bootstrap, class_balance, effective_rank, frechet_distance, gaussian_total_correlation,
+    latent_correlation, paired_interval, precision_recall, smallest_eigenvalue,
+)
+from .classifier import EvalClassifier, classify, eval_classifier_config
+from .transfer import ALL_ARMS, ARMS, arm_config
+from .gan import (
+    Generator, fit_gaussian, fit_gmm, gan_config, latent_gan, mixture_gan_config, mixture_recipe_gan_config,
+    sample_codes,
+)
+from .generation import interpolate, invert_generator, path_scores, slerp
+from .tables import chosen_candidate, read_metrics, read_validation
+
+
+# Section 1 --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Section1:
+    """The autoencoders of section 1: {config: (model, info)} and which config is which."""
+
+    trained: dict
+    sweep: dict  # (d, seed) -> AEConfig
+    designs: dict  # (design, seed) -> AEConfig
+    long: dict  # d -> AEConfig of the same model (seed 0) on a schedule twice as long
+
+    def model(self, d: int = RECIPE.report_d, seed: int = 0) -> Autoencoder:
+        return self.trained[self.sweep[d, seed]][0]
+
+
+def train_section1(images: torch.Tensor) -> Section1:
+    """Every autoencoder of section 1: the latent-size sweep (RECIPE.seeds at RECIPE.seed_ds), the bottleneck designs,
+    a second seed of the RECIPE.second_seed_designs designs with the lowest held-out error, and the
+    RECIPE.long_schedule_ds models on twice RECIPE.ae_epochs."""
+    sweep = {(d, s): ae_config(d, seed=s) for d in RECIPE.sweep_ds for s in RECIPE.seeds if s == 0 or d in RECIPE.seed_ds}
+    designs = {(name, 0): ae_config(RECIPE.report_d, name) for name in RECIPE.bottleneck_designs}
+    long = {d: ae_config(d, epochs=2 * RECIPE.ae_epochs) for d in RECIPE.long_schedule_ds}
+    trained = autoencoders([*long.values(), *sweep.values(), *designs.values()], images)
+    held_out = {name: trained[c][1]["val_mse_history"][-1] for (name, _), c in designs.items()}
+    for name in sorted(held_out, key=held_out.get)[:RECIPE.second_seed_designs]:
+        designs[name, 1] = ae_config(RECIPE.report_d, name, seed=1)
+    trained.update(autoencoders(list(designs.values()), images))
+    return Section1(trained, sweep, designs, long)
+
+
+def reconstruction_scores(s1: Section1, test_images: torch.Tensor) -> dict:
+    """{config: {"mse", "psnr", "last_gain_pct", "train_seconds"}} of every autoencoder, on the test images."""
+    scores = {}
+    for config, (model, info) in s1.trained.items():
+        recon = reconstruct(model, test_images)
+        val = info["val_mse_history"]
+        scores[config] = {"mse": mse_per_pixel(recon, test_images), "psnr": psnr(recon, test_images),
+                          "last_gain_pct": 100 * (1 - val[-1] / val[-2]) if len(val) > 1 else None,
+                          "train_seconds": info["train_seconds"]}
+    return scores
+
+
+def design_rows(s1: Section1, scores: dict) -> list[dict]:
+    """One row per bottleneck design: parameters, held-out MSE of seed 0 (which picks the designs that get
+    a second seed), test MSE of each seed, PSNR of seed 0."""
+    rows = []
+    for name in RECIPE.bottleneck_designs:
+        configs = [c for (n, _), c in s1.designs.items() if n == name]
+        model = s1.trained[configs[0]][0]
+        mse = [scores[c]["mse"] for c in configs]
+        rows.append({"design": name, "parameters": count_parameters(model),
+                     "bottleneck parameters": count_parameters(model.encoder.head, model.decoder.head),
+                     "val_mse": s1.trained[configs[0]][1]["val_mse_history"][-1],
+                     "mse": mse[0], "mse_seeds": mse if len(mse) > 1 else None,
+                     "mse_seed1": mse[1] if len(mse) > 1 else None,
+                     "mse_mean": float(np.mean(mse)) if len(mse) > 1 else None,
+                     "psnr": scores[configs[0]]["psnr"], "train_seconds": scores[configs[0]]["train_seconds"]})
+    return rows
+
+
+DESIGN_METRICS = {"mse": "ae.bottleneck.{design}.test_mse", "psnr": "ae.bottleneck.{design}.psnr",
+                  "val_mse": "ae.bottleneck.{design}.val_mse",
+                  "parameters": "ae.bottleneck.{design}.parameters",
+                  "train_seconds": "ae.bottleneck.{design}.train_seconds",
+                  "mse_mean": "ae.bottleneck.{design}.test_mse_seeds.mean",
+                  "mse_seed1": "ae.bottleneck.{design}.test_mse_seeds.seed1"}
+
+
+def sweep_rows(s1: Section1, scores: dict, pca: dict, test_images: torch.Tensor) -> list[dict]:
+    """One row per latent size: the autoencoder's test MSE (seed 0, and every seed trained) against PCA's."""
+    rows = []
+    for d in RECIPE.sweep_ds:
+        seeds = [scores[s1.sweep[d, s]]["mse"] for s in RECIPE.seeds if (d, s) in s1.sweep]
+        first = scores[s1.sweep[d, 0]]
+        several = len(seeds) > 1
+        rows.append({"d": d, "mse": first["mse"], "mse_seeds": seeds if several else None,
+                     "mse_mean": float(np.mean(seeds)) if several else None,
+                     "mse_std": float(np.std(seeds, ddof=1)) if several else None,
+                     "pca_mse": mse_per_pixel(pca[d][0], test_images), "psnr": first["psnr"],
+                     "pca_psnr": psnr(pca[d][0], test_images), "last_gain_pct": first["last_gain_pct"],
+                     "train_seconds": first["train_seconds"]})
+    return rows
+
+
+SWEEP_METRICS = {"mse": "ae.test_mse.d{d}", "pca_mse": "pca.test_mse.d{d}", "psnr": "ae.psnr.d{d}",
+                 "last_gain_pct": "ae.last_epoch_gain_pct.d{d}", "mse_seeds": "ae.test_mse_seeds.d{d}",
+                 "mse_mean": "ae.test_mse_seeds.d{d}.mean", "mse_std": "ae.test_mse_seeds.d{d}.std",
+                 "train_seconds": "ae.train_seconds.d{d}"}
+
+
+def long_schedule_rows(s1: Section1, scores: dict) -> list[dict]:
+    """One row per RECIPE.long_schedule_ds size: test MSE after RECIPE.ae_epochs and after twice as many, and the
+    relative change (negative: the longer schedule reconstructs better)."""
+    rows = []
+    for d, config in s1.long.items():
+        short, long = scores[s1.sweep[d, 0]]["mse"], scores[config]["mse"]
+        rows.append({"d": d, "epochs": s1.sweep[d, 0].epochs, "long_epochs": config.epochs, "mse": short,
+                     "long_mse": long, "rel_change": long / short - 1})
+    return rows
+
+
+LONG_SCHEDULE_METRICS = {"long_mse": "ae.long_schedule.d{d}.test_mse", "rel_change": "ae.long_schedule.d{d}.rel_change",
+                         "long_epochs": "ae.long_schedule.d{d}.epochs"}
+
+
+# Section 2 --------------------------------------------------------------------------------------
+
+
+def untrained_codes(images: torch.Tensor, seed: int = 0) -> dict:
+    """{d: codes} of the report's encoder architecture with random weights, at every d of the sweep."""
+    out = {}
+    for d in RECIPE.sweep_ds:
+        set_seed(seed)
+        out[d] = encode(Encoder(ae_config(d)).to(DEVICE), images)
+    return out
+
+
+def correlation_rows(codes: dict, untrained: dict, pca_codes: dict, n_boot: int = 200) -> list[dict]:
+    """One row per latent size: mean |r| (seed 0, with a bootstrap interval, and every seed), effective
+    rank and Gaussian total correlation, for the trained codes, the untrained encoder and PCA."""
+    rows = []
+    for d in RECIPE.sweep_ds:
+        seeds = [s for s in RECIPE.seeds if (d, s) in codes]
+        value, low, high = bootstrap(latent_correlation, codes[d, 0], n_boot=n_boot)
+        rows.append({"d": d, "r": value, "low": low, "high": high,
+                     "r_seeds": [latent_correlation(codes[d, s]) for s in seeds] if len(seeds) > 1 else None,
+                     "rank": effective_rank(codes[d, 0]),
+                     "rank_seeds": [effective_rank(codes[d, s]) for s in seeds] if len(seeds) > 1 else None,
+                     "tc": gaussian_total_correlation(codes[d, 0]),
+                     "tc_seeds": [gaussian_total_correlation(codes[d, s]) for s in seeds] if len(seeds) > 1 else None,
+                     "eig_min_seeds": [smallest_eigenvalue(codes[d, s]) for s in seeds] if len(seeds) > 1 else None,
+                     "untrained_r": latent_correlation(untrained[d]), "untrained_rank": effective_rank(untrained[d]),
+                     "untrained_tc": gaussian_total_correlation(untrained[d]),
+                     "eig_min": smallest_eigenvalue(codes[d, 0]), "untrained_eig_min": smallest_eigenvalue(untrained[d]),
+                     "pca_r": latent_correlation(pca_codes[d]), "pca_rank": effective_rank(pca_codes[d])})
+    return rows
+
+
+CORRELATION_METRICS = {"r": "corr.d{d}", "low": "corr.low.d{d}", "high": "corr.high.d{d}", "r_seeds": "corr.d{d}",
+                       "rank": "corr.effective_rank.d{d}", "rank_seeds": "corr.effective_rank.d{d}",
+                       "tc": "corr.tc.d{d}", "tc_seeds": "corr.tc.d{d}", "eig_min_seeds": "corr.eig_min.d{d}",
+                       "untrained_r": "corr.untrained.d{d}",
+                       "untrained_rank": "corr.untrained.effective_rank.d{d}", "untrained_tc": "corr.untrained.tc.d{d}",
+                       "eig_min": "corr.eig_min.d{d}", "untrained_eig_min": "corr.untrained.eig_min.d{d}",
+                       "pca_r": "corr.pca.d{d}"}
+
+
+# Section 3 --------------------------------------------------------------------------------------
+
+
+def transfer_summary(runs: list[dict]) -> list[dict]:
+    """One row per number of labels: per arm, the test accuracies of the draws and the mean training accuracy."""
+    rows = []
+    for n in dict.fromkeys(r["labels"] for r in runs):
+        row = {"labels": n, "draws": len({r["draw"] for r in runs if r["labels"] == n})}
+        for arm in ARMS:
+            mine = [r for r in runs if r["labels"] == n and r["arm"] == arm]
+            acc = np.array([r["accuracy"] for r in mine])
+            row.update({f"{arm}_acc": acc, f"{arm}_mean": float(acc.mean()), f"{arm}_std": float(acc.std(ddof=1)),
+                        f"{arm}_train": float(np.mean([r["train accuracy"] for r in mine]))})
+        rows.append(row)
+    return rows
+
+
+TRANSFER_METRICS = {"draws": "transfer.draws.n{labels}",
+                    **{f"{arm}_{stat}": f"transfer.{arm}.n{{labels}}.{name}" for arm in ARMS
+                       for stat, name in (("mean", "mean"), ("std", "std"), ("train", "train_acc"))}}
+
+
+# The paired comparisons of section 3: (a, b) for the difference a - b, draw by draw.
+TRANSFER_PAIRS = {"frozen_minus_finetune": ("frozen", "finetune"), "finetune_minus_whole": ("finetune", "whole"),
+                  "selftrain_minus_frozen": ("selftrain", "frozen"), "cluster_minus_selftrain": ("cluster", "selftrain")}
+
+
+def paired_rows(summary: list[dict]) -> list[dict]:
+    """One row per number of labels: the paired differences of test accuracy of TRANSFER_PAIRS, mean and 95% interval."""
+    rows = []
+    for s in summary:
+        row = {"labels": s["labels"]}
+        for key, (a, b) in TRANSFER_PAIRS.items():
+            mean, low, high = paired_interval(s[f"{a}_acc"], s[f"{b}_acc"])
+            row.update({f"{key}_mean": mean, f"{key}_low": low, f"{key}_high": high,
+                        f"{key}_winner": a if low > 0 else b if high < 0 else "no clear winner"})
+        rows.append(row)
+    return rows
+
+
+PAIRED_METRICS = {f"{key}_{stat}": f"transfer.paired.{key}.n{{labels}}.{stat}"
+                  for key in TRANSFER_PAIRS for stat in ("mean", "low", "high")}
+
+
+def accuracy_cell(arm: str):
+    """Table cell of one arm: test mean ± std over draws, and the training accuracy in brackets."""
+    return lambda row: f"{row[f'{arm}_mean']:.1%} ± {row[f'{arm}_std']:.1%} ({row[f'{arm}_train']:.0%})"
+
+
+def interval_cell(key: str):
+    """Table cell of a paired difference: mean [95% interval], and the better arm where the interval excludes 0."""
+    return lambda row: (f"{row[f'{key}_mean']:+.1%} [{row[f'{key}_low']:+.1%}, {row[f'{key}_high']:+.1%}]"
+                        + ("" if row[f"{key}_winner"] == "no clear winner" else f" {row[f'{key}_winner']}"))
+
+
+def selection_rows() -> list[dict]:
+    """One row per arm of section 3: the setting chosen on validation images and its mean validation accuracy
+    (over SEARCH_LABELS and draws), read from the validation search's figures/validation.json."""
+    search = read_validation()["transfer"]
+    rows = []
+    for arm, setting in RECIPE.transfer_settings.items():
+        chosen = search["selection"]["frozen" if arm == "selftrain" else arm]
+        score = (search["selection"]["selftrain"]["selftrain"] if arm == "selftrain" else
+                 chosen_candidate(search, arm)["mean_curve"][str(chosen["steps"])])
+        rows.append({"arm": arm, "setting": ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                                                     for k, v in setting.items()), "validation": score})
+    best = max(search["cluster"], key=lambda c: c["mean"])
+    rows.insert(2, {"arm": "cluster", "setting": ", ".join(f"{k} {v}" for k, v in RECIPE.cluster_setting.items()),
+                    "validation": best["mean"]})
+    return rows
+
+
+SELECTION_METRICS = {"setting": "transfer.selection.{arm}", "validation": "transfer.selection.{arm}.validation_accuracy"}
+
+
+# Section 4 --------------------------------------------------------------------------------------
+
+
+def train_section4_gans(ae_cfg: AEConfig, train_codes: torch.Tensor) -> dict:
+    """{(kind, seed): LatentGAN}: the Gaussian-noise GAN (k = RECIPE.report_noise_dim) under its own recipe and under
+    the mixture-prior GAN's, and the mixture-prior GAN, at every RECIPE.gan_seeds seed; the k = 2 GAN at seed 0."""
+    gans = {}
+    for seed in RECIPE.gan_seeds:
+        gans["k8", seed] = latent_gan(gan_config(RECIPE.report_noise_dim, ae_cfg, seed=seed), train_codes)[0]
+        gans["k8_mixrecipe", seed] = latent_gan(mixture_recipe_gan_config(ae_cfg, seed=seed), train_codes)[0]
+        gans["gmm_prior", seed] = latent_gan(mixture_gan_config(ae_cfg, seed=seed), train_codes)[0]
+    gans["k2", 0] = latent_gan(gan_config(2, ae_cfg), train_codes)[0]
+    return gans
+
+
+# The samplers of section 4's table: metric key -> name in the table.
+SAMPLERS = {"gaussian": "one Gaussian", "gmm10": "Gaussian mixture, 10 components",
+            "gmm_best": f"Gaussian mixture, {RECIPE.gmm_components} components", "k2": "GAN, Gaussian noise k=2",
+            "k8": "GAN, Gaussian noise k=8", "k8_mixrecipe": "GAN, Gaussian noise k=8, mixture-prior recipe",
+            "gmm_prior": "GAN, mixture prior"}
+
+
+def section4_samplers(gans: dict, train_codes: torch.Tensor) -> dict:
+    """{(sampler key, seed): n -> codes} of every sampler of section 4 (sampling seed 1 for every GAN)."""
+    from functools import partial
+
+    samplers = {("gaussian", 0): fit_gaussian(train_codes)}
+    for seed in RECIPE.gan_seeds:
+        samplers["gmm10", seed] = fit_gmm(train_codes, seed=seed)
+        samplers["gmm_best", seed] = fit_gmm(train_codes, RECIPE.gmm_components, seed=seed)
+    for (kind, seed), gan in gans.items():
+        samplers[kind, seed] = partial(sample_codes, gan.generator, seed=1)
+    return samplers
+
+
+def judge_sampler(sample, decoder: nn.Module, classifier: EvalClassifier, reference_feats: np.ndarray, n: int) -> dict:
+    """FD of n decoded samples to the reference features, precision, recall, density and coverage, the
+    classifier's mean confidence and the label entropy."""
+    feats, probs = classify(classifier, decode(decoder, sample(n)))
+    # k-NN radii depend on the reference's size: precision and recall compare n samples with n real images.
+    return {"fd": frechet_distance(feats, reference_feats), **precision_recall(reference_feats[:n], feats),
+            "confidence": float(probs.max(1).mean()), "entropy": class_balance(probs)["entropy"]}
+
+
+def sampler_rows(samplers: dict, decoder: nn.Module, classifier: EvalClassifier, reference_feats: np.ndarray,
+                 n: int = RECIPE.ae_val_size) -> list[dict]:
+    """One row per sampler of SAMPLERS: FD, precision, recall, density and coverage of n decoded samples against
+    the reference, per seed and as the mean over seeds."""
+    judged = {key: judge_sampler(sample, decoder, classifier, reference_feats, n)
+              for key, sample in tqdm(samplers.items(), desc="samplers", leave=False)}
+    rows = []
+    for kind in SAMPLERS:
+        runs = [judged[key] for key in judged if key[0] == kind]
+        fd = [r["fd"] for r in runs]
+        rows.append({"key": kind, "sampler": SAMPLERS[kind], "seeds": len(runs), "fd": fd[0], "fd_seeds": fd,
+                     "fd_mean": float(np.mean(fd)), "fd_std": float(np.std(fd, ddof=1)) if len(fd) > 1 else None,
+                     **{stat: float(np.mean([r[stat] for r in runs]))
+                        for stat in ("precision", "recall", "density", "coverage", "confidence", "entropy")}})
+    return rows
+
+
+SAMPLER_METRICS = {"fd": "gan.fid_{key}", "fd_seeds": "gan.fid_{key}", "fd_mean": "gan.fid_{key}.mean",
+                   "fd_std": "gan.fid_{key}.std", "precision": "gan.precision.{key}", "recall": "gan.recall.{key}",
+                   "density": "gan.density.{key}", "coverage": "gan.coverage.{key}",
+                   "confidence": "gan.confidence.{key}", "entropy": "gan.entropy.{key}"}
+
+
+def fd_sample_noise(sample, decoder: nn.Module, classifier: EvalClassifier, reference_feats: np.ndarray,
+                    n: int = RECIPE.ae_val_size, draws: int = RECIPE.fd_draws) -> list[float]:
+    """FD of `draws` independent draws of n samples from one fixed sampler (sample(n, seed)): the FD's own noise."""
+    return [frechet_distance(classify(classifier, decode(decoder, sample(n, seed=100 + i)))[0], reference_feats)
+            for i in range(draws)]
+
+
+def sampler_comparisons(rows: list[dict]) -> dict:
+    """Seed-by-seed differences of FD that the report's prose compares, as metrics."""
+    fd = {r["key"]: np.array(r["fd_seeds"]) for r in rows}
+    return {"gan.fid": fd["gmm_prior"].mean(), "gan.seeds": len(RECIPE.gan_seeds), "gan.gmm.best_components": RECIPE.gmm_components,
+            "gan.gmm_best_minus_gmm_prior.max": (fd["gmm_best"] - fd["gmm_prior"]).max(),
+            "gan.gmm10_minus_gmm_prior.min": (fd["gmm10"] - fd["gmm_prior"]).min(),
+            "gan.k8_mixrecipe_minus_gmm_prior.min": (fd["k8_mixrecipe"] - fd["gmm_prior"]).min(),
+            "gan.k8_mixrecipe_minus_k8.min": (fd["k8_mixrecipe"] - fd["k8"]).min(),
+            "gan.k8_minus_gmm10.min": (fd["k8"] - fd["gmm10"]).min()}
+
+
+def interpolation_pairs(labels: torch.Tensor, n_pairs: int = 200, seed: int = 3):
+    """Indices (first, second) of n_pairs random pairs of test images showing different digits."""
+    gen = torch.Generator().manual_seed(seed)
+    first = torch.randint(0, len(labels), (4 * n_pairs,), generator=gen)
+    second = torch.randint(0, len(labels), (4 * n_pairs,), generator=gen)
+    keep = (labels[first] != labels[second]).nonzero().flatten()[:n_pairs]
+    return first[keep], second[keep]
+
+
+def interpolation_paths(decoder: nn.Module, generator: Generator, codes_a: torch.Tensor, codes_b: torch.Tensor,
+                        steps: int = 10):
+    """Decoded paths [pairs, steps, 1, 32, 32] between the same code pairs: the straight line in the
+    AE's space, and the line and slerp between the generator's inverted noise vectors.
+
+    Returns (paths by kind, inversion error per end point)."""
+    n_pairs = len(codes_a)
+    noise, error = invert_generator(generator, torch.cat([codes_a, codes_b]))
+    noise_a, noise_b = noise.split(n_pairs)
+    with torch.no_grad():
+        through_gan = lambda path: decode(decoder, generator(path.flatten(0, 1).to(DEVICE)).cpu())
+        paths = {"AE line": decode(decoder, interpolate(codes_a, codes_b, steps).flatten(0, 1)),
+                 "GAN line": through_gan(interpolate(noise_a, noise_b, steps)),
+                 "GAN slerp": through_gan(slerp(noise_a, noise_b, steps))}
+    return {kind: images.view(n_pairs, steps, 1, 32, 32) for kind, images in paths.items()}, error
+
+
+def interpolation_strips(paths: dict, real_a: torch.Tensor, real_b: torch.Tensor, pairs: int = 5) -> dict:
+    """{label: images} rows for plot_image_rows: for each of the first `pairs` pairs and each kind of path,
+    the real first image, the decoded path, and the real second image."""
+    return {f"pair {i + 1}, {kind}": torch.cat([real_a[i:i + 1], images[i], real_b[i:i + 1]])
+            for i in range(pairs) for kind, images in paths.items()}
+
+
+def interpolation_rows(paths: dict, classifier: EvalClassifier, reference_feats: np.ndarray, floor_images) -> list[dict]:
+    """One row per kind of path (path_scores), after the floor: as many real images as the paths have inner images."""
+    feats, probs = classify(classifier, floor_images)
+    rows = [{"key": "floor", "path": f"{len(floor_images):,} held-out real images (floor at this size)",
+             "FID": frechet_distance(feats, reference_feats), "confidence": float(probs.max(1).mean())}]
+    for kind, images in paths.items():
+        rows.append({"key": kind.lower().replace(" ", "_"), "path": kind,
+                     **path_scores(classifier, images, reference_feats)})
+    return rows
+
+
+INTERP_METRICS = {"FID": "interp.{key}.fid", "confidence": "interp.{key}.confidence", "max jump": "interp.{key}.max_jump",
+                  "label changes": "interp.{key}.label_changes", "one change": "interp.{key}.one_change",
+                  "third digit": "interp.{key}.third_digit"}
+
+
+# Section 5 --------------------------------------------------------------------------------------
+
+
+def conditional_rows(per_digit: dict) -> list[dict]:
+    """One row per auxiliary weight, from conditional_scores' per-digit rows {(weight, seed): rows}: per seed
+    the mean over digits of recognition, spread ratio and FD, and the worst digit's recognition."""
+    rows = []
+    for weight in dict.fromkeys(w for w, _ in per_digit):
+        seeds = [s for w, s in per_digit if w == weight]
+        stat = lambda key, agg=np.mean: [float(agg([r[key] for r in per_digit[weight, s]])) for s in seeds]
+        rows.append({"weight": weight, "prefix": "cgan" if weight == RECIPE.cgan_aux_weight else f"cgan.ablation.aux{weight:g}",
+                     "seeds": len(seeds), "accuracy_seeds": stat("accuracy"), "worst_seeds": stat("accuracy", np.min),
+                     "spread_seeds": stat("spread ratio"), "fid_seeds": stat("FID vs real digit"),
+                     "precision_seeds": stat("precision"), "recall_seeds": stat("recall")})
+        rows[-1].update({key[:-len("_seeds")]: float(np.mean(v)) for key, v in list(rows[-1].items()) if key.endswith("_seeds")})
+    return rows
+
+
+CONDITIONAL_METRICS = {"accuracy": "{prefix}.accuracy", "worst": "{prefix}.accuracy_min_digit",
+                       "spread": "{prefix}.diversity", "fid": "{prefix}.fid_mean", "precision": "{prefix}.precision",
+                       "recall": "{prefix}.recall", "accuracy_seeds": "{prefix}.accuracy", "spread_seeds": "{prefix}.diversity",
+                       "fid_seeds": "{prefix}.fid_mean", "worst_seeds": "{prefix}.accuracy_min_digit", "seeds": "{prefix}.seeds"}
+
+
+def ablation_rows(rows: list[dict]) -> list[dict]:
+    """The auxiliary term's effect, seed by seed (each seed's two arms see the same batches and noise):
+    per statistic, the differences weight RECIPE.cgan_aux_weight minus weight 0, and whether every seed agrees."""
+    ours, ablation = rows[0], rows[1]
+    out = []
+    for key, name in (("accuracy", "recognised"), ("worst", "worst digit recognised"), ("spread", "spread ratio"),
+                      ("fid", "mean per-digit FD"), ("precision", "precision"), ("recall", "recall")):
+        diff = np.array(ours[f"{key}_seeds"]) - np.array(ablation[f"{key}_seeds"])
+        out.append({"key": key, "statistic": name, "diffs": diff.tolist(), "mean": float(diff.mean()),
+                    "agree": "all seeds higher" if (diff > 0).all() else "all seeds lower" if (diff < 0).all() else "mixed"})
+    return out
+
+
+ABLATION_METRICS = {"diffs": "cgan.ablation.diff.{key}", "mean": "cgan.ablation.diff.{key}.mean"}
+
+
+def digit_rows(per_digit: dict) -> list[dict]:
+    """One row per digit, means over RECIPE.cgan_seeds: the report's generator beside the one without the auxiliary term."""
+    mean = lambda w, d, key: float(np.mean([per_digit[w, s][d][key] for s in RECIPE.cgan_seeds if (w, s) in per_digit]))
+    return [{"digit": d, "accuracy": mean(RECIPE.cgan_aux_weight, d, "accuracy"), "spread": mean(RECIPE.cgan_aux_weight, d, "spread ratio"),
+             "fid": mean(RECIPE.cgan_aux_weight, d, "FID vs real digit"), "precision": mean(RECIPE.cgan_aux_weight, d, "precision"),
+             "recall": mean(RECIPE.cgan_aux_weight, d, "recall"), "accuracy0": mean(0.0, d, "accuracy"),
+             "spread0": mean(0.0, d, "spread ratio"), "fid0": mean(0.0, d, "FID vs real digit")} for d in range(10)]
+
+
+DIGIT_METRICS = {"accuracy": "cgan.accuracy.digit{digit}", "fid": "cgan.fid.digit{digit}",
+                 "precision": "cgan.precision.digit{digit}", "recall": "cgan.recall.digit{digit}",
+                 "spread": "cgan.diversity.digit{digit}", "accuracy0": "cgan.ablation.aux0.accuracy.digit{digit}",
+                 "fid0": "cgan.ablation.aux0.fid.digit{digit}", "spread0": "cgan.ablation.aux0.diversity.digit{digit}"}
+
+
+# Headline -------------------------------------------------------------------------------------
+
+
+def headline_rows() -> list[dict]:
+    """The report's headline results, read from figures/metrics.json."""
+    m = read_metrics()
+    pct = lambda *keys: " / ".join(f"{m[k]:.1%}" for k in keys)
+    pm = lambda key, spec: f"{format(m[key + '.mean'], spec)} ± {format(m[key + '.std'], spec)}"
+    arms = lambda arm: pct(f"transfer.{arm}.n10.mean", f"transfer.{arm}.n100.mean")
+    return [
+        {"result": "1. autoencoder d=10 (fc512), test MSE per pixel, seeds 0-2", "value": pm("ae.test_mse_seeds.d10", ".4g")},
+        {"result": "1. PCA with 10 components, test MSE per pixel", "value": f"{m['pca.test_mse.d10']:.4g}"},
+        {"result": "1. test MSE change with twice the epochs, d=10 / d=64",
+         "value": " / ".join(f"{m[f'ae.long_schedule.d{d}.rel_change']:+.1%}" for d in RECIPE.long_schedule_ds)},
+        {"result": "2. mean abs correlation of the d=10 code (seed 0)", "value": f"{m['corr.d10']:.3f}"},
+        *[{"result": f"3. {arm}, 10 / 100 labels, test accuracy", "value": arms(arm)} for arm in ARMS],
+        {"result": f"4. FD, Gaussian mixture of {RECIPE.gmm_components} components (3 seeds)", "value": pm("gan.fid_gmm_best", ".2f")},
+        {"result": "4. FD, latent GAN with mixture prior (3 seeds)", "value": pm("gan.fid_gmm_prior", ".2f")},
+        {"result": "4. FD, latent GAN with Gaussian noise k=8 (3 seeds)", "value": pm("gan.fid_k8", ".2f")},
+        {"result": "4. FD of held-out real images (floor)", "value": f"{m['fid.real_floor']:.2f}"},
+        {"result": "5. conditional generator: requested digit recognised (3 seeds)", "value": pct("cgan.accuracy")},
+        {"result": "5. classifier trained on generated / on reconstructed real digits",
+         "value": pct("cgan.cas", "cgan.cas_real")},
+    ]
+
+
+# Appendix ---------------------------------------------------------------------------------------
+
+
+def runtime_rows() -> list[dict]:
+    """The run time of each section and of the whole run, in seconds and in autoencoder training steps."""
+    m = read_metrics()
+    names = {f"section{i}": f"section {i}" for i in range(1, 6)} | {"": "whole run"}
+    return [{"part": label, "seconds": m[f"runtime.{key}_seconds" if key else "runtime.total_seconds"],
+             "steps": m[f"runtime.{key}_cost_ae_steps" if key else "runtime.cost_ae_steps"]}
+            for key, label in names.items() if (f"runtime.{key}_seconds" if key else "runtime.total_seconds") in m]
+
+
+def environment_rows() -> list[dict]:
+    """Device, precision, threads and the versions of the libraries that compute the results."""
+    import platform
+
+    import scipy
+    import sklearn
+
+    m = read_metrics()
+    step = ", ".join(f"{p} {v:.1f} ms" for p, v in ((k.split(".")[-1], v) for k, v in m.items()
+                                                    if k.startswith("bench.ae.step_ms.")))
+    end = ", ".join(f"{k.split('.')[-1]} {v:.1f} ms" for k, v in m.items() if k.startswith("bench.ae.step_ms_end."))
+    return [{"item": "device, training precision, threads",
+             "value": f"{m['runtime.device']}, {m['runtime.precision']}, {m['runtime.threads']}"},
+            {"item": f"one autoencoder training step (batch 128), fastest of {RECIPE.unit_blocks} blocks of {RECIPE.unit_steps}",
+             "value": f"at the start: {step}" + (f"; at the end: {end}" if end else "")},
+            {"item": "Python, PyTorch, NumPy, scikit-learn, SciPy",
+             "value": f"{platform.python_version()}, {torch.__version__}, {np.__version__}, {sklearn.__version__}, "
+                      f"{scipy.__version__}"}]
+
+
+def transfer_recipe(arm: str) -> str:
+    """One arm's recipe of section 3 in words."""
+    t, lr = arm_config(arm), lambda x: f"{x:g}"
+    text = f"Adam, {t.steps} steps, batch up to {t.batch_size}, lr {lr(t.lr)}, weight decay {lr(t.weight_decay)}"
+    if arm in ("finetune", "whole"):
+        bn = "BatchNorm statistics of pretraining" if arm == "finetune" and t.batchnorm == "frozen" else "BatchNorm learning"
+        text += f"; encoder lr {lr(t.encoder_lr if arm == 'finetune' else t.lr)}, {bn}"
+    if arm == "selftrain":
+        text += (f"; then rounds at {', '.join(f'{f:.0%}' for f in t.pseudo_fractions)} of the pool, "
+                 f"{t.pseudo_steps} steps of batch {t.pseudo_batch_size}")
+    return text
+
+
+def recipe_rows() -> list[dict]:
+    """The settings that matter of every model family, one row each."""
+    ae, clf = ae_config(), eval_classifier_config()
+    gan = gan_config(RECIPE.report_noise_dim, ae)
+    mix = mixture_gan_config(ae)
+    cgan = gan_config(RECIPE.report_noise_dim, ae, conditional=True)
+    lr = lambda x: f"{x:g}"
+    return [
+        {"model": "autoencoders (section 1)", "recipe": f"Adam, batch {ae.batch_size}, {ae.epochs} epochs over "
+         f"{ae.train_size:,} images, one-cycle peak {lr(ae.lr)}; binary cross-entropy on logits"},
+        *[{"model": f"section 3, {arm}", "recipe": transfer_recipe(arm)} for arm in ALL_ARMS],
+        {"model": "section 3, cluster", "recipe": f"UMAP to {RECIPE.cluster_setting['dims']} dimensions, "
+         f"{RECIPE.cluster_setting['neighbors']} neighbours, on all training codes; {RECIPE.cluster_setting['components']}-component "
+         "full-covariance Gaussian mixture; each cluster named by the labelled codes' responsibilities"},
+        {"model": "evaluation classifier (sections 4-5)", "recipe": f"Adam, {clf.epochs} epochs, batch "
+         f"{clf.batch_size}, one-cycle peak {lr(clf.lr)}, random shifts of up to {clf.max_shift} pixels, "
+         f"{clf.features} features"},
+        {"model": "latent GAN, Gaussian noise (section 4)", "recipe": f"k = {gan.noise_dim}, MLPs of 3x{gan.hidden}, "
+         f"{gan.steps} steps of batch {gan.batch_size}, lr {lr(gan.lr)} (D x{gan.d_lr_scale:g}) decaying to 0, "
+         f"R1 {gan.r1:g} every {gan.r1_every} D steps"},
+        {"model": "latent GAN, mixture prior (section 4)", "recipe": f"{mix.components} components, "
+         f"{mix.d_warmup} D-only steps, then {mix.steps} steps, constant lr {lr(mix.lr)}, EMA {mix.ema}, "
+         f"R1 {mix.r1:g} every {mix.r1_every} D steps"},
+        {"model": "latent GAN, Gaussian noise, mixture-prior recipe (section 4)", "recipe": "as the mixture-prior GAN's "
+         "recipe (warm-up, steps, constant lr, EMA) with the Gaussian-noise GAN's noise and generator"},
+        {"model": f"Gaussian mixtures (section 4)", "recipe": f"EM, full covariance, 10 and {RECIPE.gmm_components} components, "
+         "on the standardised training codes (scikit-learn)"},
+        {"model": "conditional GAN (section 5)", "recipe": f"as the Gaussian-noise GAN with a one-hot digit, {cgan.steps} "
+         f"steps, projection discriminator, auxiliary weight {cgan.aux_weight:g} (classifier: {cgan.aux_steps} steps)"},
+        {"model": "train-on-generated classifier (section 5)", "recipe": f"the evaluation classifier's recipe on {RECIPE.cas_size:,} "
+         "generated digits (or as many reconstructed real training digits), 1/10 of each digit"},
+    ]

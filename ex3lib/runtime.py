@@ -1,0 +1,83 @@
+"""The one device and training precision of a run, seeds, and the optimiser and batching every training loop shares."""
+
+from __future__ import annotations
+
+import numpy as np
+import os
+import torch
+import warnings
+from pathlib import Path
+
+
+def pick_device() -> torch.device:
+    """The one device of the report: cuda, then mps, then cpu."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+def fast_bfloat16(device: torch.device) -> bool:
+    """Whether the device runs bfloat16 matrix work natively: CUDA with bf16, or a CPU with AMX or AVX512-BF16."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+        return "amx_bf16" in flags or "avx512_bf16" in flags
+    return False
+
+
+def pick_precision(device: torch.device) -> str:
+    """The precision of training: bfloat16 autocast where the hardware is fast at it, else float32.
+
+    EX3_PRECISION=float32 forces float32 (bitwise float32 runs); EX3_PRECISION=bfloat16 asks for
+    bfloat16 and falls back to float32, with a warning, where the device lacks it.
+    """
+    wanted = os.environ.get("EX3_PRECISION", "")
+    if wanted and wanted not in PRECISIONS:
+        raise ValueError(f"EX3_PRECISION must be one of {PRECISIONS} or unset, got {wanted!r}")
+    if wanted == "float32" or not fast_bfloat16(device):
+        if wanted == "bfloat16":
+            warnings.warn(f"EX3_PRECISION=bfloat16, but {device} has no fast bfloat16; training in float32")
+        return "float32"
+    return "bfloat16"
+
+
+DEVICE = pick_device()
+PRECISION = pick_precision(DEVICE)
+
+
+def autocast(precision: str | None = None):
+    """A training precision (the report's, PRECISION, by default) as a context: bfloat16 autocast or
+    nothing. Losses and metrics stay float32."""
+    return torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=(precision or PRECISION) == "bfloat16")
+
+
+def set_seed(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a torch generator seeded the same way."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator, drop_last: bool = True):
+    """Index tensors of one shuffled epoch."""
+    perm = torch.randperm(n, generator=generator)
+    stop = n - n % batch_size if drop_last and n >= batch_size else n
+    for i in range(0, stop, batch_size):
+        yield perm[i:i + batch_size]
+
+
+def adam(params, lr: float, **kwargs) -> torch.optim.Adam:
+    """Adam, with the fused kernel where the device has one (same update, fewer passes over memory)."""
+    return torch.optim.Adam(params, lr=lr, fused=DEVICE.type in ("cpu", "cuda"), **kwargs)

@@ -1,0 +1,119 @@
+"""The run's mode and folders, and the report's recipe: every setting the notebook uses, as one frozen value.
+
+Three environment variables: EX3_SMOKE=1 runs the same code on tiny data and schedules (the regression
+test), EX3_OUTPUT names the folder that receives figures/ and checkpoints/, EX3_DATA the folder that
+caches MNIST (EX3_PRECISION is described at runtime.pick_precision).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = os.environ.get("EX3_SMOKE", "0") == "1"
+OUTPUT_DIR = Path(os.environ.get("EX3_OUTPUT", ROOT))
+FIGURES_DIR = OUTPUT_DIR / "figures"
+CHECKPOINT_DIR = OUTPUT_DIR / "checkpoints"
+DATA_DIR = Path(os.environ.get("EX3_DATA", ROOT / "data"))
+VALIDATION_FILE = ROOT / "figures" / "validation.json"  # written by tools/validate.py (`make validate`)
+TRAIN_COMMAND = "make report"  # the command that trains and caches every model of the report
+
+
+def _frozen(mapping: dict):
+    return field(default_factory=lambda: dict(mapping))
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every setting of the report, one place each. FULL is the report; SMOKE the same code, tiny."""
+
+    # Section 1: the autoencoders.
+    report_d: int = 10  # the latent size that sections 3-5 build on
+    sweep_ds: tuple = (2, 4, 8, 10, 16, 32, 64)
+    seed_ds: tuple = (4, 10, 64)  # latent sizes trained with every seed of `seeds`
+    seeds: tuple = (0, 1, 2)
+    ae_epochs: int = 10  # one recipe for every autoencoder of the report
+    ae_train_size: int = 55000  # the first training images ...
+    ae_val_size: int = 5000  # ... and the next ones, held out
+    test_size: int = 10000  # the test images load_mnist returns: all of them in the report
+    long_schedule_ds: tuple = (10, 64)  # also trained (seed 0) on a schedule twice as long: the plateau check
+    # The bottleneck designs compared at d = 10, all on the same trunk and recipe. conv_wide's 2x2 map is
+    # as wide as needed to match fc128's parameter count.
+    bottleneck_designs: dict = _frozen({
+        "conv": dict(bottleneck="conv", conv_width=64),
+        "conv_wide": dict(bottleneck="conv", conv_width=160),
+        "linear": dict(bottleneck="linear"),
+        "fc128": dict(bottleneck="fc", hidden=(128,)),
+        "fc512": dict(bottleneck="fc", hidden=(512,)),
+        "fc2x512": dict(bottleneck="fc", hidden=(512, 512)),
+    })
+    report_design: str = "fc512"  # the design of the sweep and of sections 2-5
+    second_seed_designs: int = 2  # the designs with the lowest held-out error that get a second seed
+    # Section 3: labelled images per draw, draws per label count, and each arm's recipe as the settings
+    # tools/validate.py chose on validation images (its "selection" in figures/validation.json; a test keeps
+    # the two equal), as changes from the base recipe TransferConfig(). Each arm's number of steps is where its
+    # validation curve stops improving (within half a point of its best).
+    label_counts: tuple = (10, 20, 50, 100, 1000)
+    label_draws: int = 10
+    transfer_settings: dict = _frozen({
+        "frozen": dict(lr=3e-3, steps=400),
+        "selftrain": dict(lr=3e-3, steps=400),  # the chosen frozen head, then the self-training rounds
+        "finetune": dict(encoder_lr=1e-5, batchnorm="frozen", steps=400),
+        "whole": dict(encoder_lr=1e-3, lr=1e-3, batchnorm="train", steps=100),  # one learning rate for all
+        "scratch": dict(lr=3e-3, steps=400),
+    })
+    cluster_setting: dict = _frozen(dict(dims=2, neighbors=15, components=10))  # UMAP size, neighbours, mixture
+    transfer_max_steps: int = 0  # > 0 caps every arm's steps (the smoke mode)
+    transfer_pool_size: int = 60000  # the unlabelled pool: the first training images (all of them)
+    selftrain_fractions: tuple = (0.1, 0.3, 0.5, 0.7, 0.9)  # share of the pool pseudo-labelled in each round
+    selftrain_steps: int = 300  # training steps of each self-training round
+    # Sections 4-5: the evaluation classifier trains on the autoencoders' training images only, so the
+    # images held out after them are real digits it never saw: the independent floor of every distance.
+    classifier_epochs: int = 3
+    classifier_train_size: int = 55000
+    gan_seeds: tuple = (0, 1, 2)  # seeds of every latent GAN and mixture
+    # The latent GANs' learning rate, R1 weight and width, chosen on validation FD by tools/validate.py's
+    # "recipe" part (figures/validation.json): a coordinate search from settings tuned before the
+    # validation protocol, which kept only the lower learning rate (3e-4 for 1e-3).
+    gan_recipe: dict = _frozen(dict(lr=3e-4, r1=10.0, hidden=256))
+    report_noise_dim: int = 8  # the Gaussian-noise GAN's, the conditional generator's and the interpolation's
+    # Lengths chosen by tools/validate.py's "length" part: the length curves' choice, doubled while the shorter
+    # run's validation FD is more than 10% above the doubled run's, at most twice.
+    gan_steps: int = 24000  # unconditional, Gaussian noise (its FD still fell at this cap)
+    cgan_steps: int = 3000  # conditional
+    cgan_aux_steps: int = 1000  # training steps of the conditional generator's digit classifier of codes
+    # Weight of the auxiliary digit-classifier loss of the conditional generator (lowest mean per-digit
+    # validation FD, at 3,000 steps in the search's "gan" part and at 1,500 in its "recipe" part).
+    cgan_aux_weight: float = 0.1
+    # The mixture-prior latent GAN (generate(digit=None) samples it): starts as a Gaussian mixture fitted to
+    # the codes, refined adversarially at a constant learning rate, keeping a weight average. Its learning
+    # rate, weight average and warm-up are the recipe search's too.
+    mixture_steps: int = 4000
+    mixture_lr: float = 3e-4
+    mixture_ema: float = 0.999
+    mixture_warmup: int = 300  # discriminator-only steps first: the generator starts at a good fit already
+    gmm_components: int = 100  # the mixture baseline's size, by held-out log-likelihood of validation codes
+    cgan_seeds: tuple = (0, 1, 2)  # section 5: seeds of both arms of the auxiliary-term ablation
+    fd_draws: int = 5  # section 4: independent sample draws of one fixed sampler, for the FD's own noise
+    cas_size: int = 20000  # section 5: digits that train the train-on-generated classifier (and its real twin)
+    digit_samples: int = 1000  # section 5: samples of each requested digit that its per-digit scores read
+    unit_steps: int = 40  # the run's cost unit: the fastest of unit_blocks timed blocks of unit_steps
+    unit_blocks: int = 5  # autoencoder steps (timing.RunClock)
+
+
+FULL = Recipe()
+# The regression test's recipe: the same code on tiny data and schedules. Two seeds wherever the report has
+# three, so every per-seed statistic (standard deviations, agreement across seeds) still has two to run on.
+# The transfer pool's 1,500 codes hold at least 134 of every digit, enough for class-balanced draws of 1,000
+# labels; below 4,096 codes UMAP finds exact neighbours, which avoids the numba compile of the NN-descent
+# that the report's 60,000 codes use. The first 2,000 test images (at least 150 of every digit) stand for
+# the test set.
+SMOKE_RECIPE = replace(
+    FULL, ae_epochs=2, ae_train_size=1024, ae_val_size=512, seeds=(0, 1), label_draws=2, transfer_max_steps=20,
+    transfer_pool_size=1500, selftrain_fractions=(0.5,), selftrain_steps=20, classifier_epochs=1,
+    classifier_train_size=1024, gan_seeds=(0, 1), gan_steps=100, cgan_seeds=(0, 1), cgan_steps=100,
+    cgan_aux_steps=100, mixture_steps=100, mixture_warmup=20, gmm_components=4, cas_size=2000, digit_samples=300,
+    unit_steps=10, unit_blocks=1, test_size=2000)
+RECIPE = SMOKE_RECIPE if SMOKE else FULL  # the recipe of this process

@@ -1,0 +1,76 @@
+"""Training speed and the run's clock: milliseconds per training step and each section's cost."""
+
+from __future__ import annotations
+
+import time
+import torch
+
+from . import settings, runtime
+from .settings import RECIPE
+from .runtime import DEVICE, PRECISIONS, autocast, set_seed
+from .autoencoder import AEConfig, Autoencoder, train_autoencoder
+from .gan import GANConfig, LatentGAN, train_latent_gan
+from .tables import record_metrics
+
+
+# Training speed: milliseconds per step in each precision
+
+
+def training_step_ms(family: str, precision: str, steps: int = 40, blocks: int = 1) -> float:
+    """Milliseconds per training step of the report's d=10 autoencoder ("ae", batch AEConfig.batch_size)
+    or of the Gaussian-noise latent GAN ("gan"), on random data, in `precision`: the fastest of `blocks`
+    timed runs of `steps` steps after a first run that warms up (the minimum, as Python's timeit module
+    advises: a slower block measures other work on the machine, not the code)."""
+    if family not in ("ae", "gan"):
+        raise ValueError(f"family must be 'ae' or 'gan', got {family!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if blocks < 1 or steps < 1:
+        raise ValueError(f"steps and blocks must be positive, got {steps} and {blocks}")
+    times = []
+    for _ in range(1 + blocks):
+        set_seed(0)
+        if family == "ae":
+            cfg = AEConfig(d=RECIPE.report_d, epochs=1, train_size=steps * AEConfig.batch_size, val_size=1,
+                           **RECIPE.bottleneck_designs[RECIPE.report_design])
+            images = torch.rand(cfg.train_size + 1, 1, 32, 32)
+            model = Autoencoder(cfg).to(DEVICE)
+            times.append(train_autoencoder(model, images, progress=False, precision=precision)["train_seconds"])
+        else:
+            gan = LatentGAN(GANConfig(noise_dim=RECIPE.report_noise_dim, latent_dim=RECIPE.report_d, steps=steps)).to(DEVICE)
+            with autocast(precision):
+                times.append(train_latent_gan(gan, torch.randn(10000, RECIPE.report_d))["train_seconds"])
+    return 1000 * min(times[1:]) / steps
+
+
+
+
+class RunClock:
+    """Times the run and each section, in seconds and in units of one autoencoder training step, which
+    compare across machines of different speed. The unit is the fastest of RECIPE.unit_blocks blocks of
+    RECIPE.unit_steps steps of the d=10 autoencoder timed at the start of the run and as many at its end, so
+    that a slow spell at either end (other work on the machine) does not set it."""
+
+    def __init__(self):
+        self.step_ms = {p: training_step_ms("ae", p, RECIPE.unit_steps, RECIPE.unit_blocks) for p in dict.fromkeys(("float32", runtime.PRECISION))}
+        self.seconds = {}
+        self.start = self.lap_start = time.perf_counter()
+        record_metrics({"runtime.device": str(DEVICE), "runtime.precision": runtime.PRECISION,
+                        "runtime.mode": "smoke" if settings.SMOKE else "full", "runtime.threads": torch.get_num_threads(),
+                        **{f"bench.ae.step_ms.{p}": v for p, v in self.step_ms.items()}})
+
+    def section(self, i: int) -> None:
+        """Close section i (it began where the previous one ended)."""
+        now = time.perf_counter()
+        self.seconds[f"section{i}"] = now - self.lap_start
+        record_metrics({f"runtime.section{i}_seconds": self.seconds[f"section{i}"]})
+        self.lap_start = now
+
+    def finish(self) -> None:
+        """Record the whole run's time, time the unit again, and record every cost in the unit."""
+        seconds = time.perf_counter() - self.start
+        end_ms = training_step_ms("ae", runtime.PRECISION, RECIPE.unit_steps, RECIPE.unit_blocks)
+        unit = min(self.step_ms[runtime.PRECISION], end_ms) / 1000
+        record_metrics({"runtime.total_seconds": seconds, f"bench.ae.step_ms_end.{runtime.PRECISION}": end_ms,
+                        "runtime.unit_step_ms": 1000 * unit, "runtime.cost_ae_steps": seconds / unit,
+                        **{f"runtime.{part}_cost_ae_steps": s / unit for part, s in self.seconds.items()}})
