@@ -18,9 +18,6 @@ def metrics_path() -> Path:
     return settings.FIGURES_DIR / "metrics.json"
 
 
-settings.VALIDATION_FILE = settings.ROOT / "figures" / "validation.json"  # written by tools/validate.py (`make validate`)
-
-
 def read_validation() -> dict:
     """The validation search's candidates, scores and choices (figures/validation.json)."""
     if not settings.VALIDATION_FILE.exists():

@@ -5,6 +5,7 @@ import torch
 
 import helpers as h
 from conftest import patch_everywhere
+from ex3lib import runtime
 
 
 @pytest.mark.parametrize("design", sorted(h.RECIPE.bottleneck_designs))
@@ -321,8 +322,8 @@ def test_the_run_clock_counts_every_section_in_the_faster_of_its_two_step_timing
 
 
 def test_training_step_benchmark_restores_the_precision():
-    chosen = h.PRECISION
+    chosen = runtime.PRECISION
     ms = h.training_step_ms("gan", "float32", steps=5)
-    assert ms > 0 and math.isfinite(ms) and h.PRECISION == chosen
+    assert ms > 0 and math.isfinite(ms) and runtime.PRECISION == chosen
     with pytest.raises(ValueError, match="family"):
         h.training_step_ms("vae", "float32")

@@ -145,5 +145,5 @@ def test_a_changed_function_in_another_module_renames_the_families_that_train_wi
     assert families <= renamed
     # A family renamed only when its training reaches the function (the GAN's key also names its autoencoder's).
     reach = {f for f in configs if name in h.training_code(f)}
-    assert reach == families or reach >= families
+    assert reach >= families
     assert renamed - families <= {"GANConfig"}
