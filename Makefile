@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
 export NUMBA_CACHE_DIR := $(CURDIR)/$(VENV)/numba-cache
 TEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc
 
-.PHONY: install report fresh-report test bench validate pdf tex-tools submission sync clean
+.PHONY: install report fresh-report test bench validate search pdf tex-tools submission sync clean
 
 install: $(STAMP)
 
@@ -44,6 +44,10 @@ bench: install
 # printed, and written with the chosen ones to figures/validation.json.
 validate: install
 	$(PY) tools/validate.py
+
+# The validation search as Optuna studies, one journal per model family under studies/ (resumable: run again).
+search: install
+	$(PY) tools/search.py --family $(or $(FAMILY),autoencoder)
 
 pdf: install tex-tools
 	$(PY) tools/export_pdf.py ex3.ipynb ex3.pdf

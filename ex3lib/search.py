@@ -1,0 +1,164 @@
+"""The validation search as Optuna studies: one study per model family, each a plain-text journal under studies/.
+
+Every trial trains its model through the checkpoint cache (so the report loads the very model a trial trained
+when config, seed, precision and code match), is scored on the validation images (the 5,000 training images
+after the first 55,000; never a test image), and is recorded with its curve, precision, cache key and seconds.
+A search that is killed resumes where it stopped: finished trials are read back from the journal, a trial left
+running by the kill is marked failed and trained again.
+
+The autoencoder family (`search_autoencoder`):
+1. recipe: learning rate x batch size at the recipe's epochs (d = 10, the report's design, seed 0); a choice on
+   an edge of the learning-rate grid extends the grid by one factor of two, at most twice;
+2. noise: the chosen recipe at two more seeds, at d = 10 and d = 64: the spread of the validation MSE over seeds;
+3. length: the chosen recipe at twice and four times the epochs (d = 10 and 64, seed 0), more while a doubling
+   still gains more than the seed spread; the length is the shortest run whose doubling gains less than that.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from . import runtime, settings
+from .settings import RECIPE, Recipe
+from .autoencoder import AEConfig, ae_config, autoencoders
+from .cache import cache_key
+from .data import load_mnist
+
+STUDY_DIR = settings.ROOT / "studies"
+TRIAL_FIELDS = ("stage", "config", "cache_key", "precision", "curve", "train_seconds", "value")
+
+
+def open_study(family: str, folder: Path | None = None):
+    """The family's study, created or read back from its journal file (studies/{family}.jsonl)."""
+    import optuna
+
+    folder = Path(folder or STUDY_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(folder / f"{family}.jsonl")))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(study_name=family, storage=storage, direction="minimize", load_if_exists=True)
+
+
+def finished_trials(study) -> dict:
+    """{trial key: trial} of the study's complete trials; trials a kill left running are marked failed."""
+    from optuna.trial import TrialState
+
+    done = {}
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state == TrialState.RUNNING:
+            study.tell(trial.number, state=TrialState.FAIL)  # its process is gone: the model trains again
+        elif trial.state == TrialState.COMPLETE:
+            done[trial.user_attrs["key"]] = trial
+    return done
+
+
+def trial_key(stage: str, config) -> str:
+    return f"{stage}:{json.dumps(config, sort_keys=True)}"
+
+
+def run_trials(study, stage: str, configs: list, images, log=print, workers: int = 2) -> dict:
+    """Train the autoencoders of `configs` (`workers` at a time, in worker processes on a CPU), record each as a
+    complete trial of `stage` with its validation curve, and return {config: trial} for all of them."""
+    done = finished_trials(study)
+    out, todo = {}, []
+    for config in configs:
+        key = trial_key(stage, _params(config))
+        if key in done:
+            out[config] = done[key]
+        else:
+            todo.append(config)
+    workers = workers if runtime.DEVICE.type == "cpu" else 1
+    for start in range(0, len(todo), workers):
+        chunk = todo[start:start + workers]
+        # A trial opens before its model trains, so a kill leaves it running (then failed on resume).
+        trials = [study.ask() for _ in chunk]
+        begun = time.perf_counter()
+        trained = autoencoders(chunk, images)
+        for trial, config in zip(trials, chunk):
+            info = trained[config][1]
+            curve = [float(v) for v in info["val_mse_history"]]
+            for epoch, value in enumerate(curve, 1):
+                trial.report(value, epoch)
+            attrs = {"stage": stage, "key": trial_key(stage, _params(config)), "config": _params(config),
+                     "cache_key": cache_key(config), "precision": runtime.PRECISION, "curve": curve,
+                     "train_seconds": float(info["train_seconds"]), "value": curve[-1],
+                     "wall_seconds": time.perf_counter() - begun}
+            for name, value in attrs.items():
+                trial.set_user_attr(name, value)
+            study.tell(trial, curve[-1])
+            out[config] = study.get_trials(deepcopy=False)[trial.number]
+            log(f"{stage:<7} d={config.d:<3} lr {config.lr:g} batch {config.batch_size} epochs {config.epochs} "
+                f"seed {config.seed}: validation MSE {curve[-1]:.6f} ({info['train_seconds']:.0f} s)")
+    return out
+
+
+def _params(config: AEConfig) -> dict:
+    return {"d": config.d, "lr": config.lr, "batch_size": config.batch_size, "epochs": config.epochs,
+            "seed": config.seed, "design": f"{config.bottleneck}{config.hidden if config.bottleneck == 'fc' else ''}"}
+
+
+def best_of(trials: list):
+    """The trial with the lowest validation MSE (ties: the first)."""
+    return min(trials, key=lambda t: t.value)
+
+
+def choose_length(values: dict, noise: float) -> int:
+    """The shortest length whose doubling gains less than `noise` ({epochs: validation MSE}); None if every
+    doubling measured still gains more (the curve has not reached its plateau)."""
+    lengths = sorted(values)
+    for short, long in zip(lengths, lengths[1:]):
+        if long == 2 * short and values[short] - values[long] < noise:
+            return short
+    return None
+
+
+def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-3, 4e-3, 8e-3), batches=(128, 256),
+                       ds=(10, 64), max_doublings: int = 3, folder: Path | None = None, log=print,
+                       workers: int = 2) -> dict:
+    """The autoencoder family's study (module docstring); returns the chosen recipe and what chose it."""
+    recipe = recipe or RECIPE
+    images = load_mnist(train=True)[0] if images is None else images
+    study = open_study("autoencoder", folder)
+    base = ae_config(recipe=recipe)
+    start = time.perf_counter()
+    # 1. recipe: learning rate x batch size, extended past an edge the choice lands on.
+    lrs = sorted(lrs)
+    for extension in range(3):
+        grid = [replace(base, lr=lr, batch_size=b) for lr in lrs for b in batches]
+        trials = run_trials(study, "recipe", grid, images, log, workers)
+        chosen = best_of(list(trials.values())).user_attrs["config"]
+        if extension == 2 or lrs[0] < chosen["lr"] < lrs[-1]:
+            break
+        lrs = lrs + [lrs[-1] * 2] if chosen["lr"] == lrs[-1] else [lrs[0] / 2] + lrs
+    lr, batch = chosen["lr"], chosen["batch_size"]
+    on_edge = not lrs[0] < lr < lrs[-1]  # still on an edge after two extensions: the report says so
+    # 2. noise: the chosen recipe at three seeds, at each d.
+    seeds = {d: [replace(ae_config(d, recipe=recipe), lr=lr, batch_size=batch, seed=s) for s in (0, 1, 2)] for d in ds}
+    noise_trials = run_trials(study, "noise", [c for cs in seeds.values() for c in cs], images, log, workers)
+    noise = {d: float(np.std([noise_trials[c].value for c in cs], ddof=1)) for d, cs in seeds.items()}
+    # 3. length: doublings while they still gain more than the seed spread.
+    lengths = {}
+    for d in ds:
+        first = seeds[d][0]
+        values = {first.epochs: noise_trials[first].value}
+        for k in range(1, max_doublings + 1):
+            config = replace(first, epochs=first.epochs * 2 ** k)
+            values[config.epochs] = run_trials(study, "length", [config], images, log, workers)[config].value
+            if choose_length(values, noise[d]) is not None:
+                break
+        lengths[d] = {"values": values, "noise": noise[d], "epochs": choose_length(values, noise[d])}
+    result = {"lr": lr, "batch_size": batch, "lr_grid": lrs, "lr_on_edge": on_edge, "batch_grid": list(batches),
+              "batch_on_edge": batch in (min(batches), max(batches)) and len(batches) > 1, "lengths": lengths,
+              "precision": runtime.PRECISION, "seconds": time.perf_counter() - start}
+    study.set_user_attr("chosen", json.loads(json.dumps(result, default=str)))
+    log(f"autoencoder: lr {lr:g}, batch {batch}; lengths " +
+        ", ".join(f"d={d}: {v['epochs']} epochs (seed spread {v['noise']:.2e})" for d, v in lengths.items()))
+    return result

@@ -1,0 +1,76 @@
+"""The validation search's studies: trials recorded with every field, a killed search resumed without
+training a finished trial again, the length rule on known curves."""
+
+import json
+from dataclasses import replace
+
+import pytest
+from optuna.trial import TrialState
+
+import helpers as h
+from conftest import patch_everywhere
+from ex3lib import search
+
+# Tiny: 256 images in batches of 128, one epoch, d = 10; one worker, so no process is started.
+TINY = replace(h.RECIPE, ae_train_size=256, ae_val_size=128, ae_epochs=1)
+QUICK = dict(recipe=TINY, lrs=(2e-3, 4e-3), batches=(128,), ds=(10,), max_doublings=1, workers=1)
+
+
+def test_the_length_is_where_a_doubling_gains_less_than_the_noise():
+    assert search.choose_length({10: 0.0100, 20: 0.0090, 40: 0.00895}, noise=0.0002) == 20
+    assert search.choose_length({10: 0.0100, 20: 0.00995}, noise=0.0002) == 10
+    assert search.choose_length({10: 0.0100, 20: 0.0090}, noise=0.0002) is None  # still falling: no plateau yet
+    assert search.choose_length({10: 0.0100, 30: 0.0099}, noise=0.0002) is None  # not a doubling
+
+
+def test_a_killed_search_resumes_without_training_a_finished_trial_again(tmp_path, checkpoint_dir, monkeypatch):
+    images = h.load_mnist(train=True)[0][:TINY.ae_train_size + TINY.ae_val_size]
+    real, calls = search.autoencoders, []
+
+    def killed_on_the_third(configs, imgs):
+        calls.append(configs)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the process dies while a trial trains
+        return real(configs, imgs)
+
+    monkeypatch.setattr(search, "autoencoders", killed_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        search.search_autoencoder(images, folder=tmp_path, log=lambda line: None, **QUICK)
+    study = search.open_study("autoencoder", tmp_path)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2 + [TrialState.RUNNING]
+
+    trained = []
+    monkeypatch.setattr(search, "autoencoders", lambda configs, imgs: trained.append(configs) or real(configs, imgs))
+    lines = []
+    result = search.search_autoencoder(images, folder=tmp_path, log=lines.append, **QUICK)
+    study = search.open_study("autoencoder", tmp_path)
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.FAIL) == 1 and TrialState.RUNNING not in states
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    keys = [t.user_attrs["key"] for t in complete]
+    assert len(keys) == len(set(keys)), "a finished trial was recorded twice"
+    assert len(trained) == len(complete) - 2  # the two finished before the kill were read back, not trained
+    for t in complete:  # every stored trial holds every field the code writes
+        assert set(search.TRIAL_FIELDS) <= set(t.user_attrs), t.user_attrs
+        assert t.user_attrs["precision"] == h.PRECISION and t.value == t.user_attrs["curve"][-1]
+        assert len(t.intermediate_values) == t.user_attrs["config"]["epochs"]
+    # The stored choice is what the selection rule picks from the stored trials.
+    recipe = [t for t in complete if t.user_attrs["stage"] == "recipe"]
+    best = min(recipe, key=lambda t: t.value).user_attrs["config"]
+    assert (result["lr"], result["batch_size"]) == (best["lr"], best["batch_size"])
+    assert study.user_attrs["chosen"]["lr"] == result["lr"] and result["lengths"][10]["noise"] > 0
+    assert any(line.startswith("recipe") for line in lines) and lines[-1].startswith("autoencoder: lr")
+    assert json.loads((tmp_path / "autoencoder.jsonl").read_text().splitlines()[0])  # plain-text journal lines
+
+
+def test_a_trial_is_scored_on_validation_images_and_trains_the_reports_checkpoint(tmp_path, checkpoint_dir):
+    """A trial with the report's config leaves the checkpoint the report loads: the same cache key."""
+    images = h.load_mnist(train=True)[0]
+    study = search.open_study("autoencoder", tmp_path)
+    config = h.ae_config(4, epochs=1)
+    trials = search.run_trials(study, "recipe", [config], images, log=lambda line: None, workers=1)
+    trial = trials[config]
+    assert trial.user_attrs["cache_key"] == h.cache_key(config) and h.checkpoint_path(config).exists()
+    _, info = h.autoencoder(config, required=True)
+    assert info["cached"] and trial.value == pytest.approx(info["val_mse_history"][-1])
+    assert config.train_size + config.val_size <= h.RECIPE.ae_train_size + h.RECIPE.ae_val_size
