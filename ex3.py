@@ -655,6 +655,15 @@ clock.section(5)
 #   channels as the convolution has. LayerNorm, which the construction ignores, must be set to pass
 #   these channels through (or be absent).
 #
+# **What BERT's attention adds, and how the answer is read out.** BERT's attention is bidirectional
+# and unmasked (Devlin et al. 2019): every token attends to every other token, before and after it in the
+# sequence. That is what allows a kernel *centred* on a pixel, since its window holds pixels that come
+# later in raster order (the row below, the pixel to the right). A causal mask, as in a GPT-style
+# decoder, would leave each pixel only the tokens before it: the rows above and the left part of its own
+# row, a half kernel. To classify the image, a learned class token is prepended and its final state feeds
+# a linear classifier (BERT's [CLS], also used by ViT), or the outputs of all tokens are averaged (global
+# average pooling, as after a CNN's last convolution) and classified.
+#
 # Attention therefore spans both extremes: sharply peaked relative-position heads give local,
 # convolution-like mixing, and uniform heads give global, fully connected mixing.
 
@@ -703,6 +712,13 @@ clock.section(5)
 #   it usually succeeds on changes of colour and texture and often fails on changes of geometry (dog
 #   to cat, for example); the cycle loss and the generator favour near one-to-one, local mappings, so
 #   large geometric changes are hard for it rather than impossible.
+# * **Where the cycle loss misleads.** It asks each map to be invertible. When the true mapping is
+#   many-to-one (a photo to a label map, say, which drops the texture), $G$ must still keep what $F$
+#   needs to rebuild $a$: Chu, Zhmoginov and Sandler (2017) showed that CycleGAN hides it in
+#   low-amplitude, high-frequency patterns of $G(a)$ that a viewer does not see (steganography), so
+#   the translation looks right while carrying the source image, and a tiny change of $G(a)$ can change
+#   $F(G(a))$ completely. In the one-to-many direction the deterministic $F$ can give only one of the
+#   possible answers; Augmented CycleGAN (Almahairi et al. 2018) adds latent noise for that.
 #
 # **(c) pix2pix.** The discriminator judges whether $G(I)$ is a plausible partner of this very $I$,
 # which needs true pairs to learn from.
