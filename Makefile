@@ -20,7 +20,7 @@ $(STAMP): requirements.txt
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 report: install
-	$(PY) -m jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 ex3.ipynb
+	$(PY) tools/run_report.py ex3.ipynb  # prints each section's start and end, and the training progress bars
 	@$(MAKE) --no-print-directory pdf || echo "make report: ex3.ipynb is executed, but ex3.pdf was not built: see the message above"
 
 # The committed notebook is a cold run: every model trained in that run, so its timings are real.
