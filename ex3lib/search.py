@@ -122,12 +122,14 @@ def choose_length(values: dict, noise: float) -> int:
 
 def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-3, 4e-3, 8e-3), batches=(128, 256),
                        ds=(10, 64), max_doublings: int = 3, folder: Path | None = None, log=print,
-                       workers: int = 2) -> dict:
-    """The autoencoder family's study (module docstring); returns the chosen recipe and what chose it."""
+                       workers: int = 2, architecture: dict | None = None) -> dict:
+    """The autoencoder family's study (module docstring); returns the chosen recipe and what chose it.
+    `architecture` changes every config's layers (the tests' small networks); the report's by default."""
     recipe = recipe or RECIPE
+    config_of = lambda d: replace(ae_config(d, recipe=recipe), **(architecture or {}))
     images = load_mnist(train=True)[0] if images is None else images
     study = open_study("autoencoder", folder)
-    base = ae_config(recipe=recipe)
+    base = config_of(recipe.report_d)
     start = time.perf_counter()
     # 1. recipe: learning rate x batch size, extended past an edge the choice lands on.
     lrs = sorted(lrs)
@@ -141,7 +143,7 @@ def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-
     lr, batch = chosen["lr"], chosen["batch_size"]
     on_edge = not lrs[0] < lr < lrs[-1]  # still on an edge after two extensions: the report says so
     # 2. noise: the chosen recipe at three seeds, at each d.
-    seeds = {d: [replace(ae_config(d, recipe=recipe), lr=lr, batch_size=batch, seed=s) for s in (0, 1, 2)] for d in ds}
+    seeds = {d: [replace(config_of(d), lr=lr, batch_size=batch, seed=s) for s in (0, 1, 2)] for d in ds}
     noise_trials = run_trials(study, "noise", [c for cs in seeds.values() for c in cs], images, log, workers)
     noise = {d: float(np.std([noise_trials[c].value for c in cs], ddof=1)) for d, cs in seeds.items()}
     # 3. length: doublings while they still gain more than the seed spread.

@@ -11,9 +11,10 @@ import helpers as h
 from conftest import patch_everywhere
 from ex3lib import search
 
-# Tiny: 256 images in batches of 128, one epoch, d = 10; one worker, so no process is started.
+# Tiny: 256 images in batches of 128, one epoch, a small network; one worker, so no process is started.
 TINY = replace(h.RECIPE, ae_train_size=256, ae_val_size=128, ae_epochs=1)
-QUICK = dict(recipe=TINY, lrs=(2e-3, 4e-3), batches=(128,), ds=(10,), max_doublings=1, workers=1)
+QUICK = dict(recipe=TINY, lrs=(2e-3, 4e-3), batches=(128,), ds=(10,), max_doublings=1, workers=1,
+             architecture=dict(channels=(4, 8, 8), hidden=(32,)))
 
 
 def test_the_length_is_where_a_doubling_gains_less_than_the_noise():
