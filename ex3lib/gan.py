@@ -50,6 +50,9 @@ class GANConfig:
     aux_weight: float = 0.0  # conditional only: weight of the auxiliary digit classifier's loss on G
     aux_steps: int = FULL.cgan_aux_steps  # training steps of that classifier of real codes, before the GAN
     seed: int = 0
+    # The codes it trains on: those of the first train_codes training images (all 60,000 in the report; the
+    # validation search's 55,000 fit images), so a model trained on other codes never loads in its place.
+    train_codes: int = 60000
 
     def __post_init__(self):
         if self.noise_dim < 1:
@@ -276,6 +279,9 @@ def mixture_recipe_gan_config(ae_config: AEConfig, seed: int = 0, recipe: Recipe
 
 def latent_gan(config: GANConfig, codes=None, labels=None, required: bool = False):
     """The trained LatentGAN for `config`, from the cache or trained now; returns (gan, info)."""
+    if codes is not None and len(codes) != config.train_codes:
+        raise ValueError(f"codes holds {len(codes)} codes; the config trains on train_codes={config.train_codes}")
+
     def train(gan):
         if codes is None:
             raise FileNotFoundError(f"no cached latent GAN for {config}; run `{settings.TRAIN_COMMAND}`")

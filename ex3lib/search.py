@@ -164,3 +164,111 @@ def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-
     log(f"autoencoder: lr {lr:g}, batch {batch}; lengths " +
         ", ".join(f"d={d}: {v['epochs']} epochs (seed spread {v['noise']:.2e})" for d, v in lengths.items()))
     return result
+
+
+# The latent GANs ------------------------------------------------------------------------------------
+
+
+class Judge:
+    """Scores latent GANs trained on the fit codes against the validation images: the Frechet distance in the
+    features of the evaluation classifier (trained on the fit images only), averaged over sample draws."""
+
+    def __init__(self, recipe: Recipe | None = None, samples: int = 5000, draws: int = 3):
+        from .autoencoder import encode
+        from .classifier import classify, evaluation_classifier
+        from .data import validation_data
+
+        self.recipe, self.samples, self.draws = recipe or RECIPE, samples, draws
+        fit_x, self.fit_y = validation_data("fit")
+        self.val_x, self.val_y = validation_data("validation")
+        ae = autoencoders([ae_config(recipe=self.recipe)], load_mnist(train=True)[0])
+        self.ae_config, model = next(iter(ae)), next(iter(ae.values()))[0]
+        self.decoder, self.fit_codes = model.decoder, encode(model.encoder, fit_x)
+        self.classifier, _ = evaluation_classifier(fit_x, self.fit_y)
+        self.val_feats, probs = classify(self.classifier, self.val_x)
+        self.val_accuracy = float((probs.argmax(1) == self.val_y.numpy()).mean())
+
+    def fd(self, sample) -> tuple:
+        """(mean, std) over self.draws draws of the FD of self.samples decoded codes sample(n, seed) against the
+        validation images."""
+        from .autoencoder import decode
+        from .classifier import classify
+        from .metrics import frechet_distance
+
+        fds = [frechet_distance(classify(self.classifier, decode(self.decoder, sample(self.samples, 100 + i)))[0],
+                                self.val_feats) for i in range(self.draws)]
+        return float(np.mean(fds)), float(np.std(fds, ddof=1)) if len(fds) > 1 else 0.0
+
+
+def run_gan_trials(study, stage: str, configs: list, judge: Judge, log=print) -> dict:
+    """Train each latent GAN of `configs` on the fit codes (through the checkpoint cache), record it as a
+    complete trial of `stage` scored by its validation FD, and return {config: trial}."""
+    from .gan import latent_gan, sample_codes
+
+    done, out = finished_trials(study), {}
+    for config in configs:
+        params = _gan_params(config)
+        key = trial_key(stage, params)
+        if key in done:
+            out[config] = done[key]
+            continue
+        trial = study.ask()
+        begun = time.perf_counter()
+        gan, info = latent_gan(config, judge.fit_codes, judge.fit_y if config.n_classes else None)
+        fd, fd_std = judge.fd(lambda n, seed: sample_codes(gan.generator, n, seed=seed))
+        attrs = {"stage": stage, "key": key, "config": params, "cache_key": cache_key(config),
+                 # the latent GANs train without autocast, whatever the run's precision
+                 "precision": "float32", "curve": [fd], "train_seconds": float(info["train_seconds"]), "value": fd,
+                 "fd_draw_std": fd_std, "wall_seconds": time.perf_counter() - begun}
+        for name, value in attrs.items():
+            trial.set_user_attr(name, value)
+        study.tell(trial, fd)
+        out[config] = study.get_trials(deepcopy=False)[trial.number]
+        log(f"{stage:<7} {json.dumps(params)}: validation FD {fd:.3f} +- {fd_std:.3f} ({info['train_seconds']:.0f} s)")
+    return out
+
+
+GAN_FIELDS = ("noise_dim", "lr", "batch_size", "steps", "hidden", "r1", "seed", "prior", "train_codes")
+
+
+def _gan_params(config) -> dict:
+    return {k: getattr(config, k) for k in GAN_FIELDS}
+
+
+def search_gan(judge: Judge | None = None, recipe: Recipe | None = None, lrs=(1e-4, 3e-4, 1e-3), batches=(256, 1024),
+               steps: int = 6000, max_doublings: int = 3, folder: Path | None = None, log=print) -> dict:
+    """The Gaussian-noise latent GAN's study (k = the report's): learning rate x batch size, every candidate seeing
+    the same number of codes (steps x 256 / batch steps), the learning-rate grid extended past an edge its choice
+    lands on (twice at most); then the chosen recipe with its length doubled until a doubling gains less than
+    the FD's own noise (its spread over sample draws, times sqrt 2 for a difference)."""
+    from .gan import gan_config
+
+    recipe = recipe or RECIPE
+    judge = judge or Judge(recipe)
+    study = open_study("gan", folder)
+    base = replace(gan_config(recipe.report_noise_dim, judge.ae_config, recipe=recipe), train_codes=len(judge.fit_codes))
+    start, lrs = time.perf_counter(), sorted(lrs)
+    for extension in range(3):
+        grid = [replace(base, lr=lr, batch_size=b, steps=max(1, steps * 256 // b)) for lr in lrs for b in batches]
+        trials = run_gan_trials(study, "recipe", grid, judge, log)
+        best = best_of(list(trials.values()))
+        chosen = best.user_attrs["config"]
+        if extension == 2 or lrs[0] < chosen["lr"] < lrs[-1]:
+            break
+        lrs = lrs + [lrs[-1] * 3] if chosen["lr"] == lrs[-1] else [lrs[0] / 3] + lrs
+    config = replace(base, lr=chosen["lr"], batch_size=chosen["batch_size"], steps=chosen["steps"])
+    noise = float(np.sqrt(2) * best.user_attrs["fd_draw_std"])
+    values = {config.steps: best.value}
+    for k in range(1, max_doublings + 1):
+        longer = replace(config, steps=config.steps * 2 ** k)
+        values[longer.steps] = run_gan_trials(study, "length", [longer], judge, log)[longer].value
+        if choose_length(values, noise) is not None:
+            break
+    result = {"lr": chosen["lr"], "batch_size": chosen["batch_size"], "lr_grid": lrs,
+              "lr_on_edge": not lrs[0] < chosen["lr"] < lrs[-1], "length": {"values": values, "noise": noise,
+                                                                           "steps": choose_length(values, noise)},
+              "classifier_val_accuracy": judge.val_accuracy, "seconds": time.perf_counter() - start}
+    study.set_user_attr("chosen", json.loads(json.dumps(result, default=str)))
+    log(f"gan: lr {chosen['lr']:g}, batch {chosen['batch_size']}; length {result['length']['steps']} steps "
+        f"(FD noise of a difference {noise:.3f})")
+    return result

@@ -72,7 +72,7 @@ def test_adversarial_refinement_moves_a_misspecified_mixture_towards_the_data(ch
     angle = 2 * torch.pi * torch.rand(4000, generator=gen)
     codes = torch.stack([angle.cos(), angle.sin()], 1) * 3 + 0.2 * torch.randn(4000, 2, generator=gen)
     cfg = h.GANConfig(noise_dim=2, latent_dim=2, prior="gmm", components=1, hidden=64, steps=1500, lr=1e-3,
-                      lr_decay=False, ema=0.99, d_warmup=100)
+                      lr_decay=False, ema=0.99, d_warmup=100, train_codes=len(codes))
     start = h.Generator(cfg)
     start.fit_to_codes(codes, seed=0)
     gan, _ = h.latent_gan(cfg, codes)
@@ -151,6 +151,7 @@ def trained_report_models(tmp_path_factory):
         images, labels = h.load_mnist(train=True)
         images, labels = images[:h.RECIPE.ae_train_size + h.RECIPE.ae_val_size], labels[:h.RECIPE.ae_train_size + h.RECIPE.ae_val_size]
         ae, _ = h.autoencoder(h.report_config(None), images)
+        images, labels = h.load_mnist(train=True)  # the report's GANs train on the codes of every training image
         codes = h.encode(ae.encoder, images)
         h.latent_gan(h.mixture_gan_config(ae.config), codes)
         h.latent_gan(h.gan_config(h.RECIPE.report_noise_dim, ae.config, conditional=True), codes, labels)
@@ -183,7 +184,7 @@ def test_conditional_generator_obeys_the_digit(checkpoint_dir):
     gen = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 10, (4000,), generator=gen)
     codes = 0.3 * torch.randn(4000, 10, generator=gen) + 3 * torch.nn.functional.one_hot(labels, 10)
-    cfg = h.GANConfig(noise_dim=4, latent_dim=10, n_classes=10, steps=600, hidden=64)
+    cfg = h.GANConfig(noise_dim=4, latent_dim=10, n_classes=10, steps=600, hidden=64, train_codes=len(codes))
     gan, _ = h.latent_gan(cfg, codes, labels)
     noise_seed = 11
     predicted = torch.stack([h.sample_codes(gan.generator, 200, torch.full((200,), d), seed=noise_seed).argmax(1)
@@ -196,7 +197,8 @@ def test_auxiliary_classifier_is_trained_first_and_stays_frozen(checkpoint_dir):
     gen = torch.Generator().manual_seed(1)
     labels = torch.randint(0, 10, (3000,), generator=gen)
     codes = 0.3 * torch.randn(3000, 10, generator=gen) + 3 * torch.nn.functional.one_hot(labels, 10)
-    cfg = h.GANConfig(noise_dim=4, latent_dim=10, n_classes=10, steps=300, hidden=64, aux_weight=0.1, aux_steps=300)
+    cfg = h.GANConfig(noise_dim=4, latent_dim=10, n_classes=10, steps=300, hidden=64, aux_weight=0.1, aux_steps=300,
+                      train_codes=len(codes))
     gan, _ = h.latent_gan(cfg, codes, labels)
     assert not any(p.requires_grad for p in gan.classifier.parameters())
     standard = (codes - gan.generator.code_mean) / gan.generator.code_std

@@ -5,6 +5,7 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 from optuna.trial import TrialState
 
 import helpers as h
@@ -75,3 +76,32 @@ def test_a_trial_is_scored_on_validation_images_and_trains_the_reports_checkpoin
     _, info = h.autoencoder(config, required=True)
     assert info["cached"] and trial.value == pytest.approx(info["val_mse_history"][-1])
     assert config.train_size + config.val_size <= h.RECIPE.ae_train_size + h.RECIPE.ae_val_size
+
+
+def test_the_gan_study_scores_on_validation_images_and_records_its_choice(tmp_path, checkpoint_dir):
+    judge = search.Judge(samples=300, draws=2)
+    assert len(judge.fit_codes) == h.RECIPE.ae_train_size and len(judge.val_x) == h.RECIPE.ae_val_size
+    lines = []
+    result = search.search_gan(judge, lrs=(3e-4, 1e-3), batches=(256,), steps=20, max_doublings=1, folder=tmp_path,
+                               log=lines.append)
+    study = search.open_study("gan", tmp_path)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    for t in complete:
+        assert set(search.TRIAL_FIELDS) <= set(t.user_attrs) and t.user_attrs["fd_draw_std"] > 0
+        assert t.user_attrs["config"]["train_codes"] == h.RECIPE.ae_train_size  # the fit codes, not all 60,000
+    best = min((t for t in complete if t.user_attrs["stage"] == "recipe"), key=lambda t: t.value)
+    assert result["lr"] == best.user_attrs["config"]["lr"] and study.user_attrs["chosen"]["lr"] == result["lr"]
+    assert lines[-1].startswith("gan: lr")
+    # Run again: every trial is read back from the journal, none trained again.
+    again = search.search_gan(judge, lrs=(3e-4, 1e-3), batches=(256,), steps=20, max_doublings=1, folder=tmp_path,
+                              log=lines.append)
+    assert again["lr"] == result["lr"] and len(search.open_study("gan", tmp_path).trials) == len(study.trials)
+
+
+def test_a_gan_never_loads_in_place_of_one_trained_on_other_codes(checkpoint_dir):
+    codes = torch.randn(300, 10)
+    config = h.GANConfig(steps=5, hidden=16, train_codes=300)
+    h.latent_gan(config, codes)
+    with pytest.raises(ValueError, match="train_codes=300"):
+        h.latent_gan(config, codes[:200])
+    assert h.checkpoint_path(config) != h.checkpoint_path(replace(config, train_codes=200))
