@@ -10,11 +10,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from dataclasses import dataclass
 from pathlib import Path
-from tqdm.auto import tqdm
 
 from . import settings
 from .settings import FULL, RECIPE, Recipe
-from .runtime import DEVICE, adam, autocast, batches, set_seed
+from .runtime import DEVICE, adam, autocast, batches, set_seed, tqdm
 from .cache import cached_model, checkpoint_path
 from .data import DIGIT_AREA, check_images, load_mnist
 

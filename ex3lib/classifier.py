@@ -9,11 +9,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from dataclasses import dataclass
 from dataclasses import replace
-from tqdm.auto import tqdm
 
 from . import settings
 from .settings import FULL, RECIPE, Recipe
-from .runtime import DEVICE, adam, autocast, batches, set_seed
+from .runtime import DEVICE, adam, autocast, batches, set_seed, tqdm
 from .cache import cached_model
 from .data import check_images, random_shift
 from .autoencoder import _down

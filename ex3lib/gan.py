@@ -10,11 +10,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from dataclasses import dataclass
 from dataclasses import replace
-from tqdm.auto import tqdm
 
 from . import settings
 from .settings import FULL, RECIPE, Recipe
-from .runtime import DEVICE, set_seed
+from .runtime import DEVICE, set_seed, tqdm
 from .cache import cache_key, cached_model
 from .autoencoder import AEConfig, autoencoder, decode, report_config
 from .classifier import fit_classifier

@@ -6,10 +6,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 from dataclasses import dataclass
-from tqdm.auto import tqdm
 
 from .settings import RECIPE
-from .runtime import DEVICE, set_seed
+from .runtime import DEVICE, set_seed, tqdm
 from .autoencoder import (
     AEConfig, Autoencoder, Encoder, ae_config, autoencoders, count_parameters, decode, encode, mse_per_pixel,
     psnr, reconstruct,

@@ -6,7 +6,11 @@ import numpy as np
 import os
 import torch
 import warnings
+import sys
 from pathlib import Path
+
+from tqdm.auto import tqdm as _auto_tqdm
+from tqdm.std import tqdm as _text_tqdm
 
 
 def pick_device() -> torch.device:
@@ -81,3 +85,16 @@ def batches(n: int, batch_size: int, generator: torch.Generator, drop_last: bool
 def adam(params, lr: float, **kwargs) -> torch.optim.Adam:
     """Adam, with the fused kernel where the device has one (same update, fewer passes over memory)."""
     return torch.optim.Adam(params, lr=lr, fused=DEVICE.type in ("cpu", "cuda"), **kwargs)
+
+
+def _progress_bar(*args, **kwargs):
+    """tqdm.auto's progress bar; with EX3_PROGRESS=terminal (tools/run_report.py sets it for the notebook's kernel)
+    a plain-text bar on the process's own stderr, which reaches the terminal of the run and not the notebook."""
+    if os.environ.get("EX3_PROGRESS") == "terminal":
+        return _text_tqdm(*args, file=sys.__stderr__, mininterval=10, ascii=True, **kwargs)
+    return _auto_tqdm(*args, **kwargs)
+
+
+# Bound by assignment, so that a progress bar is no part of a checkpoint's name (cache.training_code reads
+# functions and classes defined with def and class): it changes no trained weight.
+tqdm = _progress_bar

@@ -9,10 +9,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from dataclasses import dataclass
 from dataclasses import replace
-from tqdm.auto import tqdm
 
 from .settings import FULL, RECIPE, Recipe
-from .runtime import DEVICE, adam, autocast, set_seed
+from .runtime import DEVICE, adam, autocast, set_seed, tqdm
 from .data import random_shift
 from .autoencoder import AEConfig, Encoder, encode
 from .classifier import accuracy, fit_classifier

@@ -49,3 +49,18 @@ def test_the_runner_writes_the_notebook_and_fails_on_an_error(tmp_path):
     assert runner.run(path, out) == 1
     assert "stopped by an error" in out.getvalue()
     assert any(o.get("output_type") == "error" for o in nbformat.read(path, as_version=4).cells[1].outputs)
+
+
+def test_progress_bars_go_to_the_processs_own_stderr_under_the_runner(monkeypatch):
+    import sys
+
+    from tqdm.auto import tqdm as auto_bar
+
+    from ex3lib import runtime
+
+    made = []
+    monkeypatch.setattr(runtime, "_text_tqdm", lambda *args, **kwargs: made.append(kwargs) or "text bar")
+    monkeypatch.setenv("EX3_PROGRESS", "terminal")
+    assert runtime.tqdm(range(3), desc="x") == "text bar" and made[0]["file"] is sys.__stderr__
+    monkeypatch.delenv("EX3_PROGRESS")
+    assert isinstance(runtime.tqdm(range(3), disable=True), auto_bar) and len(made) == 1
