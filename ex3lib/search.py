@@ -33,7 +33,7 @@ STUDY_DIR = settings.ROOT / "studies"
 TRIAL_FIELDS = ("stage", "config", "cache_key", "precision", "curve", "train_seconds", "value")
 
 
-def open_study(family: str, folder: Path | None = None):
+def open_study(family: str, folder: Path | None = None, direction: str = "minimize"):
     """The family's study, created or read back from its journal file (studies/{family}.jsonl)."""
     import optuna
 
@@ -44,7 +44,7 @@ def open_study(family: str, folder: Path | None = None):
 
     storage = JournalStorage(JournalFileBackend(str(folder / f"{family}.jsonl")))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(study_name=family, storage=storage, direction="minimize", load_if_exists=True)
+    return optuna.create_study(study_name=family, storage=storage, direction=direction, load_if_exists=True)
 
 
 def finished_trials(study) -> dict:
@@ -271,4 +271,143 @@ def search_gan(judge: Judge | None = None, recipe: Recipe | None = None, lrs=(1e
     study.set_user_attr("chosen", json.loads(json.dumps(result, default=str)))
     log(f"gan: lr {chosen['lr']:g}, batch {chosen['batch_size']}; length {result['length']['steps']} steps "
         f"(FD noise of a difference {noise:.3f})")
+    return result
+
+
+# Section 3's few-label arms -------------------------------------------------------------------------------
+
+TRANSFER_LABELS, TRANSFER_DRAWS = (10, 100, 1000), 3  # labelled images per draw, draws per label count
+CURVE_STEPS = {"frozen": (50, 100, 200, 400, 800, 1600), "encoder": (50, 100, 200, 400, 800, 1600)}
+PLATEAU = 0.005  # an arm's length: the fewest steps within half a point of its curve's best
+# Each arm's grid (TransferConfig fields). Learning rates span the earlier choices with room on both sides;
+# a choice on a learning-rate edge extends that grid by a factor of three (twice at most).
+TRANSFER_GRIDS = {
+    "frozen": dict(lr=(1e-3, 3e-3, 1e-2), hidden=(128, 512), weight_decay=(0.0, 1e-4)),
+    "finetune": dict(encoder_lr=(3e-6, 1e-5, 1e-4), batchnorm=("frozen", "train")),
+    "whole": dict(lr=(3e-4, 1e-3, 3e-3), batchnorm=("train",)),
+    "scratch": dict(lr=(1e-3, 3e-3, 1e-2), max_shift=(0, 2)),
+}
+
+
+class TransferData:
+    """The report's autoencoder (trained on the fit images), the codes of the fit and validation images, and labels."""
+
+    def __init__(self, recipe: Recipe | None = None):
+        from .autoencoder import encode
+        from .data import validation_data
+
+        recipe = recipe or RECIPE
+        self.fit_x, self.fit_y = validation_data("fit")
+        self.val_x, self.val_y = validation_data("validation")
+        trained = autoencoders([ae_config(recipe=recipe)], load_mnist(train=True)[0])
+        self.ae_config, model = next(iter(trained)), next(iter(trained.values()))[0]
+        self.state = model.encoder.state_dict()
+        self.fit_codes, self.val_codes = encode(model.encoder, self.fit_x), encode(model.encoder, self.val_x)
+
+
+def draw_indices(labels, n: int, draw: int):
+    """Class-balanced labelled draw `draw` of n fit images (seeded apart from the report's 1000 * n + draw)."""
+    from .transfer import balanced_subset
+
+    return balanced_subset(labels, n, seed=500_000 + 1000 * n + draw)
+
+
+def arm_curves(data: TransferData, arm: str, config, labels=TRANSFER_LABELS, draws: int = TRANSFER_DRAWS,
+               curve_steps: tuple = CURVE_STEPS["frozen"]) -> dict:
+    """{n: {"curve": {steps: mean validation accuracy over draws}, "train": mean training accuracy at the end}} of
+    one arm of train_few_label under `config`, trained for max(curve_steps) steps."""
+    from .classifier import accuracy
+    from .transfer import frozen_heads, train_few_label
+
+    config = replace(config, steps=max(curve_steps))
+    out = {}
+    for n in labels:
+        idx = [draw_indices(data.fit_y, n, s) for s in range(draws)]
+        curves = {step: [] for step in curve_steps}
+        if arm == "frozen":
+            def record(step, models):
+                if step in curves:
+                    curves[step] += [accuracy(m.from_codes, data.val_codes, data.val_y) for m in models]
+            models = frozen_heads(data.state, data.ae_config, data.fit_codes, idx, [data.fit_y[i] for i in idx],
+                                  list(range(draws)), config, monitor=(min(curve_steps), record))
+            train = [accuracy(m.from_codes, data.fit_codes[i], data.fit_y[i]) for m, i in zip(models, idx)]
+        else:
+            train = []
+            for s, i in enumerate(idx):
+                def record(step, model):
+                    if step in curves:
+                        curves[step].append(accuracy(model, data.val_x, data.val_y))
+                model = train_few_label(arm, data.state, data.ae_config, data.fit_x[i], data.fit_y[i], data.fit_x,
+                                        config, seed=s, unlabeled_codes=data.fit_codes, monitor=(min(curve_steps), record))
+                train.append(accuracy(model, data.fit_x[i], data.fit_y[i]))
+        out[n] = {"curve": {step: float(np.mean(v)) for step, v in curves.items()}, "train": float(np.mean(train))}
+    return out
+
+
+def plateau_steps(curve: dict) -> int:
+    """The fewest steps whose mean validation accuracy is within PLATEAU of the curve's best."""
+    best = max(curve.values())
+    return min(step for step, acc in curve.items() if acc >= best - PLATEAU)
+
+
+def run_transfer_trial(study, data: TransferData, arm: str, setting: dict, base, labels, draws, curve_steps, log=print):
+    """One candidate setting of one arm as a trial: its mean validation curve over label counts and draws as
+    intermediate values, its best point as the value; read back from the journal when already finished."""
+    params = {"arm": arm, **setting, "labels": list(labels), "draws": draws, "curve_steps": list(curve_steps)}
+    key = trial_key("transfer", params)
+    done = finished_trials(study)
+    if key in done:
+        return done[key]
+    trial, begun = study.ask(), time.perf_counter()
+    runs = arm_curves(data, arm, replace(base, **setting), labels, draws, curve_steps)
+    mean_curve = {step: float(np.mean([runs[n]["curve"][step] for n in labels])) for step in curve_steps}
+    for step, value in mean_curve.items():
+        trial.report(value, step)
+    attrs = {"stage": arm, "key": key, "config": params, "cache_key": "", "precision": runtime.PRECISION,
+             "curve": [mean_curve[s] for s in curve_steps], "per_labels": {str(n): runs[n] for n in labels},
+             "steps": plateau_steps(mean_curve), "train_seconds": time.perf_counter() - begun,
+             "value": max(mean_curve.values())}
+    for name, value in attrs.items():
+        trial.set_user_attr(name, json.loads(json.dumps(value, default=str)))
+    study.tell(trial, attrs["value"])
+    log(f"{arm:<9} {json.dumps(setting)}: validation {attrs['value']:.4f} at best, {attrs['steps']} steps "
+        f"({attrs['train_seconds']:.0f} s)")
+    return study.get_trials(deepcopy=False)[trial.number]
+
+
+def search_transfer(data: TransferData | None = None, grids: dict | None = None, labels=TRANSFER_LABELS,
+                    draws: int = TRANSFER_DRAWS, curve_steps: dict | None = None, folder: Path | None = None,
+                    log=print) -> dict:
+    """Section 3's arms: every setting of each arm's grid scored by its mean validation accuracy (best point of
+    its curve), the learning-rate grid extended past an edge its choice lands on; each arm's choice with the
+    steps where its curve comes within half a point of its best. The fine-tuned arm starts from the frozen
+    arm's chosen head."""
+    import itertools
+
+    from .transfer import transfer_config
+
+    data = data or TransferData()
+    grids, curve_steps = grids or TRANSFER_GRIDS, curve_steps or CURVE_STEPS
+    study = open_study("transfer", folder, direction="maximize")
+    base, result = transfer_config(), {}
+    for arm, grid in grids.items():
+        grid = {k: list(v) for k, v in grid.items()}
+        steps = curve_steps["frozen" if arm == "frozen" else "encoder"]
+        for extension in range(3):
+            trials = [run_transfer_trial(study, data, arm, dict(zip(grid, values)), base, labels, draws, steps, log)
+                      for values in itertools.product(*grid.values())]
+            best = max(trials, key=lambda t: t.value)
+            chosen = {k: best.user_attrs["config"][k] for k in grid}
+            lr_key = "encoder_lr" if arm == "finetune" else "lr"
+            lrs = grid[lr_key]
+            if extension == 2 or len(lrs) < 2 or lrs[0] < chosen[lr_key] < lrs[-1]:
+                break
+            grid[lr_key] = lrs + [lrs[-1] * 3] if chosen[lr_key] == lrs[-1] else [lrs[0] / 3] + lrs
+        result[arm] = {**chosen, "steps": best.user_attrs["steps"], "validation": best.value,
+                       "on_edge": not (len(grid[lr_key]) < 2 or grid[lr_key][0] < chosen[lr_key] < grid[lr_key][-1]),
+                       "still_rising": best.user_attrs["steps"] == max(steps)}
+        if arm == "frozen":  # the other arms' heads: the frozen head's chosen rate, width and weight decay
+            base = replace(base, **{k: v for k, v in chosen.items() if k in ("lr", "hidden", "weight_decay")})
+    study.set_user_attr("chosen", result)
+    log("transfer: " + "; ".join(f"{arm} {json.dumps(v)}" for arm, v in result.items()))
     return result

@@ -105,3 +105,26 @@ def test_a_gan_never_loads_in_place_of_one_trained_on_other_codes(checkpoint_dir
     with pytest.raises(ValueError, match="train_codes=300"):
         h.latent_gan(config, codes[:200])
     assert h.checkpoint_path(config) != h.checkpoint_path(replace(config, train_codes=200))
+
+
+def test_the_transfer_study_records_each_arms_curve_and_choice(tmp_path, checkpoint_dir):
+    data = search.TransferData()
+    assert len(data.fit_codes) == h.RECIPE.ae_train_size and len(data.val_codes) == h.RECIPE.ae_val_size
+    grids = {"frozen": dict(lr=(1e-3, 3e-3), hidden=(16,), weight_decay=(0.0,)),
+             "finetune": dict(encoder_lr=(1e-4,), batchnorm=("frozen",)), "scratch": dict(lr=(1e-3,), max_shift=(0,))}
+    steps = {"frozen": (2, 4), "encoder": (2, 4)}
+    lines = []
+    result = search.search_transfer(data, grids, labels=(10,), draws=1, curve_steps=steps, folder=tmp_path,
+                                    log=lines.append)
+    study = search.open_study("transfer", tmp_path, direction="maximize")
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert {t.user_attrs["stage"] for t in complete} == set(grids)
+    for t in complete:
+        assert set(search.TRIAL_FIELDS) <= set(t.user_attrs) and sorted(t.intermediate_values) == [2, 4]
+        assert t.value == max(t.intermediate_values.values())
+    frozen = max((t for t in complete if t.user_attrs["stage"] == "frozen"), key=lambda t: t.value)
+    assert result["frozen"]["lr"] == frozen.user_attrs["config"]["lr"] and study.user_attrs["chosen"] == result
+    assert all(set(t.user_attrs["per_labels"]) == {"10"} for t in complete)
+    n_trials = len(study.trials)
+    search.search_transfer(data, grids, labels=(10,), draws=1, curve_steps=steps, folder=tmp_path, log=lines.append)
+    assert len(search.open_study("transfer", tmp_path, direction="maximize").trials) == n_trials  # all read back
