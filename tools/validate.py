@@ -12,7 +12,7 @@ score, and writes them, with the chosen settings, to figures/validation.json.
   validation accuracy against training steps, over SEARCH_DRAWS class-balanced draws at each of
   SEARCH_LABELS. The arm's setting is the one with the highest mean validation accuracy (over label
   counts and draws) at any number of steps; its number of steps is the plateau rule: the fewest steps
-  whose mean is within PLATEAU of that setting's best. Self-training is kept only if it beats the
+  whose mean is within half a point (search.PLATEAU) of that setting's best. Self-training is kept only if it beats the
   chosen frozen head on validation. The cluster-then-label arm's projection and mixture sizes are
   chosen the same way. A control checks that fine-tuning at encoder learning rate 0 is the frozen arm.
 - mixture (section 4): the number of components of the Gaussian mixture of the codes, by mean
@@ -63,12 +63,12 @@ import torch  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 import helpers as h  # noqa: E402
+from ex3lib import search  # noqa: E402
 
 SEARCH_LABELS = (10, 100, 1000)  # labelled images per draw
 SEARCH_DRAWS = 3  # draws per label count, seeded apart from the report's draws
 # Where each run's validation accuracy is read: heads on fixed codes are cheap, encoders are not.
 CURVE_STEPS = {"frozen": (50, 100, 200, 400, 800, 1600), "encoder": (50, 100, 200, 400, 800)}
-PLATEAU = 0.005  # the fewest steps within half a point of the best
 BASE = h.transfer_config()  # the report's recipe (its self-training rounds among them), before a candidate's changes
 # Each arm's declared grid, in stages of TransferConfig fields that differ from BASE: every candidate of
 # a stage starts from the best setting of the stages before it (a coordinate search).
@@ -102,57 +102,22 @@ QUICK = dict(labels=(10,), draws=1, curve={"frozen": (10, 20), "encoder": (10, 2
              recipe_grids={"k8": [[dict(lr=3e-3)]], "gmm_prior": [[dict(ema=0.0)]]})
 
 
-def draw_indices(labels: torch.Tensor, n: int, draw: int) -> torch.Tensor:
-    """Class-balanced labelled draw `draw` of n fit images (seeds apart from the report's 1000 * n + draw)."""
-    return h.balanced_subset(labels, n, seed=500_000 + 1000 * n + draw)
+draw_indices, plateau_steps = search.draw_indices, search.plateau_steps  # the studies' own rules
 
 
-def plateau_steps(curve: dict) -> int:
-    """The fewest steps whose mean validation accuracy is within PLATEAU of the curve's best."""
-    best = max(curve.values())
-    return min(step for step, acc in curve.items() if acc >= best - PLATEAU)
-
-
-class Data:
-    """The report's autoencoder (trained on the fit part), codes of both parts, and the labels."""
+class Data(search.TransferData):
+    """The report's autoencoder (trained on the fit part), codes of both parts, and the labels; the validation
+    images checked against the test set."""
 
     def __init__(self):
-        self.fit_x, self.fit_y = h.validation_data("fit")
-        self.val_x, self.val_y = h.validation_data("validation")
+        super().__init__()
         h.refuse_test_images(self.val_x)
-        # The autoencoder trains on the fit part and follows its held-out MSE on the validation part.
-        ae, _ = h.autoencoder(h.report_config(), torch.cat([self.fit_x, self.val_x]))
-        self.ae_config, self.state = ae.config, ae.encoder.state_dict()
-        self.fit_codes, self.val_codes = h.encode(ae.encoder, self.fit_x), h.encode(ae.encoder, self.val_x)
 
 
-def run_arm(data: Data, arm: str, setting: dict, labels: tuple, draws: int, curve_steps: tuple) -> dict:
+def run_arm(data: Data, arm: str, setting: dict, labels: tuple, draws: int, curve_steps: dict) -> dict:
     """{n: {"curve": {steps: mean validation accuracy}, "train": mean training accuracy at the end}}."""
-    curve_steps = curve_steps["frozen" if arm == "frozen" else "encoder"]
-    config = h.TransferConfig(**{**h.asdict(BASE), **setting, "steps": max(curve_steps)})
-    out = {}
-    for n in labels:
-        idx = [draw_indices(data.fit_y, n, s) for s in range(draws)]
-        curves = {step: [] for step in curve_steps}
-        if arm == "frozen":
-            def record(step, models):
-                if step in curves:
-                    curves[step] += [h.accuracy(m.from_codes, data.val_codes, data.val_y) for m in models]
-            models = h.frozen_heads(data.state, data.ae_config, data.fit_codes, idx, [data.fit_y[i] for i in idx],
-                                    list(range(draws)), config, monitor=(min(curve_steps), record))
-            train = [h.accuracy(m.from_codes, data.fit_codes[i], data.fit_y[i]) for m, i in zip(models, idx)]
-        else:
-            train = []
-            for s, i in enumerate(idx):
-                def record(step, model):
-                    if step in curves:
-                        curves[step].append(h.accuracy(model, data.val_x, data.val_y))
-                model = h.train_few_label(arm, data.state, data.ae_config, data.fit_x[i], data.fit_y[i], data.fit_x,
-                                          config, seed=s, unlabeled_codes=data.fit_codes,
-                                          monitor=(min(curve_steps), record))
-                train.append(h.accuracy(model, data.fit_x[i], data.fit_y[i]))
-        out[n] = {"curve": {step: float(np.mean(v)) for step, v in curves.items()}, "train": float(np.mean(train))}
-    return out
+    config = h.TransferConfig(**{**h.asdict(BASE), **setting})
+    return search.arm_curves(data, arm, config, labels, draws, curve_steps["frozen" if arm == "frozen" else "encoder"])
 
 
 def search_transfer(data: Data, labels=SEARCH_LABELS, draws=SEARCH_DRAWS, curve_steps=CURVE_STEPS,
