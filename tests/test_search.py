@@ -9,7 +9,6 @@ import torch
 from optuna.trial import TrialState
 
 import helpers as h
-from conftest import patch_everywhere
 from ex3lib import search
 
 # Tiny: 256 images in batches of 128, one epoch, a small network; one worker, so no process is started.
@@ -78,24 +77,25 @@ def test_a_trial_is_scored_on_validation_images_and_trains_the_reports_checkpoin
     assert config.train_size + config.val_size <= h.RECIPE.ae_train_size + h.RECIPE.ae_val_size
 
 
-def test_the_gan_study_scores_on_validation_images_and_records_its_choice(tmp_path, checkpoint_dir):
-    judge = search.Judge(samples=300, draws=2)
+def test_the_gan_studies_score_on_validation_images_and_record_their_choice(tmp_path, checkpoint_dir):
+    judge = search.Judge(samples=200, draws=2)
     assert len(judge.fit_codes) == h.RECIPE.ae_train_size and len(judge.val_x) == h.RECIPE.ae_val_size
     lines = []
-    result = search.search_gan(judge, lrs=(3e-4, 1e-3), batches=(256,), steps=20, max_doublings=1, folder=tmp_path,
-                               log=lines.append)
-    study = search.open_study("gan", tmp_path)
-    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    for t in complete:
-        assert set(search.TRIAL_FIELDS) <= set(t.user_attrs) and t.user_attrs["fd_draw_std"] > 0
-        assert t.user_attrs["config"]["train_codes"] == h.RECIPE.ae_train_size  # the fit codes, not all 60,000
-    best = min((t for t in complete if t.user_attrs["stage"] == "recipe"), key=lambda t: t.value)
-    assert result["lr"] == best.user_attrs["config"]["lr"] and study.user_attrs["chosen"]["lr"] == result["lr"]
-    assert lines[-1].startswith("gan: lr")
-    # Run again: every trial is read back from the journal, none trained again.
-    again = search.search_gan(judge, lrs=(3e-4, 1e-3), batches=(256,), steps=20, max_doublings=1, folder=tmp_path,
-                              log=lines.append)
-    assert again["lr"] == result["lr"] and len(search.open_study("gan", tmp_path).trials) == len(study.trials)
+    for family, grid in (("k8", dict(lr=(3e-4,))), ("cgan", dict(aux_weight=(0.0, 0.1)))):
+        run = lambda: search.search_gan(judge, family, grid=grid, steps=20, max_doublings=1, folder=tmp_path,
+                                        log=lines.append)
+        result = run()
+        study = search.open_study(f"gan_{family}", tmp_path)
+        complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+        for t in complete:
+            assert set(search.TRIAL_FIELDS) <= set(t.user_attrs) and t.user_attrs["fd_draw_std"] > 0
+            assert t.user_attrs["config"]["train_codes"] == h.RECIPE.ae_train_size  # the fit codes, not all 60,000
+        best = min((t for t in complete if t.user_attrs["stage"] == "recipe"), key=lambda t: t.value)
+        assert all(result[k] == best.user_attrs["config"][k] for k in grid)
+        assert study.user_attrs["chosen"]["family"] == family and lines[-1].startswith(f"gan {family}:")
+        assert run()["length"] == result["length"]  # run again: every trial read back from the journal
+        assert len(search.open_study(f"gan_{family}", tmp_path).trials) == len(study.trials)
+    assert {t.user_attrs["config"]["n_classes"] for t in study.trials} == {10}
 
 
 def test_a_gan_never_loads_in_place_of_one_trained_on_other_codes(checkpoint_dir):
