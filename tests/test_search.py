@@ -128,3 +128,25 @@ def test_the_transfer_study_records_each_arms_curve_and_choice(tmp_path, checkpo
     n_trials = len(study.trials)
     search.search_transfer(data, grids, labels=(10,), draws=1, curve_steps=steps, folder=tmp_path, log=lines.append)
     assert len(search.open_study("transfer", tmp_path, direction="maximize").trials) == n_trials  # all read back
+
+
+def test_the_stored_autoencoder_study_holds_every_field_and_its_choice_follows_from_its_trials(tmp_path):
+    import shutil
+
+    import numpy as np
+
+    shutil.copy(search.STUDY_DIR / "autoencoder.jsonl", tmp_path)  # read a copy: opening a journal may lock it
+    study = search.open_study("autoencoder", tmp_path)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert complete and all(set(search.TRIAL_FIELDS) <= set(t.user_attrs) for t in complete)
+    assert {t.user_attrs["precision"] for t in complete} == {study.user_attrs["chosen"]["precision"]}
+    chosen = study.user_attrs["chosen"]
+    best = min((t for t in complete if t.user_attrs["stage"] == "recipe"), key=lambda t: t.value).user_attrs["config"]
+    assert (chosen["lr"], chosen["batch_size"]) == (best["lr"], best["batch_size"])
+    for d, length in chosen["lengths"].items():
+        mine = lambda stage: [t for t in complete if t.user_attrs["stage"] == stage and t.user_attrs["config"]["d"] == int(d)
+                              and (t.user_attrs["config"]["lr"], t.user_attrs["config"]["batch_size"]) == (best["lr"], best["batch_size"])]
+        seeds = {t.user_attrs["config"]["seed"]: t.value for t in mine("noise")}
+        noise = float(np.std(list(seeds.values()), ddof=1))
+        values = {t.user_attrs["config"]["epochs"]: t.value for t in mine("length")} | {10: seeds[0]}
+        assert noise == pytest.approx(length["noise"]) and search.choose_length(values, noise) == length["epochs"]
