@@ -188,22 +188,37 @@ class Judge:
         self.val_feats, probs = classify(self.classifier, self.val_x)
         self.val_accuracy = float((probs.argmax(1) == self.val_y.numpy()).mean())
 
-    def fd(self, sample) -> tuple:
-        """(mean, std) over self.draws draws of the FD of self.samples decoded codes sample(n, seed) against the
-        validation images."""
+    def fd(self, sample, digit: int | None = None) -> tuple:
+        """(mean, std) over self.draws draws of the FD of decoded codes sample(n, seed) against the validation
+        images: self.samples codes against all of them, or a tenth as many against those of `digit`."""
         from .autoencoder import decode
         from .classifier import classify
         from .metrics import frechet_distance
 
-        fds = [frechet_distance(classify(self.classifier, decode(self.decoder, sample(self.samples, 100 + i)))[0],
-                                self.val_feats) for i in range(self.draws)]
+        reference = self.val_feats if digit is None else self.val_feats[self.val_y.numpy() == digit]
+        n = self.samples if digit is None else self.samples // 10
+        fds = [frechet_distance(classify(self.classifier, decode(self.decoder, sample(n, 100 + i)))[0], reference)
+               for i in range(self.draws)]
         return float(np.mean(fds)), float(np.std(fds, ddof=1)) if len(fds) > 1 else 0.0
+
+    def score(self, generator) -> tuple:
+        """(FD, its spread over draws) of a generator: an unconditional one against all validation images, a
+        conditional one as the mean over digits of its samples of that digit against the validation images of it."""
+        import torch
+
+        from .gan import sample_codes
+
+        if not generator.config.n_classes:
+            return self.fd(lambda n, seed: sample_codes(generator, n, seed=seed))
+        per_digit = [self.fd(lambda n, seed: sample_codes(generator, n, torch.full((n,), d), seed=seed + 1000 * d), d)
+                     for d in range(10)]
+        return float(np.mean([m for m, _ in per_digit])), float(np.sqrt(np.mean([v ** 2 for _, v in per_digit]) / 10))
 
 
 def run_gan_trials(study, stage: str, configs: list, judge: Judge, log=print) -> dict:
     """Train each latent GAN of `configs` on the fit codes (through the checkpoint cache), record it as a
     complete trial of `stage` scored by its validation FD, and return {config: trial}."""
-    from .gan import latent_gan, sample_codes
+    from .gan import latent_gan
 
     done, out = finished_trials(study), {}
     for config in configs:
@@ -215,7 +230,7 @@ def run_gan_trials(study, stage: str, configs: list, judge: Judge, log=print) ->
         trial = study.ask()
         begun = time.perf_counter()
         gan, info = latent_gan(config, judge.fit_codes, judge.fit_y if config.n_classes else None)
-        fd, fd_std = judge.fd(lambda n, seed: sample_codes(gan.generator, n, seed=seed))
+        fd, fd_std = judge.score(gan.generator)
         attrs = {"stage": stage, "key": key, "config": params, "cache_key": cache_key(config),
                  # the latent GANs train without autocast, whatever the run's precision
                  "precision": "float32", "curve": [fd], "train_seconds": float(info["train_seconds"]), "value": fd,
@@ -228,35 +243,60 @@ def run_gan_trials(study, stage: str, configs: list, judge: Judge, log=print) ->
     return out
 
 
-GAN_FIELDS = ("noise_dim", "lr", "batch_size", "steps", "hidden", "r1", "seed", "prior", "train_codes")
+GAN_FIELDS = ("noise_dim", "n_classes", "prior", "lr", "batch_size", "steps", "hidden", "r1", "ema", "d_warmup",
+              "aux_weight", "seed", "train_codes")
+# Each family's grid (GANConfig fields) and the steps its grid runs at (at batch 256; a larger batch runs
+# proportionally fewer steps, so every candidate sees as many codes).
+GAN_GRIDS = {
+    "k8": (dict(lr=(1e-4, 3e-4, 1e-3), batch_size=(256, 1024)), 6000),
+    "gmm_prior": (dict(lr=(1e-4, 3e-4, 1e-3), ema=(0.99, 0.999)), 2000),
+    "cgan": (dict(aux_weight=(0.0, 0.1, 0.3), lr=(1e-4, 3e-4, 1e-3)), 3000),
+}
 
 
 def _gan_params(config) -> dict:
     return {k: getattr(config, k) for k in GAN_FIELDS}
 
 
-def search_gan(judge: Judge | None = None, recipe: Recipe | None = None, lrs=(1e-4, 3e-4, 1e-3), batches=(256, 1024),
-               steps: int = 6000, max_doublings: int = 3, folder: Path | None = None, log=print) -> dict:
-    """The Gaussian-noise latent GAN's study (k = the report's): learning rate x batch size, every candidate seeing
-    the same number of codes (steps x 256 / batch steps), the learning-rate grid extended past an edge its choice
-    lands on (twice at most); then the chosen recipe with its length doubled until a doubling gains less than
-    the FD's own noise (its spread over sample draws, times sqrt 2 for a difference)."""
-    from .gan import gan_config
+def gan_base(family: str, ae_cfg, train_codes: int, recipe: Recipe):
+    """The report's config of a latent-GAN family, trained on `train_codes` codes."""
+    from .gan import gan_config, mixture_gan_config
+
+    if family not in GAN_GRIDS:
+        raise ValueError(f"family must be one of {sorted(GAN_GRIDS)}, got {family!r}")
+    config = {"k8": lambda: gan_config(recipe.report_noise_dim, ae_cfg, recipe=recipe),
+              "gmm_prior": lambda: mixture_gan_config(ae_cfg, recipe=recipe),
+              "cgan": lambda: gan_config(recipe.report_noise_dim, ae_cfg, conditional=True, recipe=recipe)}[family]()
+    return replace(config, train_codes=train_codes)
+
+
+def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | None = None, grid: dict | None = None,
+               steps: int | None = None, max_doublings: int = 3, folder: Path | None = None, log=print) -> dict:
+    """One latent-GAN family's study (k8: Gaussian noise with k = the report's; gmm_prior; cgan): every setting of
+    its grid at the same number of codes seen, the learning-rate grid extended past an edge its choice lands on
+    (twice at most); then the chosen setting with its length doubled until a doubling gains less than the FD's
+    own noise (its spread over sample draws, times sqrt 2 for a difference)."""
+    import itertools
 
     recipe = recipe or RECIPE
     judge = judge or Judge(recipe)
-    study = open_study("gan", folder)
-    base = replace(gan_config(recipe.report_noise_dim, judge.ae_config, recipe=recipe), train_codes=len(judge.fit_codes))
-    start, lrs = time.perf_counter(), sorted(lrs)
+    default_grid, default_steps = GAN_GRIDS[family]
+    grid = {k: sorted(v) for k, v in (grid or default_grid).items()}
+    steps = steps or default_steps
+    study = open_study(f"gan_{family}", folder)
+    base = gan_base(family, judge.ae_config, len(judge.fit_codes), recipe)
+    start = time.perf_counter()
     for extension in range(3):
-        grid = [replace(base, lr=lr, batch_size=b, steps=max(1, steps * 256 // b)) for lr in lrs for b in batches]
-        trials = run_gan_trials(study, "recipe", grid, judge, log)
+        configs = [replace(base, **setting, steps=max(1, steps * 256 // setting.get("batch_size", base.batch_size)))
+                   for setting in (dict(zip(grid, values)) for values in itertools.product(*grid.values()))]
+        trials = run_gan_trials(study, "recipe", configs, judge, log)
         best = best_of(list(trials.values()))
-        chosen = best.user_attrs["config"]
-        if extension == 2 or lrs[0] < chosen["lr"] < lrs[-1]:
+        chosen = {k: best.user_attrs["config"][k] for k in (*grid, "steps")}
+        lrs = grid.get("lr", [])
+        if extension == 2 or len(lrs) < 2 or lrs[0] < chosen["lr"] < lrs[-1]:
             break
-        lrs = lrs + [lrs[-1] * 3] if chosen["lr"] == lrs[-1] else [lrs[0] / 3] + lrs
-    config = replace(base, lr=chosen["lr"], batch_size=chosen["batch_size"], steps=chosen["steps"])
+        grid["lr"] = lrs + [lrs[-1] * 3] if chosen["lr"] == lrs[-1] else [lrs[0] / 3] + lrs
+    config = replace(base, **chosen)
     noise = float(np.sqrt(2) * best.user_attrs["fd_draw_std"])
     values = {config.steps: best.value}
     for k in range(1, max_doublings + 1):
@@ -264,12 +304,13 @@ def search_gan(judge: Judge | None = None, recipe: Recipe | None = None, lrs=(1e
         values[longer.steps] = run_gan_trials(study, "length", [longer], judge, log)[longer].value
         if choose_length(values, noise) is not None:
             break
-    result = {"lr": chosen["lr"], "batch_size": chosen["batch_size"], "lr_grid": lrs,
-              "lr_on_edge": not lrs[0] < chosen["lr"] < lrs[-1], "length": {"values": values, "noise": noise,
-                                                                           "steps": choose_length(values, noise)},
+    lrs = grid.get("lr", [])
+    result = {"family": family, **chosen, "grid": grid,
+              "lr_on_edge": len(lrs) > 1 and not lrs[0] < chosen["lr"] < lrs[-1],
+              "length": {"values": values, "noise": noise, "steps": choose_length(values, noise)},
               "classifier_val_accuracy": judge.val_accuracy, "seconds": time.perf_counter() - start}
     study.set_user_attr("chosen", json.loads(json.dumps(result, default=str)))
-    log(f"gan: lr {chosen['lr']:g}, batch {chosen['batch_size']}; length {result['length']['steps']} steps "
+    log(f"gan {family}: {json.dumps(chosen)}; length {result['length']['steps']} steps "
         f"(FD noise of a difference {noise:.3f})")
     return result
 

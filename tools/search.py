@@ -1,6 +1,6 @@
 """The validation search, as Optuna studies stored under studies/ (one plain-text journal per model family).
 
-Usage: python tools/search.py [--family autoencoder|gan|transfer] [--folder DIR]
+Usage: python tools/search.py [--family autoencoder|gan_k8|gan_gmm_prior|gan_cgan|transfer] [--folder DIR]
 
 Every trial trains on the first 55,000 training images and is scored on the next 5,000; the test set is never
 loaded. A killed search resumes where it stopped: run the same command again. Prints every trial as it ends
@@ -8,6 +8,7 @@ and the family's choice at the end; the choice is also stored in the study (user
 """
 
 import argparse
+import functools
 import os
 import sys
 from pathlib import Path
@@ -19,7 +20,8 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # one line per trial, not progress b
 import helpers as h  # noqa: E402
 from ex3lib import search  # noqa: E402
 
-FAMILIES = {"autoencoder": search.search_autoencoder, "gan": search.search_gan, "transfer": search.search_transfer}
+FAMILIES = {"autoencoder": search.search_autoencoder, "transfer": search.search_transfer,
+            **{f"gan_{f}": functools.partial(search.search_gan, family=f) for f in search.GAN_GRIDS}}
 
 
 def main(argv=None) -> dict:
