@@ -34,8 +34,8 @@ class AEConfig:
     hidden: tuple = (512,)  # "fc": widths of the hidden fully connected layers (the report's fc512 design)
     conv_width: int = 64  # "conv": channels of the extra 2x2 map
     epochs: int = FULL.ae_epochs
-    batch_size: int = 128
-    lr: float = 4e-3  # peak of the one-cycle schedule
+    batch_size: int = FULL.ae_batch_size
+    lr: float = FULL.ae_lr  # peak of the one-cycle schedule
     train_size: int = FULL.ae_train_size  # the first train_size training images; the rest are held out
     val_size: int = FULL.ae_val_size  # held-out training images whose MSE is recorded after every epoch
     seed: int = 0
@@ -202,8 +202,8 @@ def ae_config(d: int | None = None, design: str | None = None, seed: int = 0, ep
     design = recipe.report_design if design is None else design
     if design not in recipe.bottleneck_designs:
         raise ValueError(f"design must be one of {sorted(recipe.bottleneck_designs)}, got {design!r}")
-    return AEConfig(d=d, seed=seed, epochs=epochs or recipe.ae_epochs, train_size=recipe.ae_train_size,
-                    val_size=recipe.ae_val_size, **recipe.bottleneck_designs[design])
+    return AEConfig(d=d, seed=seed, epochs=epochs or recipe.ae_epochs, lr=recipe.ae_lr, batch_size=recipe.ae_batch_size,
+                    train_size=recipe.ae_train_size, val_size=recipe.ae_val_size, **recipe.bottleneck_designs[design])
 
 
 def report_config(d: int | None = None) -> AEConfig:

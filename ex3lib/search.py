@@ -8,7 +8,7 @@ running by the kill is marked failed and trained again.
 
 The autoencoder family (`search_autoencoder`):
 1. recipe: learning rate x batch size at the recipe's epochs (d = 10, the report's design, seed 0); a choice on
-   an edge of the learning-rate grid extends the grid by one factor of two, at most twice;
+   an edge of the learning-rate grid extends the grid by one factor of two, at most `max_extensions` times;
 2. noise: the chosen recipe at two more seeds, at d = 10 and d = 64: the spread of the validation MSE over seeds;
 3. length: the chosen recipe at twice and four times the epochs (d = 10 and 64, seed 0), more while a doubling
    still gains more than the seed spread; the length is the shortest run whose doubling gains less than that.
@@ -121,27 +121,28 @@ def choose_length(values: dict, noise: float) -> int:
 
 
 def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-3, 4e-3, 8e-3), batches=(128, 256),
-                       ds=(10, 64), max_doublings: int = 3, folder: Path | None = None, log=print,
-                       workers: int = 2, architecture: dict | None = None) -> dict:
-    """The autoencoder family's study (module docstring); returns the chosen recipe and what chose it.
-    `architecture` changes every config's layers (the tests' small networks); the report's by default."""
+                       ds=(10, 64), epochs: int = 10, max_doublings: int = 3, max_extensions: int = 4,
+                       folder: Path | None = None, log=print, workers: int = 2, architecture: dict | None = None) -> dict:
+    """The autoencoder family's study (module docstring); returns the chosen recipe and what chose it. The
+    recipe stage runs at `epochs` whatever the recipe's own length; `architecture` changes every config's layers
+    (the tests' small networks); the report's by default."""
     recipe = recipe or RECIPE
-    config_of = lambda d: replace(ae_config(d, recipe=recipe), **(architecture or {}))
+    config_of = lambda d: replace(ae_config(d, epochs=epochs, recipe=recipe), **(architecture or {}))
     images = load_mnist(train=True)[0] if images is None else images
     study = open_study("autoencoder", folder)
     base = config_of(recipe.report_d)
     start = time.perf_counter()
     # 1. recipe: learning rate x batch size, extended past an edge the choice lands on.
     lrs = sorted(lrs)
-    for extension in range(3):
+    for extension in range(max_extensions + 1):
         grid = [replace(base, lr=lr, batch_size=b) for lr in lrs for b in batches]
         trials = run_trials(study, "recipe", grid, images, log, workers)
         chosen = best_of(list(trials.values())).user_attrs["config"]
-        if extension == 2 or lrs[0] < chosen["lr"] < lrs[-1]:
+        if extension == max_extensions or lrs[0] < chosen["lr"] < lrs[-1]:
             break
         lrs = lrs + [lrs[-1] * 2] if chosen["lr"] == lrs[-1] else [lrs[0] / 2] + lrs
     lr, batch = chosen["lr"], chosen["batch_size"]
-    on_edge = not lrs[0] < lr < lrs[-1]  # still on an edge after two extensions: the report says so
+    on_edge = not lrs[0] < lr < lrs[-1]  # still on an edge after every extension: the report says so
     # 2. noise: the chosen recipe at three seeds, at each d.
     seeds = {d: [replace(config_of(d), lr=lr, batch_size=batch, seed=s) for s in (0, 1, 2)] for d in ds}
     noise_trials = run_trials(study, "noise", [c for cs in seeds.values() for c in cs], images, log, workers)
@@ -164,6 +165,20 @@ def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-
     log(f"autoencoder: lr {lr:g}, batch {batch}; lengths " +
         ", ".join(f"d={d}: {v['epochs']} epochs (seed spread {v['noise']:.2e})" for d, v in lengths.items()))
     return result
+
+
+def studied_recipe(folder: Path | None = None, base: Recipe | None = None) -> Recipe:
+    """`base` (this process's recipe by default) with the autoencoder recipe the stored autoencoder study chose:
+    its learning rate, batch size and length (the longest of the lengths chosen at each d). The studies of the
+    models built on the autoencoder (latent GANs, few-label arms) run on this recipe."""
+    study = open_study("autoencoder", folder)
+    chosen = study.user_attrs.get("chosen")
+    if chosen is None:
+        raise RuntimeError("the autoencoder study has not chosen yet: run `python tools/search.py --family autoencoder`")
+    lengths = [v["epochs"] for v in chosen["lengths"].values()]
+    if None in lengths:
+        raise RuntimeError(f"the autoencoder study found no plateau within its doublings: {chosen['lengths']}")
+    return replace(base or RECIPE, ae_lr=chosen["lr"], ae_batch_size=chosen["batch_size"], ae_epochs=max(lengths))
 
 
 # The latent GANs ------------------------------------------------------------------------------------
@@ -418,7 +433,7 @@ def run_transfer_trial(study, data: TransferData, arm: str, setting: dict, base,
 
 def search_transfer(data: TransferData | None = None, grids: dict | None = None, labels=TRANSFER_LABELS,
                     draws: int = TRANSFER_DRAWS, curve_steps: dict | None = None, folder: Path | None = None,
-                    log=print) -> dict:
+                    log=print, recipe: Recipe | None = None) -> dict:
     """Section 3's arms: every setting of each arm's grid scored by its mean validation accuracy (best point of
     its curve), the learning-rate grid extended past an edge its choice lands on; each arm's choice with the
     steps where its curve comes within half a point of its best. The fine-tuned arm starts from the frozen
@@ -427,10 +442,10 @@ def search_transfer(data: TransferData | None = None, grids: dict | None = None,
 
     from .transfer import transfer_config
 
-    data = data or TransferData()
+    data = data or TransferData(recipe)
     grids, curve_steps = grids or TRANSFER_GRIDS, curve_steps or CURVE_STEPS
     study = open_study("transfer", folder, direction="maximize")
-    base, result = transfer_config(), {}
+    base, result = transfer_config(recipe), {}
     for arm, grid in grids.items():
         grid = {k: list(v) for k, v in grid.items()}
         steps = curve_steps["frozen" if arm == "frozen" else "encoder"]

@@ -35,6 +35,8 @@ class Recipe:
     seed_ds: tuple = (4, 10, 64)  # latent sizes trained with every seed of `seeds`
     seeds: tuple = (0, 1, 2)
     ae_epochs: int = 10  # one recipe for every autoencoder of the report
+    ae_lr: float = 4e-3  # peak of the one-cycle schedule
+    ae_batch_size: int = 128
     ae_train_size: int = 55000  # the first training images ...
     ae_val_size: int = 5000  # ... and the next ones, held out
     test_size: int = 10000  # the test images load_mnist returns: all of them in the report

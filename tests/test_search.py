@@ -13,7 +13,7 @@ from ex3lib import search
 
 # Tiny: 256 images in batches of 128, one epoch, a small network; one worker, so no process is started.
 TINY = replace(h.RECIPE, ae_train_size=256, ae_val_size=128, ae_epochs=1)
-QUICK = dict(recipe=TINY, lrs=(2e-3, 4e-3), batches=(128,), ds=(10,), max_doublings=1, workers=1,
+QUICK = dict(recipe=TINY, lrs=(2e-3, 4e-3), batches=(128,), ds=(10,), epochs=1, max_doublings=1, workers=1,
              architecture=dict(channels=(4, 8, 8), hidden=(32,)))
 
 
@@ -62,6 +62,22 @@ def test_a_killed_search_resumes_without_training_a_finished_trial_again(tmp_pat
     assert study.user_attrs["chosen"]["lr"] == result["lr"] and result["lengths"][10]["noise"] > 0
     assert any(line.startswith("recipe") for line in lines) and lines[-1].startswith("autoencoder: lr")
     assert json.loads((tmp_path / "autoencoder.jsonl").read_text().splitlines()[0])  # plain-text journal lines
+
+
+def test_the_studies_built_on_the_autoencoder_take_the_autoencoder_studys_choice(tmp_path):
+    with pytest.raises(RuntimeError, match="has not chosen"):
+        search.studied_recipe(tmp_path, TINY)
+    study = search.open_study("autoencoder", tmp_path)
+    lengths = {"10": {"epochs": 40}, "64": {"epochs": 80}}
+    study.set_user_attr("chosen", {"lr": 0.016, "batch_size": 256, "lengths": lengths})
+    recipe = search.studied_recipe(tmp_path, TINY)
+    assert (recipe.ae_lr, recipe.ae_batch_size, recipe.ae_epochs) == (0.016, 256, 80)  # the longer length
+    assert replace(recipe, ae_lr=TINY.ae_lr, ae_batch_size=TINY.ae_batch_size, ae_epochs=TINY.ae_epochs) == TINY
+    config = h.ae_config(recipe=recipe)
+    assert (config.lr, config.batch_size, config.epochs) == (0.016, 256, 80)
+    study.set_user_attr("chosen", {"lr": 0.016, "batch_size": 256, "lengths": {"10": {"epochs": None}}})
+    with pytest.raises(RuntimeError, match="no plateau"):
+        search.studied_recipe(tmp_path, TINY)
 
 
 def test_a_trial_is_scored_on_validation_images_and_trains_the_reports_checkpoint(tmp_path, checkpoint_dir):

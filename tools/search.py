@@ -4,7 +4,8 @@ Usage: python tools/search.py [--family autoencoder|gan_k8|gan_gmm_prior|gan_cga
 
 Every trial trains on the first 55,000 training images and is scored on the next 5,000; the test set is never
 loaded. A killed search resumes where it stopped: run the same command again. Prints every trial as it ends
-and the family's choice at the end; the choice is also stored in the study (user attribute "chosen").
+and the family's choice at the end; the choice is also stored in the study (user attribute "chosen"). The
+latent-GAN and transfer families run on the autoencoder the autoencoder study chose, so that study runs first.
 """
 
 import argparse
@@ -32,7 +33,14 @@ def main(argv=None) -> dict:
     print(f"{args.family} study in {args.folder}: device {h.DEVICE}, precision {h.PRECISION}, "
           f"{'smoke' if h.SMOKE else 'full'} recipe", flush=True)
     h.refuse_test_images(h.validation_data("validation")[0])
-    return FAMILIES[args.family](folder=args.folder, log=lambda line: print(line, flush=True))
+    log = lambda line: print(line, flush=True)
+    if args.family == "autoencoder":
+        return FAMILIES[args.family](folder=args.folder, log=log)
+    # the families built on the autoencoder run on the autoencoder study's choice
+    recipe = search.studied_recipe(args.folder)
+    print(f"on the autoencoder study's recipe: lr {recipe.ae_lr:g}, batch {recipe.ae_batch_size}, "
+          f"{recipe.ae_epochs} epochs", flush=True)
+    return FAMILIES[args.family](folder=args.folder, log=log, recipe=recipe)
 
 
 if __name__ == "__main__":
