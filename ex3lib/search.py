@@ -158,13 +158,58 @@ def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-
             if choose_length(values, noise[d]) is not None:
                 break
         lengths[d] = {"values": values, "noise": noise[d], "epochs": choose_length(values, noise[d])}
+    refined = None
+    if all(v["epochs"] for v in lengths.values()):
+        refined = refine_rate(study, config_of, lr, batch, lengths, images, log, workers)
+        lr, lengths = refined["lr"], refined["lengths"]
     result = {"lr": lr, "batch_size": batch, "lr_grid": lrs, "lr_on_edge": on_edge, "batch_grid": list(batches),
               "batch_on_edge": batch in (min(batches), max(batches)) and len(batches) > 1, "lengths": lengths,
+              "refine": refined,
               "precision": runtime.PRECISION, "seconds": time.perf_counter() - start}
     study.set_user_attr("chosen", json.loads(json.dumps(result, default=str)))
     log(f"autoencoder: lr {lr:g}, batch {batch}; lengths " +
         ", ".join(f"d={d}: {v['epochs']} epochs (seed spread {v['noise']:.2e})" for d, v in lengths.items()))
     return result
+
+
+def _trained(study, configs: list, stage: str, images, log, workers) -> dict:
+    """{config: trial} for `configs`, read back from a finished trial of any stage with the same settings, the
+    others trained as trials of `stage`."""
+    known = {json.dumps(t.user_attrs["config"], sort_keys=True): t for t in finished_trials(study).values()}
+    out = {c: known[json.dumps(_params(c), sort_keys=True)] for c in configs
+           if json.dumps(_params(c), sort_keys=True) in known}
+    return {**out, **run_trials(study, stage, [c for c in configs if c not in out], images, log, workers)}
+
+
+def refine_rate(study, config_of, lr: float, batch: int, lengths: dict, images, log=print, workers: int = 2) -> dict:
+    """Stage 4 of the autoencoder study: the learning rate again, at the chosen length and at every d of `lengths`
+    (a rate chosen on a short run at d = 10 need not suit a four times longer run, nor d = 64): lr / 8, lr / 4,
+    lr / 2 and lr, scored by the mean over d of each rate's validation MSE divided by the best rate's at that d.
+    When the rate moves, the new rate's seed spread (seeds 1, 2) and one doubling of the length are measured
+    at every d, and each d's length is the chosen one if that doubling gains less than the spread, else None."""
+    epochs = max(v["epochs"] for v in lengths.values())
+    ds, rates = sorted(lengths, key=int), [lr / 8, lr / 4, lr / 2, lr]
+    grid = {(d, r): replace(config_of(int(d)), lr=r, batch_size=batch, epochs=epochs) for d in ds for r in rates}
+    trials = _trained(study, list(grid.values()), "refine", images, log, workers)
+    value = {k: trials[c].value for k, c in grid.items()}
+    score = {r: float(np.mean([value[d, r] / min(value[d, q] for q in rates) for d in ds])) for r in rates}
+    chosen = min(rates, key=lambda r: (score[r], -r))  # ties: the faster rate
+    out = {"rates": rates, "epochs": epochs, "values": {str(d): {str(r): value[d, r] for r in rates} for d in ds},
+           "relative": {str(r): score[r] for r in rates}, "lr": chosen, "lengths": lengths}
+    log("refine: mean relative validation MSE " + ", ".join(f"lr {r:g}: {score[r]:.4f}" for r in rates))
+    if chosen == lr:
+        return out
+    seeds = [replace(grid[d, chosen], seed=s) for d in ds for s in (1, 2)]
+    longer = [replace(grid[d, chosen], epochs=2 * epochs) for d in ds]
+    more = _trained(study, seeds + longer, "refine", images, log, workers)
+    new = {}
+    for d in ds:
+        spread = float(np.std([value[d, chosen]] + [more[c].value for c in seeds if c.d == int(d)], ddof=1))
+        doubled = next(more[c].value for c in longer if c.d == int(d))
+        values = {epochs: value[d, chosen], 2 * epochs: doubled}
+        new[d] = {"values": values, "noise": spread, "epochs": choose_length(values, spread)}
+    out["lengths"] = new
+    return out
 
 
 def studied_recipe(folder: Path | None = None, base: Recipe | None = None) -> Recipe:
@@ -258,8 +303,9 @@ def run_gan_trials(study, stage: str, configs: list, judge: Judge, log=print) ->
     return out
 
 
+# ae_key names the autoencoder whose codes a GAN models: a study resumed on another autoencoder trains again.
 GAN_FIELDS = ("noise_dim", "n_classes", "prior", "lr", "batch_size", "steps", "hidden", "r1", "ema", "d_warmup",
-              "aux_weight", "seed", "train_codes")
+              "aux_weight", "seed", "train_codes", "ae_key")
 # Each family's grid (GANConfig fields) and the steps its grid runs at (at batch 256; a larger batch runs
 # proportionally fewer steps, so every candidate sees as many codes).
 GAN_GRIDS = {
@@ -409,7 +455,8 @@ def plateau_steps(curve: dict) -> int:
 def run_transfer_trial(study, data: TransferData, arm: str, setting: dict, base, labels, draws, curve_steps, log=print):
     """One candidate setting of one arm as a trial: its mean validation curve over label counts and draws as
     intermediate values, its best point as the value; read back from the journal when already finished."""
-    params = {"arm": arm, **setting, "labels": list(labels), "draws": draws, "curve_steps": list(curve_steps)}
+    params = {"arm": arm, **setting, "labels": list(labels), "draws": draws, "curve_steps": list(curve_steps),
+              "ae_key": cache_key(data.ae_config)}  # another autoencoder's trial is not read back
     key = trial_key("transfer", params)
     done = finished_trials(study)
     if key in done:

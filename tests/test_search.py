@@ -64,6 +64,36 @@ def test_a_killed_search_resumes_without_training_a_finished_trial_again(tmp_pat
     assert json.loads((tmp_path / "autoencoder.jsonl").read_text().splitlines()[0])  # plain-text journal lines
 
 
+def test_the_rate_is_refined_at_the_chosen_length_across_latent_sizes(monkeypatch):
+    """d = 10 prefers the short run's rate by 1%, d = 64 prefers an eighth of it by 50%: the refined rate is the
+    one whose mean relative error is lowest, and its length is checked again (plateau at d = 10 only)."""
+    from types import SimpleNamespace
+
+    lr, calls = 0.032, []
+    first = {(10, lr): 0.0090, (10, lr / 2): 0.00905, (10, lr / 4): 0.00909, (10, lr / 8): 0.0095,
+             (64, lr): 0.0030, (64, lr / 2): 0.0024, (64, lr / 4): 0.0020, (64, lr / 8): 0.0021,
+             (10, lr / 16): 0.0097, (10, lr / 32): 0.0099, (64, lr / 16): 0.0023, (64, lr / 32): 0.0026}
+    second = {(10, 1): 0.00912, (10, 2): 0.00906, (64, 1): 0.00205, (64, 2): 0.00195,  # seeds 1, 2 at lr / 4
+              (10, 80): 0.00907, (64, 80): 0.0015}  # the doubled length, seed 0
+
+    def fake(study, configs, stage, images, log, workers):
+        calls.append(configs)
+        table = first if len(calls) == 1 else second
+        key = lambda c: (c.d, c.lr) if len(calls) == 1 else (c.d, c.seed or c.epochs)
+        return {c: SimpleNamespace(value=table[key(c)]) for c in configs}
+
+    monkeypatch.setattr(search, "_trained", fake)
+    lengths = {10: {"epochs": 40}, 64: {"epochs": 40}}
+    out = search.refine_rate(None, lambda d: h.AEConfig(d=d), lr, 128, lengths, None, log=lambda line: None)
+    assert out["lr"] == lr / 4 and len(calls) == 2
+    assert {c.epochs for c in calls[0]} == {40} and {c.lr for c in calls[1]} == {lr / 4}
+    assert out["lengths"][10]["epochs"] == 40  # 0.00909 -> 0.00907 gains less than the spread
+    assert out["lengths"][64]["epochs"] is None  # 0.0020 -> 0.0015 still gains more: no plateau at 40
+    calls.clear()
+    lengths_kept = search.refine_rate(None, lambda d: h.AEConfig(d=d), lr / 4, 128, lengths, None, log=lambda line: None)
+    assert lengths_kept["lr"] == lr / 4 and lengths_kept["lengths"] is lengths and len(calls) == 1
+
+
 def test_the_studies_built_on_the_autoencoder_take_the_autoencoder_studys_choice(tmp_path):
     with pytest.raises(RuntimeError, match="has not chosen"):
         search.studied_recipe(tmp_path, TINY)
