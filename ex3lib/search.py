@@ -233,7 +233,7 @@ class Judge:
     """Scores latent GANs trained on the fit codes against the validation images: the Frechet distance in the
     features of the evaluation classifier (trained on the fit images only), averaged over sample draws."""
 
-    def __init__(self, recipe: Recipe | None = None, samples: int = 5000, draws: int = 3):
+    def __init__(self, recipe: Recipe | None = None, samples: int = 5000, draws: int = 10):
         from .autoencoder import encode
         from .classifier import classify, evaluation_classifier
         from .data import validation_data
@@ -335,8 +335,9 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
                steps: int | None = None, max_doublings: int = 3, folder: Path | None = None, log=print) -> dict:
     """One latent-GAN family's study (k8: Gaussian noise with k = the report's; gmm_prior; cgan): every setting of
     its grid at the same number of codes seen, the learning-rate grid extended past an edge its choice lands on
-    (twice at most); then the chosen setting with its length doubled until a doubling gains less than the FD's
-    own noise (its spread over sample draws, times sqrt 2 for a difference)."""
+    (twice at most); the chosen setting at seeds 1 and 2 for its noise (the spread of the validation FD over
+    seeds, each the mean of the judge's sample draws); then its length doubled until a doubling gains less than
+    that spread (the autoencoder study's rule)."""
     import itertools
 
     recipe = recipe or RECIPE
@@ -358,7 +359,11 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
             break
         grid["lr"] = lrs + [lrs[-1] * 3] if chosen["lr"] == lrs[-1] else [lrs[0] / 3] + lrs
     config = replace(base, **chosen)
-    noise = float(np.sqrt(2) * best.user_attrs["fd_draw_std"])
+    # noise: the chosen setting at seeds 0-2; its spread holds the seed's and the sample draws' noise
+    seeded = [replace(config, seed=s) for s in (0, 1, 2)]
+    noise_trials = {c: t for c, t in zip(seeded, [best] + [run_gan_trials(study, "noise", [c], judge, log)[c]
+                                                          for c in seeded[1:]])}
+    noise = float(np.std([t.value for t in noise_trials.values()], ddof=1))
     values = {config.steps: best.value}
     for k in range(1, max_doublings + 1):
         longer = replace(config, steps=config.steps * 2 ** k)
@@ -368,6 +373,7 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     lrs = grid.get("lr", [])
     result = {"family": family, **chosen, "grid": grid,
               "lr_on_edge": len(lrs) > 1 and not lrs[0] < chosen["lr"] < lrs[-1],
+              "noise_values": [t.value for t in noise_trials.values()],
               "length": {"values": values, "noise": noise, "steps": choose_length(values, noise)},
               "classifier_val_accuracy": judge.val_accuracy, "seconds": time.perf_counter() - start}
     study.set_user_attr("chosen", json.loads(json.dumps(result, default=str)))

@@ -4,6 +4,7 @@ training a finished trial again, the length rule on known curves."""
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from optuna.trial import TrialState
@@ -139,6 +140,9 @@ def test_the_gan_studies_score_on_validation_images_and_record_their_choice(tmp_
         best = min((t for t in complete if t.user_attrs["stage"] == "recipe"), key=lambda t: t.value)
         assert all(result[k] == best.user_attrs["config"][k] for k in grid)
         assert study.user_attrs["chosen"]["family"] == family and lines[-1].startswith(f"gan {family}:")
+        noise = [t.value for t in complete if t.user_attrs["stage"] == "noise"]
+        assert len(noise) == 2 and result["noise_values"] == [best.value] + noise  # seeds 0 (the choice), 1, 2
+        assert result["length"]["noise"] == pytest.approx(float(np.std(result["noise_values"], ddof=1)))
         assert run()["length"] == result["length"]  # run again: every trial read back from the journal
         assert len(search.open_study(f"gan_{family}", tmp_path).trials) == len(study.trials)
     assert {t.user_attrs["config"]["n_classes"] for t in study.trials} == {10}
