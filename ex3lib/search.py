@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +64,19 @@ def trial_key(stage: str, config) -> str:
     return f"{stage}:{json.dumps(config, sort_keys=True)}"
 
 
+def ae_trial_key(stage: str, config: AEConfig) -> str:
+    """An autoencoder trial's key: its settings and its checkpoint's name (every config field, the precision and
+    the training code), so a trial is read back only for the very model it trained."""
+    return trial_key(stage, {**_params(config), "cache_key": cache_key(config)})
+
+
 def run_trials(study, stage: str, configs: list, images, log=print, workers: int = 2) -> dict:
     """Train the autoencoders of `configs` (`workers` at a time, in worker processes on a CPU), record each as a
     complete trial of `stage` with its validation curve, and return {config: trial} for all of them."""
     done = finished_trials(study)
     out, todo = {}, []
     for config in configs:
-        key = trial_key(stage, _params(config))
+        key = ae_trial_key(stage, config)
         if key in done:
             out[config] = done[key]
         else:
@@ -87,7 +93,7 @@ def run_trials(study, stage: str, configs: list, images, log=print, workers: int
             curve = [float(v) for v in info["val_mse_history"]]
             for epoch, value in enumerate(curve, 1):
                 trial.report(value, epoch)
-            attrs = {"stage": stage, "key": trial_key(stage, _params(config)), "config": _params(config),
+            attrs = {"stage": stage, "key": ae_trial_key(stage, config), "config": _params(config),
                      "cache_key": cache_key(config), "precision": runtime.PRECISION, "curve": curve,
                      "train_seconds": float(info["train_seconds"]), "value": curve[-1],
                      "wall_seconds": time.perf_counter() - begun}
@@ -162,7 +168,7 @@ def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-
     if all(v["epochs"] for v in lengths.values()):
         refined = refine_rate(study, config_of, lr, batch, lengths, images, log, workers)
         lr, lengths = refined["lr"], refined["lengths"]
-    result = {"lr": lr, "batch_size": batch, "lr_grid": lrs, "lr_on_edge": on_edge, "batch_grid": list(batches),
+    result = {"lr": lr, "recipe_lr": chosen["lr"], "batch_size": batch, "lr_grid": lrs, "lr_on_edge": on_edge, "batch_grid": list(batches),
               "batch_on_edge": batch in (min(batches), max(batches)) and len(batches) > 1, "lengths": lengths,
               "refine": refined,
               "precision": runtime.PRECISION, "seconds": time.perf_counter() - start}
@@ -175,9 +181,8 @@ def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-
 def _trained(study, configs: list, stage: str, images, log, workers) -> dict:
     """{config: trial} for `configs`, read back from a finished trial of any stage with the same settings, the
     others trained as trials of `stage`."""
-    known = {json.dumps(t.user_attrs["config"], sort_keys=True): t for t in finished_trials(study).values()}
-    out = {c: known[json.dumps(_params(c), sort_keys=True)] for c in configs
-           if json.dumps(_params(c), sort_keys=True) in known}
+    known = {t.user_attrs["cache_key"]: t for t in finished_trials(study).values()}
+    out = {c: known[cache_key(c)] for c in configs if cache_key(c) in known}
     return {**out, **run_trials(study, stage, [c for c in configs if c not in out], images, log, workers)}
 
 
@@ -185,8 +190,9 @@ def refine_rate(study, config_of, lr: float, batch: int, lengths: dict, images, 
     """Stage 4 of the autoencoder study: the learning rate again, at the chosen length and at every d of `lengths`
     (a rate chosen on a short run at d = 10 need not suit a four times longer run, nor d = 64): lr / 8, lr / 4,
     lr / 2 and lr, scored by the mean over d of each rate's validation MSE divided by the best rate's at that d.
-    When the rate moves, the new rate's seed spread (seeds 1, 2) and one doubling of the length are measured
-    at every d, and each d's length is the chosen one if that doubling gains less than the spread, else None."""
+    Then, at the refined rate and every d, the seed spread at that length (seeds 1, 2 beside seed 0) and one
+    doubling: each d's length is the chosen one if the doubling gains less than that spread, else None (the
+    spread measured at 10 epochs, where the runs are far from converged, is not the noise of a 40-epoch run)."""
     epochs = max(v["epochs"] for v in lengths.values())
     ds, rates = sorted(lengths, key=int), [lr / 8, lr / 4, lr / 2, lr]
     grid = {(d, r): replace(config_of(int(d)), lr=r, batch_size=batch, epochs=epochs) for d in ds for r in rates}
@@ -194,11 +200,7 @@ def refine_rate(study, config_of, lr: float, batch: int, lengths: dict, images, 
     value = {k: trials[c].value for k, c in grid.items()}
     score = {r: float(np.mean([value[d, r] / min(value[d, q] for q in rates) for d in ds])) for r in rates}
     chosen = min(rates, key=lambda r: (score[r], -r))  # ties: the faster rate
-    out = {"rates": rates, "epochs": epochs, "values": {str(d): {str(r): value[d, r] for r in rates} for d in ds},
-           "relative": {str(r): score[r] for r in rates}, "lr": chosen, "lengths": lengths}
     log("refine: mean relative validation MSE " + ", ".join(f"lr {r:g}: {score[r]:.4f}" for r in rates))
-    if chosen == lr:
-        return out
     seeds = [replace(grid[d, chosen], seed=s) for d in ds for s in (1, 2)]
     longer = [replace(grid[d, chosen], epochs=2 * epochs) for d in ds]
     more = _trained(study, seeds + longer, "refine", images, log, workers)
@@ -208,22 +210,24 @@ def refine_rate(study, config_of, lr: float, batch: int, lengths: dict, images, 
         doubled = next(more[c].value for c in longer if c.d == int(d))
         values = {epochs: value[d, chosen], 2 * epochs: doubled}
         new[d] = {"values": values, "noise": spread, "epochs": choose_length(values, spread)}
-    out["lengths"] = new
-    return out
+    return {"rates": rates, "epochs": epochs, "values": {str(d): {str(r): value[d, r] for r in rates} for d in ds},
+            "relative": {str(r): score[r] for r in rates}, "lr": chosen, "on_edge": chosen in (rates[0], rates[-1]),
+            "lengths": new}
 
 
 def studied_recipe(folder: Path | None = None, base: Recipe | None = None) -> Recipe:
     """`base` (this process's recipe by default) with the autoencoder recipe the stored autoencoder study chose:
-    its learning rate, batch size and length (the longest of the lengths chosen at each d). The studies of the
-    models built on the autoencoder (latent GANs, few-label arms) run on this recipe."""
+    its refined learning rate, batch size and its length at the report's d. The studies of the models built on
+    the report's autoencoder (latent GANs, few-label arms) run on this recipe."""
     study = open_study("autoencoder", folder)
+    base = base or RECIPE
     chosen = study.user_attrs.get("chosen")
-    if chosen is None:
+    if chosen is None or not chosen.get("refine"):
         raise RuntimeError("the autoencoder study has not chosen yet: run `python tools/search.py --family autoencoder`")
-    lengths = [v["epochs"] for v in chosen["lengths"].values()]
-    if None in lengths:
-        raise RuntimeError(f"the autoencoder study found no plateau within its doublings: {chosen['lengths']}")
-    return replace(base or RECIPE, ae_lr=chosen["lr"], ae_batch_size=chosen["batch_size"], ae_epochs=max(lengths))
+    epochs = chosen["lengths"][str(base.report_d)]["epochs"]
+    if epochs is None:
+        raise RuntimeError(f"the autoencoder study found no plateau at d = {base.report_d}: {chosen['lengths']}")
+    return replace(base, ae_lr=chosen["lr"], ae_batch_size=chosen["batch_size"], ae_epochs=epochs)
 
 
 # The latent GANs ------------------------------------------------------------------------------------
@@ -235,7 +239,7 @@ class Judge:
 
     def __init__(self, recipe: Recipe | None = None, samples: int = 5000, draws: int = 10):
         from .autoencoder import encode
-        from .classifier import classify, evaluation_classifier
+        from .classifier import classify, eval_classifier_config, evaluation_classifier
         from .data import validation_data
 
         self.recipe, self.samples, self.draws = recipe or RECIPE, samples, draws
@@ -247,6 +251,9 @@ class Judge:
         self.classifier, _ = evaluation_classifier(fit_x, self.fit_y)
         self.val_feats, probs = classify(self.classifier, self.val_x)
         self.val_accuracy = float((probs.argmax(1) == self.val_y.numpy()).mean())
+        # what a score depends on besides the generator: trials scored by another judge are not read back
+        self.signature = {"samples": samples, "draws": draws, "ae": cache_key(self.ae_config),
+                          "classifier": cache_key(eval_classifier_config(self.recipe))}
 
     def fd(self, sample, digit: int | None = None) -> tuple:
         """(mean, std) over self.draws draws of the FD of decoded codes sample(n, seed) against the validation
@@ -283,7 +290,8 @@ def run_gan_trials(study, stage: str, configs: list, judge: Judge, log=print) ->
     done, out = finished_trials(study), {}
     for config in configs:
         params = _gan_params(config)
-        key = trial_key(stage, params)
+        # the key: the checkpoint's name (every config field, the autoencoder, precision, code) and the judge
+        key = trial_key(stage, {**params, "cache_key": cache_key(config), "judge": judge.signature})
         if key in done:
             out[config] = done[key]
             continue
@@ -461,8 +469,10 @@ def plateau_steps(curve: dict) -> int:
 def run_transfer_trial(study, data: TransferData, arm: str, setting: dict, base, labels, draws, curve_steps, log=print):
     """One candidate setting of one arm as a trial: its mean validation curve over label counts and draws as
     intermediate values, its best point as the value; read back from the journal when already finished."""
+    # the key holds the autoencoder and the whole config the setting changes (the other arms' base follows the
+    # frozen arm's choice), so a trial trained under another base or autoencoder is not read back
     params = {"arm": arm, **setting, "labels": list(labels), "draws": draws, "curve_steps": list(curve_steps),
-              "ae_key": cache_key(data.ae_config)}  # another autoencoder's trial is not read back
+              "ae_key": cache_key(data.ae_config), "base": asdict(replace(base, **setting))}
     key = trial_key("transfer", params)
     done = finished_trials(study)
     if key in done:

@@ -66,14 +66,14 @@ def test_a_killed_search_resumes_without_training_a_finished_trial_again(tmp_pat
 
 
 def test_the_rate_is_refined_at_the_chosen_length_across_latent_sizes(monkeypatch):
-    """d = 10 prefers the short run's rate by 1%, d = 64 prefers an eighth of it by 50%: the refined rate is the
-    one whose mean relative error is lowest, and its length is checked again (plateau at d = 10 only)."""
+    """d = 10 prefers the short run's rate by 1%, d = 64 prefers a quarter of it by 50%: the refined rate is the
+    one whose mean relative error is lowest; its spread and one doubling are measured at the length (plateau at
+    d = 10 only)."""
     from types import SimpleNamespace
 
     lr, calls = 0.032, []
     first = {(10, lr): 0.0090, (10, lr / 2): 0.00905, (10, lr / 4): 0.00909, (10, lr / 8): 0.0095,
-             (64, lr): 0.0030, (64, lr / 2): 0.0024, (64, lr / 4): 0.0020, (64, lr / 8): 0.0021,
-             (10, lr / 16): 0.0097, (10, lr / 32): 0.0099, (64, lr / 16): 0.0023, (64, lr / 32): 0.0026}
+             (64, lr): 0.0030, (64, lr / 2): 0.0024, (64, lr / 4): 0.0020, (64, lr / 8): 0.0021}
     second = {(10, 1): 0.00912, (10, 2): 0.00906, (64, 1): 0.00205, (64, 2): 0.00195,  # seeds 1, 2 at lr / 4
               (10, 80): 0.00907, (64, 80): 0.0015}  # the doubled length, seed 0
 
@@ -86,28 +86,33 @@ def test_the_rate_is_refined_at_the_chosen_length_across_latent_sizes(monkeypatc
     monkeypatch.setattr(search, "_trained", fake)
     lengths = {10: {"epochs": 40}, 64: {"epochs": 40}}
     out = search.refine_rate(None, lambda d: h.AEConfig(d=d), lr, 128, lengths, None, log=lambda line: None)
-    assert out["lr"] == lr / 4 and len(calls) == 2
+    assert out["lr"] == lr / 4 and not out["on_edge"] and len(calls) == 2
     assert {c.epochs for c in calls[0]} == {40} and {c.lr for c in calls[1]} == {lr / 4}
-    assert out["lengths"][10]["epochs"] == 40  # 0.00909 -> 0.00907 gains less than the spread
+    assert {(c.seed, c.epochs) for c in calls[1]} == {(1, 40), (2, 40), (0, 80)}
+    assert out["lengths"][10]["epochs"] == 40  # 0.00909 -> 0.00907 gains less than the spread at 40 epochs
+    assert out["lengths"][10]["noise"] == pytest.approx(float(np.std([0.00909, 0.00912, 0.00906], ddof=1)))
     assert out["lengths"][64]["epochs"] is None  # 0.0020 -> 0.0015 still gains more: no plateau at 40
-    calls.clear()
-    lengths_kept = search.refine_rate(None, lambda d: h.AEConfig(d=d), lr / 4, 128, lengths, None, log=lambda line: None)
-    assert lengths_kept["lr"] == lr / 4 and lengths_kept["lengths"] is lengths and len(calls) == 1
 
 
 def test_the_studies_built_on_the_autoencoder_take_the_autoencoder_studys_choice(tmp_path):
     with pytest.raises(RuntimeError, match="has not chosen"):
         search.studied_recipe(tmp_path, TINY)
     study = search.open_study("autoencoder", tmp_path)
-    lengths = {"10": {"epochs": 40}, "64": {"epochs": 80}}
+    lengths = {"10": {"epochs": 40}, "64": {"epochs": None}}
     study.set_user_attr("chosen", {"lr": 0.016, "batch_size": 256, "lengths": lengths})
+    with pytest.raises(RuntimeError, match="has not chosen"):  # a choice made before the refine stage
+        search.studied_recipe(tmp_path, TINY)
+    study.set_user_attr("chosen", {"lr": 0.016, "batch_size": 256, "lengths": lengths, "refine": {"lr": 0.016}})
     recipe = search.studied_recipe(tmp_path, TINY)
-    assert (recipe.ae_lr, recipe.ae_batch_size, recipe.ae_epochs) == (0.016, 256, 80)  # the longer length
+    assert (recipe.ae_lr, recipe.ae_batch_size, recipe.ae_epochs) == (0.016, 256, 40)  # the length at d = 10
     assert replace(recipe, ae_lr=TINY.ae_lr, ae_batch_size=TINY.ae_batch_size, ae_epochs=TINY.ae_epochs) == TINY
     config = h.ae_config(recipe=recipe)
-    assert (config.lr, config.batch_size, config.epochs) == (0.016, 256, 80)
-    study.set_user_attr("chosen", {"lr": 0.016, "batch_size": 256, "lengths": {"10": {"epochs": None}}})
-    with pytest.raises(RuntimeError, match="no plateau"):
+    assert (config.lr, config.batch_size, config.epochs) == (0.016, 256, 40)
+    study.set_user_attr("chosen", {"lr": 0.016, "batch_size": 256, "lengths": {"10": {"epochs": None}}, "refine": {}})
+    with pytest.raises(RuntimeError, match="has not chosen"):
+        search.studied_recipe(tmp_path, TINY)
+    study.set_user_attr("chosen", {"lr": 0.016, "batch_size": 256, "lengths": {"10": {"epochs": None}}, "refine": {"x": 1}})
+    with pytest.raises(RuntimeError, match="no plateau at d = 10"):
         search.studied_recipe(tmp_path, TINY)
 
 
@@ -192,7 +197,20 @@ def test_the_stored_autoencoder_study_holds_every_field_and_its_choice_follows_f
     assert {t.user_attrs["precision"] for t in complete} == {study.user_attrs["chosen"]["precision"]}
     chosen = study.user_attrs["chosen"]
     best = min((t for t in complete if t.user_attrs["stage"] == "recipe"), key=lambda t: t.value).user_attrs["config"]
-    assert (chosen["lr"], chosen["batch_size"]) == (best["lr"], best["batch_size"])
+    assert (chosen.get("recipe_lr", chosen["lr"]), chosen["batch_size"]) == (best["lr"], best["batch_size"])
+    if chosen.get("refine"):  # the refined rate, its spread and doubling at the length: from the stored trials
+        refine, by_key = chosen["refine"], {t.user_attrs["cache_key"]: t for t in complete}
+        at = lambda d, lr, seed, epochs: next(t.value for t in complete if t.user_attrs["config"] == {
+            **t.user_attrs["config"], "d": d, "lr": lr, "seed": seed, "epochs": epochs, "batch_size": best["batch_size"]})
+        rates, epochs = refine["rates"], refine["epochs"]
+        score = {r: np.mean([at(int(d), r, 0, epochs) / min(at(int(d), q, 0, epochs) for q in rates)
+                             for d in refine["values"]]) for r in rates}
+        assert chosen["lr"] == refine["lr"] == min(rates, key=lambda r: (score[r], -r)) and by_key
+        for d, length in chosen["lengths"].items():
+            spread = float(np.std([at(int(d), chosen["lr"], s, epochs) for s in (0, 1, 2)], ddof=1))
+            values = {epochs: at(int(d), chosen["lr"], 0, epochs), 2 * epochs: at(int(d), chosen["lr"], 0, 2 * epochs)}
+            assert spread == pytest.approx(length["noise"]) and search.choose_length(values, spread) == length["epochs"]
+        return
     for d, length in chosen["lengths"].items():
         mine = lambda stage: [t for t in complete if t.user_attrs["stage"] == stage and t.user_attrs["config"]["d"] == int(d)
                               and (t.user_attrs["config"]["lr"], t.user_attrs["config"]["batch_size"]) == (best["lr"], best["batch_size"])]
