@@ -168,7 +168,8 @@ def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-
     if all(v["epochs"] for v in lengths.values()):
         refined = refine_rate(study, config_of, lr, batch, lengths, images, log, workers)
         lr, lengths = refined["lr"], refined["lengths"]
-    result = {"lr": lr, "recipe_lr": chosen["lr"], "batch_size": batch, "lr_grid": lrs, "lr_on_edge": on_edge, "batch_grid": list(batches),
+    result = {"lr": lr, "recipe_lr": chosen["lr"], "batch_size": batch, "lr_grid": lrs, "lr_on_edge": on_edge,
+              "batch_grid": list(batches),
               "batch_on_edge": batch in (min(batches), max(batches)) and len(batches) > 1, "lengths": lengths,
               "refine": refined,
               "precision": runtime.PRECISION, "seconds": time.perf_counter() - start}
@@ -345,7 +346,7 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     its grid at the same number of codes seen, the learning-rate grid extended past an edge its choice lands on
     (twice at most); the chosen setting at seeds 1 and 2 for its noise (the spread of the validation FD over
     seeds, each the mean of the judge's sample draws); then its length doubled until a doubling gains less than
-    that spread (the autoencoder study's rule)."""
+    that spread (the autoencoder study's rule); then the learning rate refined at that length (lr / 3, lr, 3 lr)."""
     import itertools
 
     recipe = recipe or RECIPE
@@ -378,15 +379,29 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
         values[longer.steps] = run_gan_trials(study, "length", [longer], judge, log)[longer].value
         if choose_length(values, noise) is not None:
             break
-    lrs = grid.get("lr", [])
+    lrs, length = grid.get("lr", []), {"values": values, "noise": noise, "steps": choose_length(values, noise)}
+    refined = None
+    if length["steps"] is not None and len(lrs) > 1:
+        # refine: the learning rate again at the chosen length (chosen at the grid's length, it need not suit a
+        # run several times longer); a rate that moves gets one doubling at its own length
+        at_length = replace(config, steps=length["steps"])
+        rates = [chosen["lr"] / 3, chosen["lr"], chosen["lr"] * 3]
+        scored = {r: run_gan_trials(study, "refine", [replace(at_length, lr=r)], judge, log)[replace(at_length, lr=r)].value
+                  for r in rates}
+        refined = {"rates": rates, "values": {str(r): v for r, v in scored.items()}, "lr": min(rates, key=scored.get)}
+        if refined["lr"] != chosen["lr"]:
+            new = replace(at_length, lr=refined["lr"])
+            doubled = run_gan_trials(study, "refine", [replace(new, steps=2 * new.steps)], judge, log)
+            values = {new.steps: scored[refined["lr"]], 2 * new.steps: next(iter(doubled.values())).value}
+            length = {"values": values, "noise": noise, "steps": choose_length(values, noise)}
+            chosen = {**chosen, "lr": refined["lr"]}
     result = {"family": family, **chosen, "grid": grid,
-              "lr_on_edge": len(lrs) > 1 and not lrs[0] < chosen["lr"] < lrs[-1],
-              "noise_values": [t.value for t in noise_trials.values()],
-              "length": {"values": values, "noise": noise, "steps": choose_length(values, noise)},
+              "lr_on_edge": len(lrs) > 1 and not lrs[0] < chosen["lr"] < lrs[-1], "refine": refined,
+              "noise_values": [t.value for t in noise_trials.values()], "length": length,
               "classifier_val_accuracy": judge.val_accuracy, "seconds": time.perf_counter() - start}
     study.set_user_attr("chosen", json.loads(json.dumps(result, default=str)))
     log(f"gan {family}: {json.dumps(chosen)}; length {result['length']['steps']} steps "
-        f"(FD noise of a difference {noise:.3f})")
+        f"(seed spread of the validation FD {noise:.3f})")
     return result
 
 

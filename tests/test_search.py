@@ -153,6 +153,30 @@ def test_the_gan_studies_score_on_validation_images_and_record_their_choice(tmp_
     assert {t.user_attrs["config"]["n_classes"] for t in study.trials} == {10}
 
 
+def test_a_gan_studys_rate_is_refined_at_its_length(monkeypatch, tmp_path):
+    """The best rate is 3e-4 below 24,000 steps and 9e-4 from there on; FD falls until 24,000 steps: the grid
+    picks 3e-4 at 6,000 steps, the length rule 24,000, and the refine stage moves the rate to 9e-4 and checks
+    one doubling there."""
+    import math
+    from types import SimpleNamespace
+
+    def fd(c):
+        best = 3e-4 if c.steps < 24000 else 9e-4
+        return 5 + 4 * math.log10(c.lr / best) ** 2 - 2 * min(c.steps, 24000) / 24000 + 0.01 * c.seed
+
+    stages = []
+    monkeypatch.setattr(search, "run_gan_trials", lambda study, stage, configs, judge, log: stages.append(stage) or {
+        c: SimpleNamespace(value=fd(c), user_attrs={"config": search._gan_params(c), "fd_draw_std": 0.1})
+        for c in configs})
+    judge = SimpleNamespace(ae_config=h.ae_config(), fit_codes=torch.zeros(100, 10), val_accuracy=0.9)
+    out = search.search_gan(judge, "k8", grid=dict(lr=(1e-4, 3e-4, 1e-3), batch_size=(256,)), steps=6000,
+                            folder=tmp_path, log=lambda line: None)
+    assert out["length"]["noise"] == pytest.approx(0.01)  # seeds 0, 1, 2 of the grid's choice
+    assert out["refine"]["rates"] == pytest.approx([1e-4, 3e-4, 9e-4]) and out["lr"] == pytest.approx(9e-4)
+    assert out["length"]["steps"] == 24000 and set(out["length"]["values"]) == {24000, 48000}
+    assert stages == ["recipe"] + ["noise"] * 2 + ["length"] * 3 + ["refine"] * 4
+
+
 def test_a_gan_never_loads_in_place_of_one_trained_on_other_codes(checkpoint_dir):
     codes = torch.randn(300, 10)
     config = h.GANConfig(steps=5, hidden=16, train_codes=300)
