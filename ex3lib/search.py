@@ -187,21 +187,27 @@ def _trained(study, configs: list, stage: str, images, log, workers) -> dict:
     return {**out, **run_trials(study, stage, [c for c in configs if c not in out], images, log, workers)}
 
 
-def refine_rate(study, config_of, lr: float, batch: int, lengths: dict, images, log=print, workers: int = 2) -> dict:
+def refine_rate(study, config_of, lr: float, batch: int, lengths: dict, images, log=print, workers: int = 2,
+                max_extensions: int = 2) -> dict:
     """Stage 4 of the autoencoder study: the learning rate again, at the chosen length and at every d of `lengths`
     (a rate chosen on a short run at d = 10 need not suit a four times longer run, nor d = 64): lr / 8, lr / 4,
-    lr / 2 and lr, scored by the mean over d of each rate's validation MSE divided by the best rate's at that d.
+    lr / 2 and lr, scored by the mean over d of each rate's validation MSE divided by the best rate's at that d
+    (a choice on the grid's lower edge halves it again, at most `max_extensions` times).
     Then, at the refined rate and every d, the seed spread at that length (seeds 1, 2 beside seed 0) and one
     doubling: each d's length is the chosen one if the doubling gains less than that spread, else None (the
     spread measured at 10 epochs, where the runs are far from converged, is not the noise of a 40-epoch run)."""
     epochs = max(v["epochs"] for v in lengths.values())
     ds, rates = sorted(lengths, key=int), [lr / 8, lr / 4, lr / 2, lr]
-    grid = {(d, r): replace(config_of(int(d)), lr=r, batch_size=batch, epochs=epochs) for d in ds for r in rates}
-    trials = _trained(study, list(grid.values()), "refine", images, log, workers)
-    value = {k: trials[c].value for k, c in grid.items()}
-    score = {r: float(np.mean([value[d, r] / min(value[d, q] for q in rates) for d in ds])) for r in rates}
-    chosen = min(rates, key=lambda r: (score[r], -r))  # ties: the faster rate
-    log("refine: mean relative validation MSE " + ", ".join(f"lr {r:g}: {score[r]:.4f}" for r in rates))
+    for extension in range(max_extensions + 1):
+        grid = {(d, r): replace(config_of(int(d)), lr=r, batch_size=batch, epochs=epochs) for d in ds for r in rates}
+        trials = _trained(study, list(grid.values()), "refine", images, log, workers)
+        value = {k: trials[c].value for k, c in grid.items()}
+        score = {r: float(np.mean([value[d, r] / min(value[d, q] for q in rates) for d in ds])) for r in rates}
+        chosen = min(rates, key=lambda r: (score[r], -r))  # ties: the faster rate
+        log("refine: mean relative validation MSE " + ", ".join(f"lr {r:g}: {score[r]:.4f}" for r in rates))
+        if chosen != rates[0] or extension == max_extensions:  # the top, lr, was beaten by 2 lr at 10 epochs already
+            break
+        rates = [rates[0] / 2] + rates  # the choice on the grid's lower edge: one more halving
     seeds = [replace(grid[d, chosen], seed=s) for d in ds for s in (1, 2)]
     longer = [replace(grid[d, chosen], epochs=2 * epochs) for d in ds]
     more = _trained(study, seeds + longer, "refine", images, log, workers)

@@ -79,9 +79,9 @@ def test_the_rate_is_refined_at_the_chosen_length_across_latent_sizes(monkeypatc
 
     def fake(study, configs, stage, images, log, workers):
         calls.append(configs)
-        table = first if len(calls) == 1 else second
-        key = lambda c: (c.d, c.lr) if len(calls) == 1 else (c.d, c.seed or c.epochs)
-        return {c: SimpleNamespace(value=table[key(c)]) for c in configs}
+        grid = lambda c: c.seed == 0 and c.epochs == 40  # a rate of the grid, else a seed or the doubling
+        return {c: SimpleNamespace(value=first[c.d, c.lr] if grid(c) else second[c.d, c.seed or c.epochs])
+                for c in configs}
 
     monkeypatch.setattr(search, "_trained", fake)
     lengths = {10: {"epochs": 40}, 64: {"epochs": 40}}
@@ -92,6 +92,12 @@ def test_the_rate_is_refined_at_the_chosen_length_across_latent_sizes(monkeypatc
     assert out["lengths"][10]["epochs"] == 40  # 0.00909 -> 0.00907 gains less than the spread at 40 epochs
     assert out["lengths"][10]["noise"] == pytest.approx(float(np.std([0.00909, 0.00912, 0.00906], ddof=1)))
     assert out["lengths"][64]["epochs"] is None  # 0.0020 -> 0.0015 still gains more: no plateau at 40
+    # A choice on the lower edge halves the grid again: lr / 8 best, then lr / 16 worse, so lr / 8 is inside.
+    first.update({(10, lr / 8): 0.0089, (64, lr / 8): 0.0019, (10, lr / 16): 0.0092, (64, lr / 16): 0.0020})
+    second.update({(10, 1): 0.00890, (10, 2): 0.00892, (64, 1): 0.00191, (64, 2): 0.00189})
+    calls.clear()
+    out = search.refine_rate(None, lambda d: h.AEConfig(d=d), lr, 128, lengths, None, log=lambda line: None)
+    assert out["lr"] == lr / 8 and out["rates"][0] == lr / 16 and not out["on_edge"]
 
 
 def test_the_studies_built_on_the_autoencoder_take_the_autoencoder_studys_choice(tmp_path):
