@@ -11,7 +11,10 @@ The autoencoder family (`search_autoencoder`):
    an edge of the learning-rate grid extends the grid by one factor of two, at most `max_extensions` times;
 2. noise: the chosen recipe at two more seeds, at d = 10 and d = 64: the spread of the validation MSE over seeds;
 3. length: the chosen recipe at twice and four times the epochs (d = 10 and 64, seed 0), more while a doubling
-   still gains more than the seed spread; the length is the shortest run whose doubling gains less than that.
+   still gains more than the seed spread; the length is the shortest run whose doubling gains less than that;
+4. refine: the learning rate again at that length, at d = 10 and 64 (lr/8 to lr, by the mean relative validation
+   MSE), then the refined rate's seed spread at the length and one doubling there: each d's length.
+The latent-GAN and transfer studies run on the report's autoencoder under this choice (`studied_recipe`).
 """
 
 from __future__ import annotations
