@@ -7,7 +7,7 @@ A search that is killed resumes where it stopped: finished trials are read back 
 running by the kill is marked failed and trained again.
 
 The autoencoder family (`search_autoencoder`):
-1. recipe: learning rate x batch size at the recipe's epochs (d = 10, the report's design, seed 0); a choice on
+1. recipe: learning rate x batch size at `epochs` (10; d = 10, the report's design, seed 0); a choice on
    an edge of the learning-rate grid extends the grid by one factor of two, at most `max_extensions` times;
 2. noise: the chosen recipe at two more seeds, at d = 10 and d = 64: the spread of the validation MSE over seeds;
 3. length: the chosen recipe at twice and four times the epochs (d = 10 and 64, seed 0), more while a doubling
