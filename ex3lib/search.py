@@ -355,7 +355,8 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     its grid at the same number of codes seen, the learning-rate grid extended past an edge its choice lands on
     (twice at most); the chosen setting at seeds 1 and 2 for its noise (the spread of the validation FD over
     seeds, each the mean of the judge's sample draws); then its length doubled until a doubling gains less than
-    that spread (the autoencoder study's rule); then the learning rate refined at that length (lr / 3, lr, 3 lr)."""
+    that spread (the autoencoder study's rule); then the learning rate refined at that length (lr / 3, lr, 3 lr),
+    a rate that moves doubled again from there by the same rule."""
     import itertools
 
     recipe = recipe or RECIPE
@@ -392,7 +393,7 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     refined = None
     if length["steps"] is not None and len(lrs) > 1:
         # refine: the learning rate again at the chosen length (chosen at the grid's length, it need not suit a
-        # run several times longer); a rate that moves gets one doubling at its own length
+        # run several times longer); a rate that moves gets its own length
         at_length = replace(config, steps=length["steps"])
         rates = [chosen["lr"] / 3, chosen["lr"], chosen["lr"] * 3]
         scored = {r: run_gan_trials(study, "refine", [replace(at_length, lr=r)], judge, log)[replace(at_length, lr=r)].value
@@ -400,8 +401,12 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
         refined = {"rates": rates, "values": {str(r): v for r, v in scored.items()}, "lr": min(rates, key=scored.get)}
         if refined["lr"] != chosen["lr"]:
             new = replace(at_length, lr=refined["lr"])
-            doubled = run_gan_trials(study, "refine", [replace(new, steps=2 * new.steps)], judge, log)
-            values = {new.steps: scored[refined["lr"]], 2 * new.steps: next(iter(doubled.values())).value}
+            values = {new.steps: scored[refined["lr"]]}
+            for k in range(1, max_doublings + 1):  # the moved rate's own length, by the same doubling rule
+                longer = replace(new, steps=new.steps * 2 ** k)
+                values[longer.steps] = run_gan_trials(study, "refine", [longer], judge, log)[longer].value
+                if choose_length(values, noise) is not None:
+                    break
             length = {"values": values, "noise": noise, "steps": choose_length(values, noise)}
             chosen = {**chosen, "lr": refined["lr"]}
     result = {"family": family, **chosen, "grid": grid,

@@ -183,6 +183,31 @@ def test_a_gan_studys_rate_is_refined_at_its_length(monkeypatch, tmp_path):
     assert stages == ["recipe"] + ["noise"] * 2 + ["length"] * 3 + ["refine"] * 4
 
 
+def test_a_moved_gan_rate_is_doubled_until_its_own_plateau(monkeypatch, tmp_path):
+    """The grid picks 1e-3 over 3e-4; at 3,000 steps 1e-3 and 3.3e-4 score alike, but the FD grows with length at 1e-3 and falls until 12,000
+    steps at 3.3e-4: the length rule stops at 3,000, the refine stage moves the rate to 3.3e-4 and doubles it
+    twice, to the plateau at 12,000 steps (a single doubling would leave the length undecided)."""
+    import math
+    from types import SimpleNamespace
+
+    def fd(c):
+        if c.lr > 5e-4:
+            return 7.6 + 0.2 * math.log2(c.steps / 3000) + 2 * math.log10(c.lr / 1e-3) ** 2 + 0.01 * c.seed
+        return 7.59 + 20 * abs(math.log10(c.lr / (1e-3 / 3))) - 0.5 * math.log2(min(c.steps, 12000) / 3000) + 0.01 * c.seed
+
+    stages = []
+    monkeypatch.setattr(search, "run_gan_trials", lambda study, stage, configs, judge, log: stages.append(stage) or {
+        c: SimpleNamespace(value=fd(c), user_attrs={"config": search._gan_params(c), "fd_draw_std": 0.1})
+        for c in configs})
+    judge = SimpleNamespace(ae_config=h.ae_config(), fit_codes=torch.zeros(100, 10), val_accuracy=0.9)
+    out = search.search_gan(judge, "cgan", grid=dict(lr=(1e-4, 3e-4, 1e-3, 3e-3), aux_weight=(0.1,)),
+                            steps=3000,
+                            folder=tmp_path, log=lambda line: None)
+    assert out["lr"] == pytest.approx(1e-3 / 3) and out["length"]["steps"] == 12000
+    assert set(out["length"]["values"]) == {3000, 6000, 12000, 24000}
+    assert stages.count("refine") == 3 + 3
+
+
 def test_a_gan_never_loads_in_place_of_one_trained_on_other_codes(checkpoint_dir):
     codes = torch.randn(300, 10)
     config = h.GANConfig(steps=5, hidden=16, train_codes=300)
@@ -248,3 +273,48 @@ def test_the_stored_autoencoder_study_holds_every_field_and_its_choice_follows_f
         noise = float(np.std(list(seeds.values()), ddof=1))
         values = {t.user_attrs["config"]["epochs"]: t.value for t in mine("length")} | {10: seeds[0]}
         assert noise == pytest.approx(length["noise"]) and search.choose_length(values, noise) == length["epochs"]
+
+
+@pytest.mark.parametrize("family", ["k8", "cgan", "gmm_prior"])
+def test_each_stored_gan_study_holds_every_field_and_its_choice_follows_from_its_trials(family, tmp_path):
+    """Replays the rules of search_gan on the stored trials: the grid's best, the spread of seeds 0-2, the length
+    rule on the doublings, the refined rate at that length (and a moved rate's own doublings)."""
+    import shutil
+
+    import numpy as np
+
+    journal = search.STUDY_DIR / f"gan_{family}.jsonl"
+    if not journal.exists():
+        pytest.skip(f"no stored {journal.name}")
+    shutil.copy(journal, tmp_path)  # read a copy: opening a journal may lock it
+    study = search.open_study(f"gan_{family}", tmp_path)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    chosen = study.user_attrs["chosen"]
+    assert complete and all(set(search.TRIAL_FIELDS) <= set(t.user_attrs) for t in complete)
+    assert len({t.user_attrs["precision"] for t in complete}) == 1
+    stage = lambda name: [t for t in complete if t.user_attrs["stage"] == name]
+    best = min(stage("recipe"), key=lambda t: t.value)
+    grid_choice = {k: best.user_attrs["config"][k] for k in chosen["grid"]}
+    lr = grid_choice["lr"]
+    assert all(chosen[k] == v for k, v in grid_choice.items() if k != "lr") and chosen["steps"] == best.user_attrs["config"]["steps"]
+    same = lambda t, **kw: all(t.user_attrs["config"][k] == v for k, v in {**grid_choice, **kw}.items())
+    noise_values = [best.value] + [t.value for s in (1, 2) for t in stage("noise") if same(t, seed=s)]
+    noise = float(np.std(noise_values, ddof=1))
+    assert noise_values == pytest.approx(chosen["noise_values"]) and noise == pytest.approx(chosen["length"]["noise"])
+    values = {best.user_attrs["config"]["steps"]: best.value} | {
+        t.user_attrs["config"]["steps"]: t.value for t in stage("length") if same(t, seed=0)}
+    length = search.choose_length(values, noise)
+    refine = chosen["refine"]
+    if refine is None:
+        assert chosen["lr"] == lr and chosen["length"]["steps"] == length
+        return
+    at_length = {r: t.value for t in stage("refine") for r in refine["rates"]
+                 if same(t, seed=0, lr=r, steps=length)}
+    assert set(at_length) == set(refine["rates"]) and refine["lr"] == min(at_length, key=at_length.get)
+    assert chosen["lr"] == refine["lr"]
+    if refine["lr"] == lr:
+        assert chosen["length"]["steps"] == length
+    else:  # the moved rate's doublings from the chosen length
+        moved = {t.user_attrs["config"]["steps"]: t.value for t in stage("refine") if same(t, seed=0, lr=refine["lr"])}
+        assert moved == pytest.approx({int(k): v for k, v in chosen["length"]["values"].items()})
+        assert search.choose_length(moved, noise) == chosen["length"]["steps"]
