@@ -255,7 +255,8 @@ def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False, a
         aux_weight = recipe.cgan_aux_weight if conditional else 0.0
     return GANConfig(noise_dim=noise_dim, latent_dim=ae_config.d, ae_key=cache_key(ae_config),
                      n_classes=10 if conditional else 0, steps=recipe.cgan_steps if conditional else recipe.gan_steps,
-                     aux_weight=aux_weight, aux_steps=recipe.cgan_aux_steps, seed=seed, **recipe.gan_recipe)
+                     aux_weight=aux_weight, aux_steps=recipe.cgan_aux_steps, seed=seed,
+                     **{**recipe.gan_recipe, **({"lr": recipe.cgan_lr} if conditional else {})})
 
 
 def mixture_gan_config(ae_config: AEConfig, seed: int = 0, recipe: Recipe | None = None) -> GANConfig:

@@ -240,6 +240,30 @@ def studied_recipe(folder: Path | None = None, base: Recipe | None = None) -> Re
     return replace(base, ae_lr=chosen["lr"], ae_batch_size=chosen["batch_size"], ae_epochs=epochs)
 
 
+def picked_recipe(folder: Path | None = None, base: Recipe | None = None) -> Recipe:
+    """`base` with every setting the stored studies chose: the autoencoder recipe (studied_recipe), each latent-GAN
+    family's learning rate and length (and the conditional one's auxiliary weight, the mixture prior's weight
+    average), and each few-label arm's settings and steps. The report's FULL must equal it (a test)."""
+    recipe = studied_recipe(folder, base)
+    gans = {family: open_study(f"gan_{family}", folder).user_attrs.get("chosen") for family in GAN_GRIDS}
+    missing = [f for f, c in gans.items() if c is None or c["length"]["steps"] is None]
+    transfer = open_study("transfer", folder, direction="maximize").user_attrs.get("chosen")
+    if missing or transfer is None:
+        raise RuntimeError(f"studies without a choice or a length: {missing + ['transfer'] * (transfer is None)}")
+    k8, cgan, mix = gans["k8"], gans["cgan"], gans["gmm_prior"]
+    if k8["batch_size"] != GAN_BATCH:
+        raise RuntimeError(f"the k8 study chose batch {k8['batch_size']}; the report's GANs train at {GAN_BATCH}")
+    head = {k: transfer["frozen"][k] for k in ("lr", "hidden", "weight_decay")}  # every arm's head
+    arm = lambda name, keys: {**head, **{k: transfer[name][k] for k in keys}, "steps": transfer[name]["steps"]}
+    settings_ = {"frozen": arm("frozen", ()), "selftrain": arm("frozen", ()),
+                 "finetune": arm("finetune", ("encoder_lr", "batchnorm")), "whole": arm("whole", ("lr", "batchnorm")),
+                 "scratch": arm("scratch", ("lr", "max_shift"))}
+    return replace(recipe, gan_recipe={**recipe.gan_recipe, "lr": k8["lr"]}, gan_steps=k8["length"]["steps"],
+                   cgan_lr=cgan["lr"], cgan_aux_weight=cgan["aux_weight"], cgan_steps=cgan["length"]["steps"],
+                   mixture_lr=mix["lr"], mixture_ema=mix["ema"], mixture_steps=mix["length"]["steps"],
+                   transfer_settings=settings_)
+
+
 # The latent GANs ------------------------------------------------------------------------------------
 
 
@@ -331,6 +355,9 @@ GAN_GRIDS = {
     "gmm_prior": (dict(lr=(1e-4, 3e-4, 1e-3), ema=(0.99, 0.999)), 2000),
     "cgan": (dict(aux_weight=(0.0, 0.1, 0.3), lr=(1e-4, 3e-4, 1e-3)), 3000),
 }
+
+
+GAN_BATCH = 256  # GANConfig's batch: the batch the k8 study's grid compares it with must not win silently
 
 
 def _gan_params(config) -> dict:

@@ -85,6 +85,7 @@ class Recipe:
     # run's validation FD is more than 10% above the doubled run's, at most twice.
     gan_steps: int = 24000  # unconditional, Gaussian noise (its FD still fell at this cap)
     cgan_steps: int = 3000  # conditional
+    cgan_lr: float = 3e-4  # the conditional generator's learning rate (its own study's)
     cgan_aux_steps: int = 1000  # training steps of the conditional generator's digit classifier of codes
     # Weight of the auxiliary digit-classifier loss of the conditional generator (lowest mean per-digit
     # validation FD, at 3,000 steps in the search's "gan" part and at 1,500 in its "recipe" part).

@@ -318,3 +318,35 @@ def test_each_stored_gan_study_holds_every_field_and_its_choice_follows_from_its
         moved = {t.user_attrs["config"]["steps"]: t.value for t in stage("refine") if same(t, seed=0, lr=refine["lr"])}
         assert moved == pytest.approx({int(k): v for k, v in chosen["length"]["values"].items()})
         assert search.choose_length(moved, noise) == chosen["length"]["steps"]
+
+
+def test_picked_recipe_takes_every_studys_choice_and_refuses_an_unfinished_one(tmp_path):
+    ae = search.open_study("autoencoder", tmp_path)
+    ae.set_user_attr("chosen", {"lr": 2e-3, "batch_size": 256, "refine": {"lr": 2e-3},
+                                "lengths": {"10": {"epochs": 20}, "64": {"epochs": None}}})
+    gans = {"k8": {"lr": 1e-3, "batch_size": 256, "length": {"steps": 12000}},
+            "cgan": {"lr": 1e-4, "aux_weight": 0.3, "length": {"steps": None}},
+            "gmm_prior": {"lr": 3e-3, "ema": 0.9, "length": {"steps": 500}}}
+    for family, chosen in gans.items():
+        search.open_study(f"gan_{family}", tmp_path).set_user_attr("chosen", chosen)
+    with pytest.raises(RuntimeError, match="cgan"):  # no length yet, and no transfer study
+        search.picked_recipe(tmp_path, h.FULL)
+    search.open_study("gan_cgan", tmp_path).set_user_attr("chosen", {**gans["cgan"], "length": {"steps": 9000}})
+    transfer = {"frozen": dict(lr=1e-2, hidden=64, weight_decay=0.0, steps=800),
+                "finetune": dict(encoder_lr=3e-5, batchnorm="train", steps=50),
+                "whole": dict(lr=3e-4, batchnorm="train", steps=200), "scratch": dict(lr=3e-3, max_shift=2, steps=1600)}
+    search.open_study("transfer", tmp_path, direction="maximize").set_user_attr("chosen", transfer)
+    r = search.picked_recipe(tmp_path, h.FULL)
+    assert (r.ae_lr, r.ae_batch_size, r.ae_epochs) == (2e-3, 256, 20)
+    assert (r.gan_recipe["lr"], r.gan_steps, r.gan_recipe["r1"]) == (1e-3, 12000, h.FULL.gan_recipe["r1"])
+    assert (r.cgan_lr, r.cgan_aux_weight, r.cgan_steps) == (1e-4, 0.3, 9000)
+    assert (r.mixture_lr, r.mixture_ema, r.mixture_steps) == (3e-3, 0.9, 500)
+    head = dict(lr=1e-2, hidden=64, weight_decay=0.0)
+    assert r.transfer_settings == {"frozen": {**head, "steps": 800}, "selftrain": {**head, "steps": 800},
+                                   "finetune": {**head, "encoder_lr": 3e-5, "batchnorm": "train", "steps": 50},
+                                   "whole": {**head, "lr": 3e-4, "batchnorm": "train", "steps": 200},
+                                   "scratch": {**head, "lr": 3e-3, "max_shift": 2, "steps": 1600}}
+    assert h.arm_config("whole", r).lr == 3e-4 and h.gan_config(8, h.ae_config(recipe=r), True, recipe=r).lr == 1e-4
+    search.open_study("gan_k8", tmp_path).set_user_attr("chosen", {**gans["k8"], "batch_size": 1024})
+    with pytest.raises(RuntimeError, match="batch 1024"):
+        search.picked_recipe(tmp_path, h.FULL)
