@@ -243,13 +243,17 @@ def studied_recipe(folder: Path | None = None, base: Recipe | None = None) -> Re
 def picked_recipe(folder: Path | None = None, base: Recipe | None = None) -> Recipe:
     """`base` with every setting the stored studies chose: the autoencoder recipe (studied_recipe), each latent-GAN
     family's learning rate and length (and the conditional one's auxiliary weight, the mixture prior's weight
-    average), and each few-label arm's settings and steps. The report's FULL must equal it (a test)."""
+    average), each few-label arm's settings and steps, self-training's schedule, cluster-then-label's settings and
+    the mixture baseline's size. The report's FULL must equal it (a test)."""
     recipe = studied_recipe(folder, base)
     gans = {family: open_study(f"gan_{family}", folder).user_attrs.get("chosen") for family in GAN_GRIDS}
     missing = [f for f, c in gans.items() if c is None or c["length"]["steps"] is None]
     transfer = open_study("transfer", folder, direction="maximize").user_attrs.get("chosen")
-    if missing or transfer is None:
-        raise RuntimeError(f"studies without a choice or a length: {missing + ['transfer'] * (transfer is None)}")
+    unlabelled = open_study("unlabelled", folder, direction="maximize").user_attrs.get("chosen")
+    mixture = open_study("mixture", folder, direction="maximize").user_attrs.get("chosen")
+    missing += [name for name, c in (("transfer", transfer), ("unlabelled", unlabelled), ("mixture", mixture)) if c is None]
+    if missing:
+        raise RuntimeError(f"studies without a choice or a length: {missing}")
     k8, cgan, mix = gans["k8"], gans["cgan"], gans["gmm_prior"]
     if k8["batch_size"] != GAN_BATCH:
         raise RuntimeError(f"the k8 study chose batch {k8['batch_size']}; the report's GANs train at {GAN_BATCH}")
@@ -261,7 +265,10 @@ def picked_recipe(folder: Path | None = None, base: Recipe | None = None) -> Rec
     return replace(recipe, gan_recipe={**recipe.gan_recipe, "lr": k8["lr"]}, gan_steps=k8["length"]["steps"],
                    cgan_lr=cgan["lr"], cgan_aux_weight=cgan["aux_weight"], cgan_steps=cgan["length"]["steps"],
                    mixture_lr=mix["lr"], mixture_ema=mix["ema"], mixture_steps=mix["length"]["steps"],
-                   transfer_settings=settings_)
+                   transfer_settings=settings_, selftrain_steps=unlabelled["selftrain"]["pseudo_steps"],
+                   selftrain_fractions=tuple(unlabelled["selftrain"]["pseudo_fractions"]),
+                   cluster_setting={k: unlabelled["cluster"][k] for k in ("dims", "neighbors", "components")},
+                   gmm_components=mixture["components"])
 
 
 # The latent GANs ------------------------------------------------------------------------------------
@@ -585,4 +592,161 @@ def search_transfer(data: TransferData | None = None, grids: dict | None = None,
             base = replace(base, **{k: v for k, v in chosen.items() if k in ("lr", "hidden", "weight_decay")})
     study.set_user_attr("chosen", result)
     log("transfer: " + "; ".join(f"{arm} {json.dumps(v)}" for arm, v in result.items()))
+    return result
+
+
+# Self-training, cluster-then-label and the mixture baseline -------------------------------------------------
+
+# Self-training's schedule: steps per round and the share of the pool pseudo-labelled in each round.
+SELFTRAIN_GRID = dict(pseudo_steps=(100, 300, 900),
+                      pseudo_fractions=((0.5,), (0.1, 0.3, 0.5, 0.7, 0.9), (0.2, 0.4, 0.6, 0.8, 1.0)))
+# Cluster-then-label: UMAP's output size and neighbours, the mixture's components. Components start at the 10
+# digits (fewer clusters than digits cannot name every digit: a hard lower limit).
+CLUSTER_GRID = dict(dims=(2, 10), neighbors=(15, 50), components=(10, 20, 40))
+MIXTURE_COMPONENTS = (10, 20, 50, 100, 200)
+
+
+def _record(study, stage: str, key: str, config: dict, value: float, begun: float, log, **extra):
+    """Store one finished trial of a stage whose model is not a cached checkpoint (a fit, a head's rounds)."""
+    trial = study.ask()
+    attrs = {"stage": stage, "key": key, "config": config, "cache_key": "", "precision": runtime.PRECISION,
+             "curve": [], "train_seconds": time.perf_counter() - begun, "value": value, **extra}
+    for name, v in attrs.items():
+        trial.set_user_attr(name, json.loads(json.dumps(v, default=str)))
+    study.tell(trial, value)
+    log(f"{stage:<9} {json.dumps(config)}: validation {value:.4f} ({attrs['train_seconds']:.0f} s)")
+    return study.get_trials(deepcopy=False)[trial.number]
+
+
+def selftrain_trial(study, data: TransferData, setting: dict, base, labels, draws, log=print):
+    """Self-training on top of the chosen frozen head under one schedule: the mean validation accuracy over
+    label counts and draws after its last round."""
+    from .classifier import accuracy
+    from .transfer import train_few_label
+
+    config = replace(base, **setting)
+    params = {"arm": "selftrain", **setting, "labels": list(labels), "draws": draws,
+              "ae_key": cache_key(data.ae_config), "base": asdict(config)}
+    key = trial_key("selftrain", params)
+    done = finished_trials(study)
+    if key in done:
+        return done[key]
+    begun, scores = time.perf_counter(), []
+    for n in labels:
+        for s in range(draws):
+            i = draw_indices(data.fit_y, n, s)
+            model = train_few_label("selftrain", data.state, data.ae_config, data.fit_x[i], data.fit_y[i], data.fit_x,
+                                    config, seed=s, unlabeled_codes=data.fit_codes)
+            scores.append(accuracy(model.from_codes, data.val_codes, data.val_y))
+    return _record(study, "selftrain", key, params, float(np.mean(scores)), begun, log)
+
+
+def cluster_trials(study, data: TransferData, grid: dict, labels, draws, seed: int = 0, log=print) -> list:
+    """Cluster-then-label under every setting of `grid` (projection and mixture fitted on the fit codes, one
+    projection per output size and neighbours): the mean validation accuracy over label counts and draws."""
+    import itertools
+
+    from .transfer import CodeClusters
+
+    done, out, projections = finished_trials(study), [], {}
+    for values in itertools.product(*grid.values()):
+        setting = dict(zip(grid, values))
+        params = {"arm": "cluster", **setting, "seed": seed, "labels": list(labels), "draws": draws,
+                  "ae_key": cache_key(data.ae_config)}
+        key = trial_key("cluster", params)
+        if key in done:
+            out.append(done[key])
+            continue
+        begun, like = time.perf_counter(), projections.get((setting["dims"], setting["neighbors"]))
+        clusters = CodeClusters(data.fit_codes, seed=seed, like=like, **setting)
+        projections[setting["dims"], setting["neighbors"]] = clusters
+        resp, scores = clusters.responsibilities(data.val_codes), []
+        for n in labels:
+            for s in range(draws):
+                i = draw_indices(data.fit_y, n, s).numpy()
+                names = clusters.name_clusters(i, data.fit_y[i].numpy())
+                scores.append(float((clusters.predict(names, resp) == data.val_y.numpy()).mean()))
+        out.append(_record(study, "cluster", key, params, float(np.mean(scores)), begun, log))
+    return out
+
+
+def search_unlabelled(data: TransferData | None = None, labels=TRANSFER_LABELS, draws: int = TRANSFER_DRAWS,
+                      selftrain_grid: dict | None = None, cluster_grid: dict | None = None, folder: Path | None = None,
+                      log=print, recipe: Recipe | None = None) -> dict:
+    """The arms that use the unlabelled pool, on the transfer study's frozen head: self-training's schedule (kept
+    only if it beats that head alone on the same draws) and cluster-then-label's settings. A choice on the top
+    edge of a numeric grid extends it by a factor of three (twice at most)."""
+    import itertools
+
+    from .transfer import transfer_config
+
+    data = data or TransferData(recipe)
+    transfer = open_study("transfer", folder, direction="maximize").user_attrs.get("chosen")
+    if transfer is None:
+        raise RuntimeError("the transfer study has not chosen yet: run `python tools/search.py --family transfer`")
+    study = open_study("unlabelled", folder, direction="maximize")
+    frozen = {k: transfer["frozen"][k] for k in ("lr", "hidden", "weight_decay", "steps")}
+    base = replace(transfer_config(recipe), **frozen)
+    grid = {k: list(v) for k, v in (selftrain_grid or SELFTRAIN_GRID).items()}
+    for extension in range(3):
+        trials = [selftrain_trial(study, data, dict(zip(grid, values)), base, labels, draws, log)
+                  for values in itertools.product(*grid.values())]
+        best = max(trials, key=lambda t: t.value)
+        steps = grid["pseudo_steps"]
+        if extension == 2 or best.user_attrs["config"]["pseudo_steps"] != steps[-1]:
+            break
+        grid["pseudo_steps"] = steps + [steps[-1] * 3]
+    selftrain = {k: best.user_attrs["config"][k] for k in grid}
+    # the head alone on the same draws (no rounds: the same code path as the frozen arm)
+    frozen_value = selftrain_trial(study, data, dict(pseudo_fractions=()), base, labels, draws, log).value
+    cgrid = {k: list(v) for k, v in (cluster_grid or CLUSTER_GRID).items()}
+    for extension in range(3):
+        ctrials = cluster_trials(study, data, cgrid, labels, draws, log=log)
+        cbest = max(ctrials, key=lambda t: t.value)
+        moved = [k for k in cgrid if len(cgrid[k]) > 1 and cbest.user_attrs["config"][k] == cgrid[k][-1]]
+        if extension == 2 or not moved:
+            break
+        for k in moved:
+            cgrid[k] = cgrid[k] + [cgrid[k][-1] * 3]
+    cluster = {k: cbest.user_attrs["config"][k] for k in cgrid}
+    result = {"selftrain": {**{k: (list(v) if isinstance(v, list) else v) for k, v in selftrain.items()},
+                            "validation": best.value, "frozen_validation": frozen_value,
+                            "kept": best.value > frozen_value, "grid": grid},
+              "cluster": {**cluster, "validation": cbest.value, "grid": cgrid}}
+    study.set_user_attr("chosen", json.loads(json.dumps(result)))
+    log("unlabelled: " + "; ".join(f"{k} {json.dumps(v)}" for k, v in result.items()))
+    return result
+
+
+def search_mixture(data: TransferData | None = None, components=MIXTURE_COMPONENTS, folder: Path | None = None,
+                   log=print, recipe: Recipe | None = None) -> dict:
+    """The Gaussian mixture's size: the mean log-likelihood of the validation codes under a mixture fitted by EM to
+    the fit codes, both standardised with the fit codes' statistics as fit_gmm standardises them; a choice on the
+    top edge doubles the grid's top (twice at most)."""
+    from .gan import gaussian_mixture
+
+    data = data or TransferData(recipe)
+    study = open_study("mixture", folder, direction="maximize")
+    mean, std = data.fit_codes.mean(0), data.fit_codes.std(0)
+    fit, val = (data.fit_codes - mean) / std, ((data.val_codes - mean) / std).numpy()
+    grid, done = list(components), finished_trials(study)
+    for extension in range(3):
+        scores = {}
+        for k in grid:
+            params = {"components": k, "seed": 0, "ae_key": cache_key(data.ae_config), "standardised": True}
+            key = trial_key("mixture", params)
+            if key not in done:
+                begun = time.perf_counter()
+                mixture = gaussian_mixture(fit, k, seed=0)
+                done[key] = _record(study, "mixture", key, params, float(mixture.score(val)), begun, log,
+                                    fit_loglik=float(mixture.score(fit.numpy())))
+            scores[k] = done[key].value
+        best = max(scores, key=scores.get)
+        if extension == 2 or best != grid[-1]:
+            break
+        grid.append(grid[-1] * 2)
+    result = {"components": best, "scores": {str(k): v for k, v in scores.items()}, "grid": grid,
+              "on_edge": best == grid[-1]}
+    study.set_user_attr("chosen", result)
+    log(f"mixture: {best} components ({json.dumps(result['scores'])})")
     return result

@@ -336,7 +336,15 @@ def test_picked_recipe_takes_every_studys_choice_and_refuses_an_unfinished_one(t
                 "finetune": dict(encoder_lr=3e-5, batchnorm="train", steps=50),
                 "whole": dict(lr=3e-4, batchnorm="train", steps=200), "scratch": dict(lr=3e-3, max_shift=2, steps=1600)}
     search.open_study("transfer", tmp_path, direction="maximize").set_user_attr("chosen", transfer)
+    with pytest.raises(RuntimeError, match="unlabelled.*mixture"):
+        search.picked_recipe(tmp_path, h.FULL)
+    search.open_study("unlabelled", tmp_path, direction="maximize").set_user_attr("chosen", {
+        "selftrain": {"pseudo_steps": 900, "pseudo_fractions": [0.5]},
+        "cluster": {"dims": 10, "neighbors": 50, "components": 20}})
+    search.open_study("mixture", tmp_path, direction="maximize").set_user_attr("chosen", {"components": 50})
     r = search.picked_recipe(tmp_path, h.FULL)
+    assert (r.selftrain_steps, r.selftrain_fractions, r.gmm_components) == (900, (0.5,), 50)
+    assert r.cluster_setting == {"dims": 10, "neighbors": 50, "components": 20}
     assert (r.ae_lr, r.ae_batch_size, r.ae_epochs) == (2e-3, 256, 20)
     assert (r.gan_recipe["lr"], r.gan_steps, r.gan_recipe["r1"]) == (1e-3, 12000, h.FULL.gan_recipe["r1"])
     assert (r.cgan_lr, r.cgan_aux_weight, r.cgan_steps) == (1e-4, 0.3, 9000)
@@ -350,3 +358,33 @@ def test_picked_recipe_takes_every_studys_choice_and_refuses_an_unfinished_one(t
     search.open_study("gan_k8", tmp_path).set_user_attr("chosen", {**gans["k8"], "batch_size": 1024})
     with pytest.raises(RuntimeError, match="batch 1024"):
         search.picked_recipe(tmp_path, h.FULL)
+
+
+def test_the_unlabelled_and_mixture_studies_choose_inside_their_grids_and_read_back(tmp_path, checkpoint_dir):
+    data = search.TransferData()
+    head = dict(lr=1e-3, hidden=16, weight_decay=0.0, steps=4, validation=0.5)
+    search.open_study("transfer", tmp_path, direction="maximize").set_user_attr("chosen", {"frozen": head})
+    lines = []
+    run = lambda: search.search_unlabelled(data, labels=(10,), draws=1, folder=tmp_path, log=lines.append,
+                                           selftrain_grid=dict(pseudo_steps=(2, 4), pseudo_fractions=((0.5,),)),
+                                           cluster_grid=dict(dims=(2,), neighbors=(5,), components=(10,)))
+    result = run()
+    study = search.open_study("unlabelled", tmp_path, direction="maximize")
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert all(set(search.TRIAL_FIELDS) <= set(t.user_attrs) for t in complete)
+    selftrain = [t for t in complete if t.user_attrs["stage"] == "selftrain"]
+    rounds = [t for t in selftrain if t.user_attrs["config"]["pseudo_fractions"]]
+    best = max(rounds, key=lambda t: t.value)
+    assert result["selftrain"]["pseudo_steps"] == best.user_attrs["config"]["pseudo_steps"]
+    alone = next(t for t in selftrain if not t.user_attrs["config"]["pseudo_fractions"])  # the head alone
+    assert result["selftrain"]["kept"] == (best.value > alone.value)
+    if best.user_attrs["config"]["pseudo_steps"] == 4:  # on the top edge: the grid grew
+        assert result["selftrain"]["grid"]["pseudo_steps"][:3] == [2, 4, 12]
+    assert result["cluster"]["components"] == 10 and 0 < result["cluster"]["validation"] <= 1
+    n_trials = len(study.trials)
+    assert run() == result and len(search.open_study("unlabelled", tmp_path, direction="maximize").trials) == n_trials
+
+    mixture = search.search_mixture(data, components=(2, 4), folder=tmp_path, log=lines.append)
+    scores = {int(k): v for k, v in mixture["scores"].items()}
+    assert mixture["components"] == max(scores, key=scores.get) and set(scores) == set(mixture["grid"])
+    assert mixture["grid"][:2] == [2, 4] and (len(mixture["grid"]) == 2) == (mixture["components"] == 2)

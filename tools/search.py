@@ -1,11 +1,13 @@
 """The validation search, as Optuna studies stored under studies/ (one plain-text journal per model family).
 
-Usage: python tools/search.py [--family autoencoder|gan_k8|gan_gmm_prior|gan_cgan|transfer] [--folder DIR]
+Usage: python tools/search.py [--family autoencoder|gan_k8|gan_gmm_prior|gan_cgan|transfer|unlabelled|mixture]
+       [--folder DIR]
 
 Every trial trains on the first 55,000 training images and is scored on the next 5,000; the test set is never
 loaded. A killed search resumes where it stopped: run the same command again. Prints every trial as it ends
 and the family's choice at the end; the choice is also stored in the study (user attribute "chosen"). The
-latent-GAN and transfer families run on the autoencoder the autoencoder study chose, so that study runs first.
+other families run on the autoencoder the autoencoder study chose, so that study runs first; unlabelled (self-training
+and cluster-then-label) builds on the transfer study's frozen head, so it runs after transfer.
 """
 
 import argparse
@@ -22,6 +24,7 @@ import helpers as h  # noqa: E402
 from ex3lib import search  # noqa: E402
 
 FAMILIES = {"autoencoder": search.search_autoencoder, "transfer": search.search_transfer,
+            "unlabelled": search.search_unlabelled, "mixture": search.search_mixture,
             **{f"gan_{f}": functools.partial(search.search_gan, family=f) for f in search.GAN_GRIDS}}
 
 
