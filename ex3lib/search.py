@@ -750,3 +750,18 @@ def search_mixture(data: TransferData | None = None, components=MIXTURE_COMPONEN
     study.set_user_attr("chosen", result)
     log(f"mixture: {best} components ({json.dumps(result['scores'])})")
     return result
+
+
+def chosen_trials(folder: Path | None = None) -> dict:
+    """{arm: the transfer study's trial of the arm's chosen setting} (the setting's curve per label count, its
+    steps and validation accuracy in user_attrs), and "selftrain" / "cluster": the unlabelled study's choices."""
+    study = open_study("transfer", folder, direction="maximize")
+    chosen, out = study.user_attrs["chosen"], {}
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    for arm, pick in chosen.items():
+        setting = {k: v for k, v in pick.items() if k not in ("steps", "validation", "on_edge", "still_rising")}
+        mine = [t for t in complete if t.user_attrs["stage"] == arm
+                and all(t.user_attrs["config"][k] == v for k, v in setting.items())]
+        out[arm] = max(mine, key=lambda t: t.value).user_attrs
+    out.update(open_study("unlabelled", folder, direction="maximize").user_attrs["chosen"])
+    return out
