@@ -50,7 +50,7 @@ search: install
 	$(PY) tools/search.py --family $(or $(FAMILY),autoencoder)
 
 pdf: install tex-tools
-	$(PY) tools/export_pdf.py ex3.ipynb ex3.pdf
+	$(PY) tools/export_pdf.py ex3.ipynb ex3.pdf $(ID1) $(ID2)  # the author line: the IDs, or placeholders
 
 tex-tools:
 	@missing=""; for t in xelatex pandoc; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \

@@ -93,7 +93,8 @@ print("test digits per class:", test_y.bincount().tolist())
 # ### 1a. Learning curves
 
 # %%
-s1 = h.train_section1(train_x)
+s1 = h.train_autoencoder_study(train_x)
+clock.use_unit(*s1.trained[h.ae_config()])  # the run's cost unit: this model's seconds per training step
 scores = h.reconstruction_scores(s1, test_x)
 h.plot_learning_curves(s1)
 plt.show()
@@ -103,12 +104,7 @@ plt.show()
 
 # %%
 designs = h.design_rows(s1, scores)
-h.record_rows(designs, h.DESIGN_METRICS)
-display(h.table(designs, {"design": "design", "parameters": "parameters", "bottleneck parameters": "between trunk and code",
-                          "val_mse": "held-out MSE, seed 0", "mse": "test MSE, seed 0", "mse_seed1": "test MSE, seed 1",
-                          "psnr": "PSNR dB, seed 0"},
-                {"parameters": ",", "bottleneck parameters": ",", "val_mse": ".4g", "mse": ".4g", "mse_seed1": ".4g",
-                 "psnr": ".2f"}))
+display(h.DESIGN_TABLE.show(designs))
 
 # %% [markdown]
 # **What the table shows.** The single linear map from the flattened map to the code is the worst
@@ -125,23 +121,16 @@ display(h.table(designs, {"design": "design", "parameters": "parameters", "bottl
 # autoencoders' 55,000 training digits and scored on the same test pixels.
 
 # %%
-pca = h.pca_reconstructions(train_x[:h.AE_TRAIN_SIZE], test_x, h.SWEEP_DS)
+pca = h.pca_reconstructions(train_x[:h.RECIPE.ae_train_size], test_x, h.RECIPE.sweep_ds)
 sweep = h.sweep_rows(s1, scores, pca, test_x)
-h.record_rows(sweep, h.SWEEP_METRICS)
-h.record_metrics({"ae.epochs": h.ae_config().epochs, "ae.seeds": len(h.SEEDS)})
-display(h.table(sweep, {"d": "d", "mse": "AE, seed 0", "mse_seeds": "AE, mean ± std of seeds", "pca_mse": "PCA",
-                        "psnr": "AE PSNR dB", "pca_psnr": "PCA PSNR dB"},
-                {"mse": ".4g", "mse_seeds": h.mean_std("mse_seeds", ".4g"), "pca_mse": ".4g", "psnr": ".2f",
-                 "pca_psnr": ".2f"}))
+h.record_metrics({"ae.epochs": h.ae_config().epochs, "ae.seeds": len(h.RECIPE.seeds)})
+display(h.SWEEP_TABLE.show(sweep))
 h.plot_sweep(sweep)
 plt.show()
 
 # %%
 long = h.long_schedule_rows(s1, scores)
-h.record_rows(long, h.LONG_SCHEDULE_METRICS)
-display(h.table(long, {"d": "d", "epochs": "epochs", "mse": "test MSE", "long_epochs": "epochs (long)",
-                       "long_mse": "test MSE (long)", "rel_change": "relative change"},
-                {"mse": ".4g", "long_mse": ".4g", "rel_change": "+.1%"}))
+display(h.LONG_SCHEDULE_TABLE.show(long))
 
 # %% [markdown]
 # **What the numbers show.** The test error falls at every step of $d$, and the autoencoder beats
@@ -154,7 +143,7 @@ display(h.table(long, {"d": "d", "epochs": "epochs", "mse": "test MSE", "long_ep
 # of convergence, and more so for large codes: the sweep understates what large $d$ gains.
 
 # %%
-rows = {"test digits": test_x[:12], **{f"d = {d}": h.reconstruct(s1.model(d), test_x[:12]) for d in h.SWEEP_DS}}
+rows = {"test digits": test_x[:12], **{f"d = {d}": h.reconstruct(s1.model(d), test_x[:12]) for d in h.RECIPE.sweep_ds}}
 h.plot_image_rows(rows, "The first 12 test digits and their reconstructions (fc512, seed 0)", "reconstructions")
 plt.show()
 clock.section(1)
@@ -187,20 +176,12 @@ clock.section(1)
 codes = {key: h.encode(s1.trained[config][0].encoder, test_x) for key, config in s1.sweep.items()}
 untrained = h.untrained_codes(test_x)
 corr = h.correlation_rows(codes, untrained, {d: c for d, (_, c) in pca.items()})
-h.record_rows(corr, h.CORRELATION_METRICS)
-display(h.table(corr, {"d": "d", "r": "mean abs r, seed 0", "low": "95% interval", "r_seeds": "seeds 0, 1, 2",
-                       "untrained_r": "untrained", "pca_r": "PCA"},
-                {"r": ".3f", "low": lambda r: f"[{r['low']:.3f}, {r['high']:.3f}]", "r_seeds": ".3f",
-                 "untrained_r": ".3f", "pca_r": ".3f"}))
+display(h.CORRELATION_TABLE.show(corr))
 h.plot_correlation(corr)
 plt.show()
 
 # %%
-seeds_or_first = lambda key, spec: lambda r: h.format_cell(r[f"{key}_seeds"] or r[key], spec)
-display(h.table(corr, {"d": "d", "tc": "TC per coordinate (seeds)", "untrained_tc": "TC, untrained",
-                       "eig_min": "smallest eigenvalue (seeds)", "untrained_eig_min": "smallest eigenvalue, untrained"},
-                {"tc": seeds_or_first("tc", ".3f"), "untrained_tc": ".3f", "eig_min": seeds_or_first("eig_min", ".4f"),
-                 "untrained_eig_min": ".4f"}))
+display(h.CORRELATION_DETAIL_TABLE.render(corr))
 h.plot_spectrum(codes, untrained)
 plt.show()
 clock.section(2)
@@ -249,9 +230,7 @@ clock.section(2)
 # %%
 report_ae = s1.model()
 selection = h.selection_rows()
-h.record_rows(selection, h.SELECTION_METRICS)
-display(h.table(selection, {"arm": "arm", "setting": "chosen setting", "validation": "mean validation accuracy"},
-                {"validation": ".1%"}))
+display(h.SELECTION_TABLE.show(selection))
 h.plot_validation_curves(h.read_validation())
 plt.show()
 
@@ -259,27 +238,21 @@ plt.show()
 runs = h.transfer_experiment(report_ae.config, report_ae.encoder.state_dict(), train_x, train_y, test_x, test_y,
                              h.transfer_draws())
 transfer = h.transfer_summary(runs)
-h.record_rows(transfer, h.TRANSFER_METRICS)
 display(Markdown(f"Test accuracy, mean ± standard deviation over {transfer[0]['draws']} draws, and (in brackets) "
                  "the mean accuracy on the labelled training images:"))
-display(h.table(transfer, {"labels": "labels", **{arm: arm for arm in h.ARMS}}, {arm: h.accuracy_cell(arm) for arm in h.ARMS}))
+display(h.TRANSFER_TABLE.show(transfer))
 
 # %%
 paired = h.paired_rows(transfer)
-h.record_rows(paired, h.PAIRED_METRICS)
 display(Markdown("Paired differences of test accuracy over the draws: mean [95% Student t interval], and the "
                  "better arm where the interval excludes zero:"))
-display(h.table(paired, {"labels": "labels", **{key: f"{a} − {b}" for key, (a, b) in h.TRANSFER_PAIRS.items()}},
-                {key: h.interval_cell(key) for key in h.TRANSFER_PAIRS}))
+display(h.PAIRED_TABLE.show(paired))
 h.plot_transfer(transfer)
 plt.show()
 
 # %%
 control = h.encoder_lr0_control(report_ae.config, report_ae.encoder.state_dict(), train_x, train_y, test_x, test_y)
-h.record_metrics({f"transfer.control.encoder_lr0.{key}": value for key, value in control.items()})
-display(h.table([control], {"frozen": "frozen, 10 labels, first draw", "finetune_lr0": "fine-tuned at encoder lr 0",
-                            "max_abs_diff": "difference", "max_logit_diff": "largest logit difference"},
-                {"frozen": ".2%", "finetune_lr0": ".2%", "max_abs_diff": ".2%", "max_logit_diff": ".1e"}))
+display(h.CONTROL_TABLE.show([control]))
 clock.section(3)
 
 # %% [markdown]
@@ -327,11 +300,7 @@ held_feats, held_probs = h.classify(clf, held_x)
 references = {"accuracy": float((test_probs.argmax(1) == test_y.numpy()).mean()), "images": len(held_x),
               "floor": h.frechet_distance(held_feats, test_feats),
               "recon": h.frechet_distance(h.classify(clf, h.reconstruct(report_ae, held_x))[0], test_feats)}
-h.record_metrics({"classifier.test_accuracy": references["accuracy"], "fid.real_floor": references["floor"],
-                  "fid.recon": references["recon"], "fid.reference_images": references["images"]})
-display(h.table([references], {"accuracy": "evaluation classifier, test accuracy", "images": "held-out images",
-                                "floor": "FD floor: held-out real images", "recon": "FD: their reconstructions"},
-                {"accuracy": ".2%", "images": ",", "floor": ".2f", "recon": ".2f"}))
+display(h.REFERENCES_TABLE.show([references]))
 
 # %% [markdown]
 # ### The latent GAN
@@ -367,7 +336,6 @@ train_codes, test_codes = h.encode(report_ae.encoder, train_x), h.encode(report_
 gans = h.train_section4_gans(report_ae.config, train_codes)
 samplers = h.section4_samplers(gans, train_codes)
 generated = h.sampler_rows(samplers, report_ae.decoder, clf, test_feats)
-h.record_rows(generated, h.SAMPLER_METRICS)
 h.record_metrics(h.sampler_comparisons(generated))
 draws = h.fd_sample_noise(samplers["gmm_prior", 0], report_ae.decoder, clf, test_feats)
 h.record_metrics({"gan.fd.sample_noise_std": float(np.std(draws, ddof=1)), "gan.fd.sample_noise_draws": len(draws)})
@@ -376,11 +344,7 @@ h.record_metrics({"gan.fd.sample_noise_std": float(np.std(draws, ddof=1)), "gan.
 floors = [{"sampler": "held-out real images (floor)", "fd_seeds": [references["floor"]]},
           {"sampler": "their reconstructions (decoder ceiling)", "fd_seeds": [references["recon"]]},
           {"sampler": f"mixture-prior GAN, seed 0: {len(draws)} sample draws", "seeds": 1, "fd_seeds": draws}]
-display(h.table(floors + generated, {"sampler": "sampler", "seeds": "seeds", "fd_mean": "FD, mean ± std",
-                                     "fd_seeds": "FD per seed (or draw)", "precision": "precision", "recall": "recall",
-                                     "coverage": "coverage"},
-                {"fd_mean": h.mean_std("fd_seeds", ".2f"), "fd_seeds": ".2f", "precision": ".3f", "recall": ".3f",
-                 "coverage": ".3f"}))
+display(h.SAMPLER_TABLE.show(generated, unrecorded=floors))
 
 # %%
 for kind, title in (("gmm_prior", "the mixture prior"), ("k8", "Gaussian noise (k=8)")):
@@ -432,17 +396,13 @@ h.record_metrics({"interp.inversion.code_mse": inversion_error.mean(), "interp.p
 print(f"generator inversion: mean squared error {inversion_error.mean():.4f} per standardised coordinate "
       f"(the codes' own variance is 1); median {inversion_error.median():.4f}, worst {inversion_error.max():.4f}")
 h.plot_image_rows(h.interpolation_strips(paths, test_x[first], test_x[second]),
-                  "The same real test digits (first and last column) joined by three kinds of path", "interpolation_strips")
+                  "The same real test digits (first and last column) joined by three kinds of path; α: position on the path",
+                  "interpolation_strips", col_labels=["real", *[f"{a:.2f}" for a in np.linspace(0, 1, 10)], "real"])
 plt.show()
 
 # %%
 interp = h.interpolation_rows(paths, clf, test_feats, held_x[:len(first) * 8])
-h.record_rows(interp, h.INTERP_METRICS)
-display(h.table(interp, {"path": "path", "FID": "FD", "confidence": "confidence", "max jump": "largest step / length",
-                         "label changes": "label changes", "one change": "paths with one change",
-                         "third digit": "paths through a third digit"},
-                {"FID": ".2f", "confidence": ".3f", "max jump": ".3f", "label changes": ".2f", "one change": ".1%",
-                 "third digit": ".1%"}))
+display(h.INTERP_TABLE.show(interp))
 clock.section(4)
 
 # %% [markdown]
@@ -481,60 +441,44 @@ clock.section(4)
 # trained on 20,000 reconstructed real training digits.
 
 # %%
-cgans = {(w, s): h.latent_gan(h.gan_config(h.REPORT_NOISE_DIM, report_ae.config, conditional=True, aux_weight=w, seed=s),
-                              train_codes, train_y)[0] for w in (h.CGAN_AUX_WEIGHT, 0.0) for s in h.CGAN_SEEDS}
+cgans = {(w, s): h.latent_gan(h.gan_config(h.RECIPE.report_noise_dim, report_ae.config, conditional=True, aux_weight=w, seed=s),
+                              train_codes, train_y)[0] for w in (h.RECIPE.cgan_aux_weight, 0.0) for s in h.RECIPE.cgan_seeds}
 recon_feats, recon_probs = h.classify(clf, h.reconstruct(report_ae, test_x))
 per_digit = {key: h.conditional_scores(report_ae.decoder, g.generator, clf, test_feats, test_y, recon_feats, recon_probs)
              for key, g in cgans.items()}
 conditional = h.conditional_rows(per_digit)
-h.record_rows(conditional, h.CONDITIONAL_METRICS)
-h.record_metrics({"cgan.ablation.seeds": len(h.CGAN_SEEDS)})
-display(h.table(conditional, {"weight": "auxiliary weight", "accuracy_seeds": "recognised, per seed",
-                              "worst_seeds": "worst digit, per seed", "spread_seeds": "spread ratio, per seed",
-                              "fid_seeds": "mean per-digit FD, per seed", "precision": "precision", "recall": "recall"},
-                {"accuracy_seeds": ".1%", "worst_seeds": ".1%", "spread_seeds": ".3f", "fid_seeds": ".2f",
-                 "precision": ".3f", "recall": ".3f"}))
+h.record_metrics({"cgan.ablation.seeds": len(h.RECIPE.cgan_seeds)})
+display(h.CONDITIONAL_TABLE.show(conditional))
 
 # %%
 ablation = h.ablation_rows(conditional)
-h.record_rows(ablation, h.ABLATION_METRICS)
-display(h.table(ablation, {"statistic": "weight 0.1 minus weight 0", "diffs": "per seed", "agree": "seeds"},
-                {"diffs": "+.3f"}))
+display(h.ABLATION_TABLE.show(ablation))
 
 # %%
 ceiling = {"recon": h.recognised_share_per_digit(recon_probs, test_y),
-           "aux": h.aux_classifier_accuracy(cgans[h.CGAN_AUX_WEIGHT, 0], test_codes, test_y)}
-h.record_metrics({"cgan.recon_ceiling": ceiling["recon"], "cgan.aux_classifier_accuracy": ceiling["aux"]})
-display(h.table([ceiling], {"recon": "reconstructions of real test digits recognised (mean over digits)",
-                            "aux": "test codes the auxiliary classifier labels correctly (seed 0)"}, {"recon": ".1%", "aux": ".1%"}))
+           "aux": h.aux_classifier_accuracy(cgans[h.RECIPE.cgan_aux_weight, 0], test_codes, test_y)}
+display(h.CEILING_TABLE.show([ceiling]))
 digits = h.digit_rows(per_digit)
-h.record_rows(digits, h.DIGIT_METRICS)
-display(h.table(digits, {"digit": "digit", "accuracy": "recognised", "spread": "spread ratio", "fid": "FD",
-                         "precision": "precision", "recall": "recall", "accuracy0": "recognised, weight 0",
-                         "spread0": "spread ratio, weight 0"},
-                {"accuracy": ".1%", "spread": ".3f", "fid": ".2f", "precision": ".3f", "recall": ".3f",
-                 "accuracy0": ".1%", "spread0": ".3f"}))
+display(h.DIGIT_TABLE.show(digits))
 
 # %%
-fake_x, fake_y = h.balanced_generated(report_ae.decoder, cgans[h.CGAN_AUX_WEIGHT, 0].generator, h.CAS_SIZE)
-real_idx = h.balanced_subset(train_y, h.CAS_SIZE, seed=7)
-cas = {"n": h.CAS_SIZE, "generated": h.train_on_generated_accuracy(fake_x, fake_y, test_x, test_y),
+fake_x, fake_y = h.balanced_generated(report_ae.decoder, cgans[h.RECIPE.cgan_aux_weight, 0].generator, h.RECIPE.cas_size)
+real_idx = h.balanced_subset(train_y, h.RECIPE.cas_size, seed=7)
+cas = {"n": h.RECIPE.cas_size, "generated": h.train_on_generated_accuracy(fake_x, fake_y, test_x, test_y),
        "real": h.train_on_generated_accuracy(h.reconstruct(report_ae, train_x[real_idx]), train_y[real_idx], test_x, test_y)}
-h.record_metrics({"cgan.cas": cas["generated"], "cgan.cas_real": cas["real"], "cgan.cas_size": cas["n"]})
-display(h.table([cas], {"n": "training digits", "generated": "trained on generated, test accuracy",
-                        "real": "trained on reconstructed real digits, test accuracy"},
-                {"n": ",", "generated": ".2%", "real": ".2%"}))
+display(h.CAS_TABLE.show([cas]))
 
 # %%
 h.plot_digit_grid(torch.cat([h.generate(10, digit=d, seed=0) for d in range(10)]),
-                  "One row per requested digit, one column per noise vector (the same noise in each column)",
-                  "cgan_same_noise", nrow=10)
+                  "One row per requested digit, one column per noise vector z (the same z in each column)",
+                  "cgan_same_noise", nrow=10, row_labels=[f"digit {d}" for d in range(10)],
+                  col_labels=[f"z{j + 1}" for j in range(10)])
 plt.show()
 h.plot_digit_grid(h.generate(64, digit=7, seed=1), "64 samples of the digit 7: the noise varies the shape", "cgan_seven", nrow=16)
 plt.show()
 
 # %%
-picker, show_digit = h.digit_picker(report_ae.decoder, cgans[h.CGAN_AUX_WEIGHT, 0].generator)
+picker, show_digit = h.digit_picker(report_ae.decoder, cgans[h.RECIPE.cgan_aux_weight, 0].generator)
 display(picker)
 clock.section(5)
 
@@ -787,20 +731,26 @@ clock.section(5)
 # the evaluation classifier trains in bfloat16, as in this run; the same GAN setting's FD differed by up
 # to 20% between the two precisions' classifiers, so the length curves (float32) and the later checks
 # (bfloat16) are compared only within each. The second table gives
-# the run time of each section, also in units of one training step of the $d=10$ autoencoder in the
-# training precision, which compare machines of different speed: the faster of two timings, each the
-# fastest of five blocks of 40 steps, one at the start of the run and one at its end (the first table
-# gives both; a slower block measures other work on the machine, not the code). The third gives the
-# recipe of every model family.
+# the run time of each section, also in units of one training step of section 1's $d=10$ autoencoder,
+# averaged over that model's whole training (the first table gives it), which compare machines of
+# different speed. The third gives the recipe of every model family.
 
 # %%
 clock.finish()
-display(h.table(h.environment_rows(), {"item": "setting", "value": "value"}))
-display(h.table(h.runtime_rows(), {"part": "part of the run", "seconds": "seconds",
-                                   "steps": "in autoencoder training steps"}, {"seconds": ".0f", "steps": ",.0f"}))
-display(h.table(h.recipe_rows(), {"model": "model", "recipe": "recipe"}))
+display(h.ENVIRONMENT_TABLE.render(h.environment_rows()))
+display(h.RUNTIME_TABLE.render(h.runtime_rows()))
+display(h.RECIPE_TABLE.render(h.recipe_rows()))
+
+# %% [markdown]
+# ### Model code
+#
+# The convolutional encoder and decoder of every section, and the latent generator of sections 4 and 5
+# (with a one-hot digit in its input in section 5), as defined in the package the notebook imports.
+
+# %%
+print(h.model_code())
 
 # %%
 # Fills in the table of headline results at the top of the report.
-table = h.table(h.headline_rows(), {"result": "result", "value": "value"})
+table = h.HEADLINE_TABLE.render(h.headline_rows())
 summary_display.update(Markdown("**Headline results of this run**\n\n" + table.data))

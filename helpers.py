@@ -42,10 +42,3 @@ from ex3lib.timing import *  # noqa: F401,F403
 from ex3lib.tables import *  # noqa: F401,F403
 from ex3lib.report import *  # noqa: F401,F403
 from ex3lib.figures import *  # noqa: F401,F403
-from ex3lib import settings as _settings
-
-# Recipe values under the names that the committed report's cells read (h.SEEDS, h.CAS_SIZE, ...): read-only
-# views of RECIPE, which holds each setting once.
-AE_TRAIN_SIZE, SEEDS, SWEEP_DS = _settings.RECIPE.ae_train_size, _settings.RECIPE.seeds, _settings.RECIPE.sweep_ds
-CGAN_AUX_WEIGHT, CGAN_SEEDS, CAS_SIZE = _settings.RECIPE.cgan_aux_weight, _settings.RECIPE.cgan_seeds, _settings.RECIPE.cas_size
-REPORT_NOISE_DIM = _settings.RECIPE.report_noise_dim

@@ -196,9 +196,11 @@ def ae_config(d: int | None = None, design: str | None = None, seed: int = 0, ep
               recipe: Recipe | None = None) -> AEConfig:
     """The one way to build an autoencoder's config: the recipe's autoencoder with latent size d (the report's
     by default), a bottleneck design of recipe.bottleneck_designs (the report's by default) and the recipe's
-    epochs unless `epochs` says otherwise."""
+    epochs unless `epochs` says otherwise. `autoencoder(ae_config(d))` is the report's trained model of size d."""
     recipe = recipe or RECIPE
     d = recipe.report_d if d is None else d
+    if not isinstance(d, int) or isinstance(d, bool) or d < 1:
+        raise ValueError(f"d must be a positive integer or None, got {d!r}")
     design = recipe.report_design if design is None else design
     if design not in recipe.bottleneck_designs:
         raise ValueError(f"design must be one of {sorted(recipe.bottleneck_designs)}, got {design!r}")
@@ -206,20 +208,10 @@ def ae_config(d: int | None = None, design: str | None = None, seed: int = 0, ep
                     train_size=recipe.ae_train_size, val_size=recipe.ae_val_size, **recipe.bottleneck_designs[design])
 
 
-def report_config(d: int | None = None) -> AEConfig:
-    """The config of load_autoencoder(d): the sweep's model of latent size d (RECIPE.report_d for None)."""
-    if d is None:
-        d = RECIPE.report_d
-    if not isinstance(d, int) or isinstance(d, bool) or d < 1:
-        raise ValueError(f"d must be a positive integer or None, got {d!r}")
-    if d not in RECIPE.sweep_ds:
-        raise ValueError(f"d={d} was not trained by the report; trained sizes: {RECIPE.sweep_ds} (or None)")
-    return ae_config(d)
-
-
 def autoencoder(config: AEConfig, images: torch.Tensor | None = None, required: bool = False,
                 progress: bool = True, folder: Path | None = None):
-    """The trained Autoencoder for `config`, from the cache or trained on `images` now."""
+    """The one way to get a trained autoencoder: the Autoencoder of `config` (in eval mode) with its training
+    info, from the cache, or trained on `images` now; `required=True` refuses to train."""
     def train(model):
         if images is None:
             raise FileNotFoundError(f"no cached autoencoder for {config}; run `{settings.TRAIN_COMMAND}`")
@@ -233,8 +225,8 @@ def _train_in_worker(config: AEConfig, threads: int, folder: Path) -> None:
     autoencoder(config, load_mnist(train=True)[0], progress=False, folder=folder)
 
 
-def autoencoders(configs: list, images: torch.Tensor) -> dict:
-    """{config: (model, info)} for every config, training the missing ones first.
+def train_missing(configs: list, images: torch.Tensor) -> None:
+    """Train the configs that have no checkpoint yet, so that `autoencoder(config)` loads each.
 
     On a CPU with several cores, the missing models train side by side in worker processes of one
     thread each: small convolutions use two single-threaded processes better than one two-threaded one.
@@ -254,13 +246,6 @@ def autoencoders(configs: list, images: torch.Tensor) -> dict:
             jobs = [pool.submit(_train_in_worker, c, threads, settings.CHECKPOINT_DIR) for c in missing]
             for job in tqdm(cf.as_completed(jobs), total=len(jobs), desc="autoencoders", leave=False):
                 job.result()
-    return {c: autoencoder(c, images) for c in configs}
-
-
-def load_autoencoder(d: int | None = None):
-    """(encoder, decoder) of the report's trained autoencoder with latent size d, in eval mode."""
-    model, _ = autoencoder(report_config(d), required=True)
-    return model.encoder, model.decoder
 
 
 @torch.no_grad()

@@ -15,7 +15,7 @@ from .metrics import correlation_spectrum
 from .transfer import ARMS
 from .gan import Generator, sample_codes
 from .tables import chosen_candidate
-from .report import Section1
+from .report import AutoencoderStudy
 
 
 def digit_picker(decoder: nn.Module, generator: Generator, n: int = 16):
@@ -55,22 +55,39 @@ def _image_grid(images: torch.Tensor, nrow: int) -> np.ndarray:
     return make_grid(images[:, :, PAD:32 - PAD, PAD:32 - PAD], nrow=nrow, padding=2, pad_value=0.25)[0].numpy()
 
 
-def plot_digit_grid(images: torch.Tensor, title: str, name: str | None, nrow: int = 16):
-    """A grid of digits (shown on their 28x28 area), saved as figures/{name}.png unless name is None."""
+def plot_digit_grid(images: torch.Tensor, title: str, name: str | None, nrow: int = 16,
+                    row_labels: list | None = None, col_labels: list | None = None):
+    """A grid of digits (shown on their 28x28 area), saved as figures/{name}.png unless name is None;
+    labels, where given, name each row (left) and each column (top)."""
     import matplotlib.pyplot as plt
 
     rows = math.ceil(len(images) / nrow)
     fig, ax = plt.subplots(figsize=(nrow * 0.45, rows * 0.45 + 0.5))
     ax.imshow(_image_grid(images, nrow), cmap="gray_r", vmin=0, vmax=1)
     ax.set_title(title)
-    ax.axis("off")
+    _label_cells(ax, row_labels, col_labels)
     if name:
         save_figure(fig, name)
     return fig
 
 
-def plot_image_rows(rows: dict, title: str, name: str):
-    """Rows of digits with a label each: originals and reconstructions, or interpolation strips."""
+def _label_cells(ax, row_labels: list | None, col_labels: list | None, cell: int = 28 + 2) -> None:
+    """Tick labels at the centres of an _image_grid's rows and columns; no axis where there are none."""
+    if row_labels is None and col_labels is None:
+        ax.axis("off")
+        return
+    ax.grid(False)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_yticks([2 + cell * i + 14 for i in range(len(row_labels or []))], row_labels or [], fontsize=8)
+    ax.set_xticks([2 + cell * i + 14 for i in range(len(col_labels or []))], col_labels or [], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+
+
+def plot_image_rows(rows: dict, title: str, name: str, col_labels: list | None = None):
+    """Rows of digits with a label each: originals and reconstructions, or interpolation strips; labels,
+    where given, name the columns under the last row."""
     import matplotlib.pyplot as plt
 
     n = max(len(v) for v in rows.values())
@@ -81,6 +98,10 @@ def plot_image_rows(rows: dict, title: str, name: str):
         ax.set_yticks([])
         ax.grid(False)
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    if col_labels is not None:
+        last = np.atleast_1d(axes)[-1]
+        last.set_xticks([2 + 30 * i + 14 for i in range(len(col_labels))], col_labels, fontsize=8)
+        last.tick_params(length=0)
     fig.suptitle(title, y=1.0)
     fig.tight_layout()
     save_figure(fig, name)
@@ -93,8 +114,9 @@ def plot_curves(series: dict, xlabel: str, ylabel: str, title: str, name: str,
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    for (label, (x, y)), marker in zip(series.items(), "osD^vP" * len(series)):  # markers tell lines apart in grey too
-        line, = ax.plot(x, y, marker=marker, label=label)
+    # markers and dashes tell lines apart where they overlap, and in grey
+    for (label, (x, y)), marker, dashes in zip(series.items(), "osD^vP" * len(series), ["-", "--", "-.", ":"] * len(series)):
+        line, = ax.plot(x, y, marker=marker, linestyle=dashes, label=label)
         if bands and label in bands:
             lo, hi = bands[label]
             ax.fill_between(x, lo, hi, alpha=0.2, color=line.get_color())
@@ -114,7 +136,7 @@ def plot_curves(series: dict, xlabel: str, ylabel: str, title: str, name: str,
     return fig
 
 
-def plot_learning_curves(s1: Section1):
+def plot_learning_curves(s1: AutoencoderStudy):
     """Held-out MSE after every epoch of the latent-size sweep (seed 0)."""
     series = {}
     for (d, seed), config in s1.sweep.items():

@@ -15,7 +15,7 @@ from . import settings
 from .settings import FULL, RECIPE, Recipe
 from .runtime import DEVICE, set_seed, tqdm
 from .cache import cache_key, cached_model
-from .autoencoder import AEConfig, autoencoder, decode, report_config
+from .autoencoder import AEConfig, ae_config, autoencoder, decode
 from .classifier import fit_classifier
 
 
@@ -349,7 +349,7 @@ def generate(n: int, digit: int | None = None, seed: int = 0) -> torch.Tensor:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if digit is not None and (not isinstance(digit, int) or isinstance(digit, bool) or not 0 <= digit <= 9):
         raise ValueError(f"digit must be None or an integer 0..9, got {digit!r}")
-    ae_cfg = report_config(None)
+    ae_cfg = ae_config()
     ae, _ = autoencoder(ae_cfg, required=True)
     config = mixture_gan_config(ae_cfg) if digit is None else gan_config(RECIPE.report_noise_dim, ae_cfg, conditional=True)
     gan, _ = latent_gan(config, required=True)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from .settings import RECIPE
 from .runtime import DEVICE, set_seed, tqdm
 from .autoencoder import (
-    AEConfig, Autoencoder, Encoder, ae_config, autoencoders, count_parameters, decode, encode, mse_per_pixel,
-    psnr, reconstruct,
+    AEConfig, Autoencoder, Encoder, ae_config, autoencoder, count_parameters, decode, encode, mse_per_pixel,
+    psnr, reconstruct, train_missing,
 )
 from .metrics import (
     bootstrap, class_balance, effective_rank, frechet_distance, gaussian_total_correlation,
@@ -24,14 +24,16 @@ from .gan import (
     sample_codes,
 )
 from .generation import interpolate, invert_generator, path_scores, slerp
-from .tables import chosen_candidate, read_metrics, read_validation
+from .tables import (
+    Column, Table, accuracy_cell, chosen_candidate, format_cell, interval_cell, mean_std, read_metrics, read_validation,
+)
 
 
 # Section 1 --------------------------------------------------------------------------------------
 
 
 @dataclass
-class Section1:
+class AutoencoderStudy:
     """The autoencoders of section 1: {config: (model, info)} and which config is which."""
 
     trained: dict
@@ -43,22 +45,25 @@ class Section1:
         return self.trained[self.sweep[d, seed]][0]
 
 
-def train_section1(images: torch.Tensor) -> Section1:
+def train_autoencoder_study(images: torch.Tensor) -> AutoencoderStudy:
     """Every autoencoder of section 1: the latent-size sweep (RECIPE.seeds at RECIPE.seed_ds), the bottleneck designs,
     a second seed of the RECIPE.second_seed_designs designs with the lowest held-out error, and the
     RECIPE.long_schedule_ds models on twice RECIPE.ae_epochs."""
     sweep = {(d, s): ae_config(d, seed=s) for d in RECIPE.sweep_ds for s in RECIPE.seeds if s == 0 or d in RECIPE.seed_ds}
     designs = {(name, 0): ae_config(RECIPE.report_d, name) for name in RECIPE.bottleneck_designs}
     long = {d: ae_config(d, epochs=2 * RECIPE.ae_epochs) for d in RECIPE.long_schedule_ds}
-    trained = autoencoders([*long.values(), *sweep.values(), *designs.values()], images)
+    configs = [*long.values(), *sweep.values(), *designs.values()]
+    train_missing(configs, images)
+    trained = {c: autoencoder(c, images) for c in configs}
     held_out = {name: trained[c][1]["val_mse_history"][-1] for (name, _), c in designs.items()}
     for name in sorted(held_out, key=held_out.get)[:RECIPE.second_seed_designs]:
         designs[name, 1] = ae_config(RECIPE.report_d, name, seed=1)
-    trained.update(autoencoders(list(designs.values()), images))
-    return Section1(trained, sweep, designs, long)
+    train_missing(list(designs.values()), images)
+    trained.update({c: autoencoder(c, images) for c in designs.values()})
+    return AutoencoderStudy(trained, sweep, designs, long)
 
 
-def reconstruction_scores(s1: Section1, test_images: torch.Tensor) -> dict:
+def reconstruction_scores(s1: AutoencoderStudy, test_images: torch.Tensor) -> dict:
     """{config: {"mse", "psnr", "last_gain_pct", "train_seconds"}} of every autoencoder, on the test images."""
     scores = {}
     for config, (model, info) in s1.trained.items():
@@ -70,7 +75,7 @@ def reconstruction_scores(s1: Section1, test_images: torch.Tensor) -> dict:
     return scores
 
 
-def design_rows(s1: Section1, scores: dict) -> list[dict]:
+def design_rows(s1: AutoencoderStudy, scores: dict) -> list[dict]:
     """One row per bottleneck design: parameters, held-out MSE of seed 0 (which picks the designs that get
     a second seed), test MSE of each seed, PSNR of seed 0."""
     rows = []
@@ -88,15 +93,19 @@ def design_rows(s1: Section1, scores: dict) -> list[dict]:
     return rows
 
 
-DESIGN_METRICS = {"mse": "ae.bottleneck.{design}.test_mse", "psnr": "ae.bottleneck.{design}.psnr",
-                  "val_mse": "ae.bottleneck.{design}.val_mse",
-                  "parameters": "ae.bottleneck.{design}.parameters",
-                  "train_seconds": "ae.bottleneck.{design}.train_seconds",
-                  "mse_mean": "ae.bottleneck.{design}.test_mse_seeds.mean",
-                  "mse_seed1": "ae.bottleneck.{design}.test_mse_seeds.seed1"}
+DESIGN_TABLE = Table(
+    Column("design", "design"),
+    Column("parameters", "parameters", ",", "ae.bottleneck.{design}.parameters"),
+    Column("bottleneck parameters", "between trunk and code", ","),
+    Column("val_mse", "held-out MSE, seed 0", ".4g", "ae.bottleneck.{design}.val_mse"),
+    Column("mse", "test MSE, seed 0", ".4g", "ae.bottleneck.{design}.test_mse"),
+    Column("mse_seed1", "test MSE, seed 1", ".4g", "ae.bottleneck.{design}.test_mse_seeds.seed1"),
+    Column("psnr", "PSNR dB, seed 0", ".2f", "ae.bottleneck.{design}.psnr"),
+    Column("mse_mean", metric="ae.bottleneck.{design}.test_mse_seeds.mean"),
+    Column("train_seconds", metric="ae.bottleneck.{design}.train_seconds"))
 
 
-def sweep_rows(s1: Section1, scores: dict, pca: dict, test_images: torch.Tensor) -> list[dict]:
+def sweep_rows(s1: AutoencoderStudy, scores: dict, pca: dict, test_images: torch.Tensor) -> list[dict]:
     """One row per latent size: the autoencoder's test MSE (seed 0, and every seed trained) against PCA's."""
     rows = []
     for d in RECIPE.sweep_ds:
@@ -112,13 +121,20 @@ def sweep_rows(s1: Section1, scores: dict, pca: dict, test_images: torch.Tensor)
     return rows
 
 
-SWEEP_METRICS = {"mse": "ae.test_mse.d{d}", "pca_mse": "pca.test_mse.d{d}", "psnr": "ae.psnr.d{d}",
-                 "last_gain_pct": "ae.last_epoch_gain_pct.d{d}", "mse_seeds": "ae.test_mse_seeds.d{d}",
-                 "mse_mean": "ae.test_mse_seeds.d{d}.mean", "mse_std": "ae.test_mse_seeds.d{d}.std",
-                 "train_seconds": "ae.train_seconds.d{d}"}
+SWEEP_TABLE = Table(
+    Column("d", "d"),
+    Column("mse", "AE, seed 0", ".4g", "ae.test_mse.d{d}"),
+    Column("mse_seeds", "AE, mean ± std of seeds", mean_std("mse_seeds", ".4g"), "ae.test_mse_seeds.d{d}"),
+    Column("pca_mse", "PCA", ".4g", "pca.test_mse.d{d}"),
+    Column("psnr", "AE PSNR dB", ".2f", "ae.psnr.d{d}"),
+    Column("pca_psnr", "PCA PSNR dB", ".2f"),
+    Column("last_gain_pct", metric="ae.last_epoch_gain_pct.d{d}"),
+    Column("mse_mean", metric="ae.test_mse_seeds.d{d}.mean"),
+    Column("mse_std", metric="ae.test_mse_seeds.d{d}.std"),
+    Column("train_seconds", metric="ae.train_seconds.d{d}"))
 
 
-def long_schedule_rows(s1: Section1, scores: dict) -> list[dict]:
+def long_schedule_rows(s1: AutoencoderStudy, scores: dict) -> list[dict]:
     """One row per RECIPE.long_schedule_ds size: test MSE after RECIPE.ae_epochs and after twice as many, and the
     relative change (negative: the longer schedule reconstructs better)."""
     rows = []
@@ -129,8 +145,13 @@ def long_schedule_rows(s1: Section1, scores: dict) -> list[dict]:
     return rows
 
 
-LONG_SCHEDULE_METRICS = {"long_mse": "ae.long_schedule.d{d}.test_mse", "rel_change": "ae.long_schedule.d{d}.rel_change",
-                         "long_epochs": "ae.long_schedule.d{d}.epochs"}
+LONG_SCHEDULE_TABLE = Table(
+    Column("d", "d"),
+    Column("epochs", "epochs"),
+    Column("mse", "test MSE", ".4g"),
+    Column("long_epochs", "epochs (long)", "", "ae.long_schedule.d{d}.epochs"),
+    Column("long_mse", "test MSE (long)", ".4g", "ae.long_schedule.d{d}.test_mse"),
+    Column("rel_change", "relative change", "+.1%", "ae.long_schedule.d{d}.rel_change"))
 
 
 # Section 2 --------------------------------------------------------------------------------------
@@ -166,13 +187,37 @@ def correlation_rows(codes: dict, untrained: dict, pca_codes: dict, n_boot: int 
     return rows
 
 
-CORRELATION_METRICS = {"r": "corr.d{d}", "low": "corr.low.d{d}", "high": "corr.high.d{d}", "r_seeds": "corr.d{d}",
-                       "rank": "corr.effective_rank.d{d}", "rank_seeds": "corr.effective_rank.d{d}",
-                       "tc": "corr.tc.d{d}", "tc_seeds": "corr.tc.d{d}", "eig_min_seeds": "corr.eig_min.d{d}",
-                       "untrained_r": "corr.untrained.d{d}",
-                       "untrained_rank": "corr.untrained.effective_rank.d{d}", "untrained_tc": "corr.untrained.tc.d{d}",
-                       "eig_min": "corr.eig_min.d{d}", "untrained_eig_min": "corr.untrained.eig_min.d{d}",
-                       "pca_r": "corr.pca.d{d}"}
+CORRELATION_TABLE = Table(
+    Column("d", "d"),
+    Column("r", "mean abs r, seed 0", ".3f", "corr.d{d}"),
+    Column("low", "95% interval", lambda r: f"[{r['low']:.3f}, {r['high']:.3f}]", "corr.low.d{d}"),
+    Column("r_seeds", "seeds 0, 1, 2", ".3f", "corr.d{d}"),
+    Column("untrained_r", "untrained", ".3f", "corr.untrained.d{d}"),
+    Column("pca_r", "PCA", ".3f", "corr.pca.d{d}"),
+    Column("high", metric="corr.high.d{d}"),
+    Column("rank", metric="corr.effective_rank.d{d}"),
+    Column("rank_seeds", metric="corr.effective_rank.d{d}"),
+    Column("tc", metric="corr.tc.d{d}"),
+    Column("tc_seeds", metric="corr.tc.d{d}"),
+    Column("eig_min", metric="corr.eig_min.d{d}"),
+    Column("eig_min_seeds", metric="corr.eig_min.d{d}"),
+    Column("untrained_rank", metric="corr.untrained.effective_rank.d{d}"),
+    Column("untrained_tc", metric="corr.untrained.tc.d{d}"),
+    Column("untrained_eig_min", metric="corr.untrained.eig_min.d{d}"))
+
+
+def seeds_or_first(key: str, spec: str):
+    """Table cell: a row's per-seed values where it has several, else its single value."""
+    return lambda row: format_cell(row[f"{key}_seeds"] or row[key], spec)
+
+
+# The same rows as CORRELATION_TABLE (which records them): the dependence measures beyond |r|.
+CORRELATION_DETAIL_TABLE = Table(
+    Column("d", "d"),
+    Column("tc", "TC per coordinate (seeds)", seeds_or_first("tc", ".3f")),
+    Column("untrained_tc", "TC, untrained", ".3f"),
+    Column("eig_min", "smallest eigenvalue (seeds)", seeds_or_first("eig_min", ".4f")),
+    Column("untrained_eig_min", "smallest eigenvalue, untrained", ".4f"))
 
 
 # Section 3 --------------------------------------------------------------------------------------
@@ -192,9 +237,12 @@ def transfer_summary(runs: list[dict]) -> list[dict]:
     return rows
 
 
-TRANSFER_METRICS = {"draws": "transfer.draws.n{labels}",
-                    **{f"{arm}_{stat}": f"transfer.{arm}.n{{labels}}.{name}" for arm in ARMS
-                       for stat, name in (("mean", "mean"), ("std", "std"), ("train", "train_acc"))}}
+TRANSFER_TABLE = Table(
+    Column("labels", "labels"),
+    Column("draws", metric="transfer.draws.n{labels}"),
+    *[Column(f"{arm}_mean", arm, accuracy_cell(arm), f"transfer.{arm}.n{{labels}}.mean") for arm in ARMS],
+    *[Column(f"{arm}_{stat}", metric=f"transfer.{arm}.n{{labels}}.{name}") for arm in ARMS
+      for stat, name in (("std", "std"), ("train", "train_acc"))])
 
 
 # The paired comparisons of section 3: (a, b) for the difference a - b, draw by draw.
@@ -215,19 +263,12 @@ def paired_rows(summary: list[dict]) -> list[dict]:
     return rows
 
 
-PAIRED_METRICS = {f"{key}_{stat}": f"transfer.paired.{key}.n{{labels}}.{stat}"
-                  for key in TRANSFER_PAIRS for stat in ("mean", "low", "high")}
-
-
-def accuracy_cell(arm: str):
-    """Table cell of one arm: test mean ± std over draws, and the training accuracy in brackets."""
-    return lambda row: f"{row[f'{arm}_mean']:.1%} ± {row[f'{arm}_std']:.1%} ({row[f'{arm}_train']:.0%})"
-
-
-def interval_cell(key: str):
-    """Table cell of a paired difference: mean [95% interval], and the better arm where the interval excludes 0."""
-    return lambda row: (f"{row[f'{key}_mean']:+.1%} [{row[f'{key}_low']:+.1%}, {row[f'{key}_high']:+.1%}]"
-                        + ("" if row[f"{key}_winner"] == "no clear winner" else f" {row[f'{key}_winner']}"))
+PAIRED_TABLE = Table(
+    Column("labels", "labels"),
+    *[Column(f"{key}_mean", f"{a} − {b}", interval_cell(key), f"transfer.paired.{key}.n{{labels}}.mean")
+      for key, (a, b) in TRANSFER_PAIRS.items()],
+    *[Column(f"{key}_{stat}", metric=f"transfer.paired.{key}.n{{labels}}.{stat}")
+      for key in TRANSFER_PAIRS for stat in ("low", "high")])
 
 
 def selection_rows() -> list[dict]:
@@ -247,7 +288,19 @@ def selection_rows() -> list[dict]:
     return rows
 
 
-SELECTION_METRICS = {"setting": "transfer.selection.{arm}", "validation": "transfer.selection.{arm}.validation_accuracy"}
+SELECTION_TABLE = Table(
+    Column("arm", "arm"),
+    Column("setting", "chosen setting", "", "transfer.selection.{arm}"),
+    Column("validation", "mean validation accuracy", ".1%", "transfer.selection.{arm}.validation_accuracy"))
+
+
+# The encoder-lr-0 control (transfer.encoder_lr0_control): one row.
+CONTROL_TABLE = Table(
+    Column("frozen", "frozen, 10 labels, first draw", ".2%", "transfer.control.encoder_lr0.frozen"),
+    Column("finetune_lr0", "fine-tuned at encoder lr 0", ".2%", "transfer.control.encoder_lr0.finetune_lr0"),
+    Column("max_abs_diff", "difference", ".2%", "transfer.control.encoder_lr0.max_abs_diff"),
+    Column("max_logit_diff", "largest logit difference", ".1e", "transfer.control.encoder_lr0.max_logit_diff"),
+    Column("labels", metric="transfer.control.encoder_lr0.labels"))
 
 
 # Section 4 --------------------------------------------------------------------------------------
@@ -311,10 +364,27 @@ def sampler_rows(samplers: dict, decoder: nn.Module, classifier: EvalClassifier,
     return rows
 
 
-SAMPLER_METRICS = {"fd": "gan.fid_{key}", "fd_seeds": "gan.fid_{key}", "fd_mean": "gan.fid_{key}.mean",
-                   "fd_std": "gan.fid_{key}.std", "precision": "gan.precision.{key}", "recall": "gan.recall.{key}",
-                   "density": "gan.density.{key}", "coverage": "gan.coverage.{key}",
-                   "confidence": "gan.confidence.{key}", "entropy": "gan.entropy.{key}"}
+# The section 4 evaluation's references: one row (see the notebook's references cell).
+REFERENCES_TABLE = Table(
+    Column("accuracy", "evaluation classifier, test accuracy", ".2%", "classifier.test_accuracy"),
+    Column("images", "held-out images", ",", "fid.reference_images"),
+    Column("floor", "FD floor: held-out real images", ".2f", "fid.real_floor"),
+    Column("recon", "FD: their reconstructions", ".2f", "fid.recon"))
+
+
+SAMPLER_TABLE = Table(
+    Column("sampler", "sampler"),
+    Column("seeds", "seeds"),
+    Column("fd_mean", "FD, mean ± std", mean_std("fd_seeds", ".2f"), "gan.fid_{key}.mean"),
+    Column("fd_seeds", "FD per seed (or draw)", ".2f", "gan.fid_{key}"),
+    Column("precision", "precision", ".3f", "gan.precision.{key}"),
+    Column("recall", "recall", ".3f", "gan.recall.{key}"),
+    Column("coverage", "coverage", ".3f", "gan.coverage.{key}"),
+    Column("fd", metric="gan.fid_{key}"),
+    Column("fd_std", metric="gan.fid_{key}.std"),
+    Column("density", metric="gan.density.{key}"),
+    Column("confidence", metric="gan.confidence.{key}"),
+    Column("entropy", metric="gan.entropy.{key}"))
 
 
 def fd_sample_noise(sample, decoder: nn.Module, classifier: EvalClassifier, reference_feats: np.ndarray,
@@ -379,9 +449,14 @@ def interpolation_rows(paths: dict, classifier: EvalClassifier, reference_feats:
     return rows
 
 
-INTERP_METRICS = {"FID": "interp.{key}.fid", "confidence": "interp.{key}.confidence", "max jump": "interp.{key}.max_jump",
-                  "label changes": "interp.{key}.label_changes", "one change": "interp.{key}.one_change",
-                  "third digit": "interp.{key}.third_digit"}
+INTERP_TABLE = Table(
+    Column("path", "path"),
+    Column("FID", "FD", ".2f", "interp.{key}.fid"),
+    Column("confidence", "confidence", ".3f", "interp.{key}.confidence"),
+    Column("max jump", "largest step / length", ".3f", "interp.{key}.max_jump"),
+    Column("label changes", "label changes", ".2f", "interp.{key}.label_changes"),
+    Column("one change", "paths with one change", ".1%", "interp.{key}.one_change"),
+    Column("third digit", "paths through a third digit", ".1%", "interp.{key}.third_digit"))
 
 
 # Section 5 --------------------------------------------------------------------------------------
@@ -402,10 +477,19 @@ def conditional_rows(per_digit: dict) -> list[dict]:
     return rows
 
 
-CONDITIONAL_METRICS = {"accuracy": "{prefix}.accuracy", "worst": "{prefix}.accuracy_min_digit",
-                       "spread": "{prefix}.diversity", "fid": "{prefix}.fid_mean", "precision": "{prefix}.precision",
-                       "recall": "{prefix}.recall", "accuracy_seeds": "{prefix}.accuracy", "spread_seeds": "{prefix}.diversity",
-                       "fid_seeds": "{prefix}.fid_mean", "worst_seeds": "{prefix}.accuracy_min_digit", "seeds": "{prefix}.seeds"}
+CONDITIONAL_TABLE = Table(
+    Column("weight", "auxiliary weight"),
+    Column("accuracy_seeds", "recognised, per seed", ".1%", "{prefix}.accuracy"),
+    Column("worst_seeds", "worst digit, per seed", ".1%", "{prefix}.accuracy_min_digit"),
+    Column("spread_seeds", "spread ratio, per seed", ".3f", "{prefix}.diversity"),
+    Column("fid_seeds", "mean per-digit FD, per seed", ".2f", "{prefix}.fid_mean"),
+    Column("precision", "precision", ".3f", "{prefix}.precision"),
+    Column("recall", "recall", ".3f", "{prefix}.recall"),
+    Column("accuracy", metric="{prefix}.accuracy"),
+    Column("worst", metric="{prefix}.accuracy_min_digit"),
+    Column("spread", metric="{prefix}.diversity"),
+    Column("fid", metric="{prefix}.fid_mean"),
+    Column("seeds", metric="{prefix}.seeds"))
 
 
 def ablation_rows(rows: list[dict]) -> list[dict]:
@@ -421,7 +505,17 @@ def ablation_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
-ABLATION_METRICS = {"diffs": "cgan.ablation.diff.{key}", "mean": "cgan.ablation.diff.{key}.mean"}
+ABLATION_TABLE = Table(
+    Column("statistic", f"weight {RECIPE.cgan_aux_weight:g} minus weight 0"),
+    Column("diffs", "per seed", "+.3f", "cgan.ablation.diff.{key}"),
+    Column("agree", "seeds"),
+    Column("mean", metric="cgan.ablation.diff.{key}.mean"))
+
+
+# What caps recognition (section 5): one row.
+CEILING_TABLE = Table(
+    Column("recon", "reconstructions of real test digits recognised (mean over digits)", ".1%", "cgan.recon_ceiling"),
+    Column("aux", "test codes the auxiliary classifier labels correctly (seed 0)", ".1%", "cgan.aux_classifier_accuracy"))
 
 
 def digit_rows(per_digit: dict) -> list[dict]:
@@ -433,10 +527,23 @@ def digit_rows(per_digit: dict) -> list[dict]:
              "spread0": mean(0.0, d, "spread ratio"), "fid0": mean(0.0, d, "FID vs real digit")} for d in range(10)]
 
 
-DIGIT_METRICS = {"accuracy": "cgan.accuracy.digit{digit}", "fid": "cgan.fid.digit{digit}",
-                 "precision": "cgan.precision.digit{digit}", "recall": "cgan.recall.digit{digit}",
-                 "spread": "cgan.diversity.digit{digit}", "accuracy0": "cgan.ablation.aux0.accuracy.digit{digit}",
-                 "fid0": "cgan.ablation.aux0.fid.digit{digit}", "spread0": "cgan.ablation.aux0.diversity.digit{digit}"}
+DIGIT_TABLE = Table(
+    Column("digit", "digit"),
+    Column("accuracy", "recognised", ".1%", "cgan.accuracy.digit{digit}"),
+    Column("spread", "spread ratio", ".3f", "cgan.diversity.digit{digit}"),
+    Column("fid", "FD", ".2f", "cgan.fid.digit{digit}"),
+    Column("precision", "precision", ".3f", "cgan.precision.digit{digit}"),
+    Column("recall", "recall", ".3f", "cgan.recall.digit{digit}"),
+    Column("accuracy0", "recognised, weight 0", ".1%", "cgan.ablation.aux0.accuracy.digit{digit}"),
+    Column("spread0", "spread ratio, weight 0", ".3f", "cgan.ablation.aux0.diversity.digit{digit}"),
+    Column("fid0", metric="cgan.ablation.aux0.fid.digit{digit}"))
+
+
+# Train on generated, test on real (section 5): one row.
+CAS_TABLE = Table(
+    Column("n", "training digits", ",", "cgan.cas_size"),
+    Column("generated", "trained on generated, test accuracy", ".2%", "cgan.cas"),
+    Column("real", "trained on reconstructed real digits, test accuracy", ".2%", "cgan.cas_real"))
 
 
 # Headline -------------------------------------------------------------------------------------
@@ -477,6 +584,19 @@ def runtime_rows() -> list[dict]:
             for key, label in names.items() if (f"runtime.{key}_seconds" if key else "runtime.total_seconds") in m]
 
 
+def model_code() -> str:
+    """The source of the report's networks, read from the package so that it can never go stale."""
+    import inspect
+
+    from . import autoencoder, gan
+
+    parts = {autoencoder: (autoencoder._down, autoencoder._up, autoencoder.Encoder, autoencoder.Decoder,
+                           autoencoder.Autoencoder), gan: (gan._mlp, gan.Generator)}
+    return "\n\n".join(f"# ---- {module.__name__.replace('.', '/')}.py\n\n"
+                         + "\n\n".join(inspect.getsource(p).rstrip() for p in objects)
+                         for module, objects in parts.items())
+
+
 def environment_rows() -> list[dict]:
     """Device, precision, threads and the versions of the libraries that compute the results."""
     import platform
@@ -485,16 +605,20 @@ def environment_rows() -> list[dict]:
     import sklearn
 
     m = read_metrics()
-    step = ", ".join(f"{p} {v:.1f} ms" for p, v in ((k.split(".")[-1], v) for k, v in m.items()
-                                                    if k.startswith("bench.ae.step_ms.")))
-    end = ", ".join(f"{k.split('.')[-1]} {v:.1f} ms" for k, v in m.items() if k.startswith("bench.ae.step_ms_end."))
     return [{"item": "device, training precision, threads",
              "value": f"{m['runtime.device']}, {m['runtime.precision']}, {m['runtime.threads']}"},
-            {"item": f"one autoencoder training step (batch 128), fastest of {RECIPE.unit_blocks} blocks of {RECIPE.unit_steps}",
-             "value": f"at the start: {step}" + (f"; at the end: {end}" if end else "")},
+            {"item": f"cost unit: one training step of the d={RECIPE.report_d} autoencoder (batch {RECIPE.ae_batch_size}), over its whole training",
+             "value": f"{m['runtime.unit_step_ms']:.1f} ms"},
             {"item": "Python, PyTorch, NumPy, scikit-learn, SciPy",
              "value": f"{platform.python_version()}, {torch.__version__}, {np.__version__}, {sklearn.__version__}, "
                       f"{scipy.__version__}"}]
+
+
+ENVIRONMENT_TABLE = Table(Column("item", "setting"), Column("value", "value"))
+RUNTIME_TABLE = Table(Column("part", "part of the run"), Column("seconds", "seconds", ".0f"),
+                      Column("steps", "in autoencoder training steps", ",.0f"))
+RECIPE_TABLE = Table(Column("model", "model"), Column("recipe", "recipe"))
+HEADLINE_TABLE = Table(Column("result", "result"), Column("value", "value"))
 
 
 def transfer_recipe(arm: str) -> str:
@@ -535,7 +659,7 @@ def recipe_rows() -> list[dict]:
          f"R1 {mix.r1:g} every {mix.r1_every} D steps"},
         {"model": "latent GAN, Gaussian noise, mixture-prior recipe (section 4)", "recipe": "as the mixture-prior GAN's "
          "recipe (warm-up, steps, constant lr, EMA) with the Gaussian-noise GAN's noise and generator"},
-        {"model": f"Gaussian mixtures (section 4)", "recipe": f"EM, full covariance, 10 and {RECIPE.gmm_components} components, "
+        {"model": "Gaussian mixtures (section 4)", "recipe": f"EM, full covariance, 10 and {RECIPE.gmm_components} components, "
          "on the standardised training codes (scikit-learn)"},
         {"model": "conditional GAN (section 5)", "recipe": f"as the Gaussian-noise GAN with a one-hot digit, {cgan.steps} "
          f"steps, projection discriminator, auxiliary weight {cgan.aux_weight:g} (classifier: {cgan.aux_steps} steps)"},

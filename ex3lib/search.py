@@ -28,7 +28,7 @@ import numpy as np
 
 from . import runtime, settings
 from .settings import RECIPE, Recipe
-from .autoencoder import AEConfig, ae_config, autoencoders
+from .autoencoder import AEConfig, ae_config, autoencoder, train_missing
 from .cache import cache_key
 from .data import load_mnist
 
@@ -90,7 +90,8 @@ def run_trials(study, stage: str, configs: list, images, log=print, workers: int
         # A trial opens before its model trains, so a kill leaves it running (then failed on resume).
         trials = [study.ask() for _ in chunk]
         begun = time.perf_counter()
-        trained = autoencoders(chunk, images)
+        train_missing(chunk, images)
+        trained = {c: autoencoder(c, images) for c in chunk}
         for trial, config in zip(trials, chunk):
             info = trained[config][1]
             curve = [float(v) for v in info["val_mse_history"]]
@@ -286,8 +287,8 @@ class Judge:
         self.recipe, self.samples, self.draws = recipe or RECIPE, samples, draws
         fit_x, self.fit_y = validation_data("fit")
         self.val_x, self.val_y = validation_data("validation")
-        ae = autoencoders([ae_config(recipe=self.recipe)], load_mnist(train=True)[0])
-        self.ae_config, model = next(iter(ae)), next(iter(ae.values()))[0]
+        self.ae_config = ae_config(recipe=self.recipe)
+        model = autoencoder(self.ae_config, load_mnist(train=True)[0])[0]
         self.decoder, self.fit_codes = model.decoder, encode(model.encoder, fit_x)
         self.classifier, _ = evaluation_classifier(fit_x, self.fit_y)
         self.val_feats, probs = classify(self.classifier, self.val_x)
@@ -478,8 +479,8 @@ class TransferData:
         recipe = recipe or RECIPE
         self.fit_x, self.fit_y = validation_data("fit")
         self.val_x, self.val_y = validation_data("validation")
-        trained = autoencoders([ae_config(recipe=recipe)], load_mnist(train=True)[0])
-        self.ae_config, model = next(iter(trained)), next(iter(trained.values()))[0]
+        self.ae_config = ae_config(recipe=recipe)
+        model = autoencoder(self.ae_config, load_mnist(train=True)[0])[0]
         self.state = model.encoder.state_dict()
         self.fit_codes, self.val_codes = encode(model.encoder, self.fit_x), encode(model.encoder, self.val_x)
 

@@ -102,8 +102,6 @@ class Recipe:
     fd_draws: int = 5  # section 4: independent sample draws of one fixed sampler, for the FD's own noise
     cas_size: int = 20000  # section 5: digits that train the train-on-generated classifier (and its real twin)
     digit_samples: int = 1000  # section 5: samples of each requested digit that its per-digit scores read
-    unit_steps: int = 40  # the run's cost unit: the fastest of unit_blocks timed blocks of unit_steps
-    unit_blocks: int = 5  # autoencoder steps (timing.RunClock)
 
 
 FULL = Recipe()
@@ -118,5 +116,5 @@ SMOKE_RECIPE = replace(
     transfer_pool_size=1500, selftrain_fractions=(0.5,), selftrain_steps=20, classifier_epochs=1,
     classifier_train_size=1024, gan_seeds=(0, 1), gan_steps=100, cgan_seeds=(0, 1), cgan_steps=100,
     cgan_aux_steps=100, mixture_steps=100, mixture_warmup=20, gmm_components=4, cas_size=2000, digit_samples=300,
-    unit_steps=10, unit_blocks=1, test_size=2000)
+    test_size=2000)
 RECIPE = SMOKE_RECIPE if SMOKE else FULL  # the recipe of this process

@@ -6,7 +6,9 @@ import json
 import numpy as np
 import os
 import torch
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from . import settings
 
@@ -113,6 +115,52 @@ def mean_std(key: str, spec: str = ".4g"):
             return ""
         return f"{format(np.mean(values), spec)} ± {format(np.std(values, ddof=1), spec)}"
     return cell
+
+
+def accuracy_cell(arm: str):
+    """Table cell of one arm of section 3: test mean ± std over draws, and the training accuracy in brackets."""
+    return lambda row: f"{row[f'{arm}_mean']:.1%} ± {row[f'{arm}_std']:.1%} ({row[f'{arm}_train']:.0%})"
+
+
+def interval_cell(key: str):
+    """Table cell of a paired difference: mean [95% interval], and the better arm where the interval excludes 0."""
+    return lambda row: (f"{row[f'{key}_mean']:+.1%} [{row[f'{key}_low']:+.1%}, {row[f'{key}_high']:+.1%}]"
+                        + ("" if row[f"{key}_winner"] == "no clear winner" else f" {row[f'{key}_winner']}"))
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table, spelled once: the row key it reads, its header (None: recorded, not shown),
+    its format (a format spec such as '.4g', or a function of the whole row) and the metric name template
+    it is recorded under (None: shown, not recorded; filled from the row, as in 'ae.test_mse.d{d}')."""
+
+    key: str
+    header: str | None = None
+    fmt: str | Callable = ""
+    metric: str | None = None
+
+
+class Table:
+    """A table's one spec: its columns, which render the rows as Markdown and record them as metrics."""
+
+    def __init__(self, *columns: Column):
+        recorded = [c.key for c in columns if c.metric]
+        if len(recorded) != len(set(recorded)):
+            raise ValueError(f"a row key is recorded twice: {recorded}")
+        self.columns = columns
+
+    def record(self, rows: list[dict]) -> None:
+        record_rows(rows, {c.key: c.metric for c in self.columns if c.metric})
+
+    def render(self, rows: list[dict]):
+        shown = [c for c in self.columns if c.header is not None]
+        return table(rows, {c.key: c.header for c in shown}, {c.key: c.fmt for c in shown if c.fmt})
+
+    def show(self, rows: list[dict], unrecorded: list[dict] = ()):
+        """Record the rows in figures/metrics.json and return them as a Markdown table, after the
+        `unrecorded` rows (references recorded elsewhere, shown first for comparison)."""
+        self.record(rows)
+        return self.render([*unrecorded, *rows])
 
 
 def chosen_candidate(transfer: dict, arm: str) -> dict:

@@ -45,19 +45,29 @@ def training_step_ms(family: str, precision: str, steps: int = 40, blocks: int =
 
 
 
+def ae_step_seconds(config: AEConfig, info: dict) -> float:
+    """Seconds per training step of one autoencoder over its whole training, from its recorded training time."""
+    return info["train_seconds"] / (config.epochs * max(1, config.train_size // config.batch_size))
+
+
 class RunClock:
-    """Times the run and each section, in seconds and in units of one autoencoder training step, which
-    compare across machines of different speed. The unit is the fastest of RECIPE.unit_blocks blocks of
-    RECIPE.unit_steps steps of the d=10 autoencoder timed at the start of the run and as many at its end, so
-    that a slow spell at either end (other work on the machine) does not set it."""
+    """Times the run and each section, in seconds and in a unit of the run's own work that holds still: one
+    training step of the report's d=10 autoencoder, averaged over its whole training in section 1 (thousands
+    of steps, where a few timed blocks swing with other work on the machine). Costs in that unit compare across
+    machines of different speed; seconds do not."""
 
     def __init__(self):
-        self.step_ms = {p: training_step_ms("ae", p, RECIPE.unit_steps, RECIPE.unit_blocks) for p in dict.fromkeys(("float32", runtime.PRECISION))}
-        self.seconds = {}
+        self.seconds, self.unit_seconds = {}, None
         self.start = self.lap_start = time.perf_counter()
         record_metrics({"runtime.device": str(DEVICE), "runtime.precision": runtime.PRECISION,
-                        "runtime.mode": "smoke" if settings.SMOKE else "full", "runtime.threads": torch.get_num_threads(),
-                        **{f"bench.ae.step_ms.{p}": v for p, v in self.step_ms.items()}})
+                        "runtime.mode": "smoke" if settings.SMOKE else "full", "runtime.threads": torch.get_num_threads()})
+
+    def use_unit(self, model: Autoencoder, info: dict) -> None:
+        """Take the unit from the report's autoencoder and its training info (whether trained in this run or
+        loaded: the info is that of its own training)."""
+        self.unit_seconds = ae_step_seconds(model.config, info)
+        record_metrics({"runtime.unit_step_ms": 1000 * self.unit_seconds,
+                        "runtime.unit_train_seconds": info["train_seconds"]})
 
     def section(self, i: int) -> None:
         """Close section i (it began where the previous one ended)."""
@@ -67,10 +77,9 @@ class RunClock:
         self.lap_start = now
 
     def finish(self) -> None:
-        """Record the whole run's time, time the unit again, and record every cost in the unit."""
+        """Record the whole run's time, and every cost in the unit."""
+        if self.unit_seconds is None:
+            raise RuntimeError("RunClock.use_unit was never called: the run has no cost unit")
         seconds = time.perf_counter() - self.start
-        end_ms = training_step_ms("ae", runtime.PRECISION, RECIPE.unit_steps, RECIPE.unit_blocks)
-        unit = min(self.step_ms[runtime.PRECISION], end_ms) / 1000
-        record_metrics({"runtime.total_seconds": seconds, f"bench.ae.step_ms_end.{runtime.PRECISION}": end_ms,
-                        "runtime.unit_step_ms": 1000 * unit, "runtime.cost_ae_steps": seconds / unit,
-                        **{f"runtime.{part}_cost_ae_steps": s / unit for part, s in self.seconds.items()}})
+        record_metrics({"runtime.total_seconds": seconds, "runtime.cost_ae_steps": seconds / self.unit_seconds,
+                        **{f"runtime.{part}_cost_ae_steps": s / self.unit_seconds for part, s in self.seconds.items()}})

@@ -150,7 +150,7 @@ def trained_report_models(tmp_path_factory):
         patch_everywhere(mp, "CHECKPOINT_DIR", folder)
         images, labels = h.load_mnist(train=True)
         images, labels = images[:h.RECIPE.ae_train_size + h.RECIPE.ae_val_size], labels[:h.RECIPE.ae_train_size + h.RECIPE.ae_val_size]
-        ae, _ = h.autoencoder(h.report_config(None), images)
+        ae, _ = h.autoencoder(h.ae_config(), images)
         images, labels = h.load_mnist(train=True)  # the report's GANs train on the codes of every training image
         codes = h.encode(ae.encoder, images)
         h.latent_gan(h.mixture_gan_config(ae.config), codes)

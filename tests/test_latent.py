@@ -181,7 +181,7 @@ def test_the_correlation_spectrum_is_flat_for_independent_codes_and_peaked_for_c
 
 def test_long_schedule_rows_give_the_relative_change_of_the_longer_run():
     short, long = h.ae_config(10), h.ae_config(10, epochs=2 * h.RECIPE.ae_epochs)
-    s1 = h.Section1(trained={}, sweep={(10, 0): short}, designs={}, long={10: long})
+    s1 = h.AutoencoderStudy(trained={}, sweep={(10, 0): short}, designs={}, long={10: long})
     rows = h.long_schedule_rows(s1, {short: {"mse": 0.010}, long: {"mse": 0.009}})
     assert rows == [{"d": 10, "epochs": h.RECIPE.ae_epochs, "long_epochs": 2 * h.RECIPE.ae_epochs, "mse": 0.010, "long_mse": 0.009,
                      "rel_change": pytest.approx(-0.1)}]

@@ -70,9 +70,7 @@ def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match="z must"):
         model.decoder(torch.rand(3, 5))
     with pytest.raises(ValueError, match="d must"):
-        h.load_autoencoder(0)
-    with pytest.raises(ValueError, match="was not trained"):
-        h.load_autoencoder(3)
+        h.ae_config(0)
 
 
 def _tiny(**overrides):
@@ -129,15 +127,17 @@ def test_cache_miss_trains_hit_loads_and_changed_config_retrains(images, checkpo
     assert not list(checkpoint_dir.glob("*.tmp"))  # atomic writes leave no temporary files
 
 
-def test_load_autoencoder_names_the_command_when_untrained(checkpoint_dir):
-    with pytest.raises(FileNotFoundError, match="make report"):
-        h.load_autoencoder()
+def test_a_required_autoencoder_names_the_command_when_untrained(checkpoint_dir):
+    for d in (None, 3):  # the report's model, and a size the report never trains
+        with pytest.raises(FileNotFoundError, match="make report"):
+            h.autoencoder(h.ae_config(d), required=True)
 
 
-def test_load_autoencoder_returns_eval_mode_models(images, checkpoint_dir):
-    config = h.report_config(None)
+def test_a_loaded_autoencoder_is_in_eval_mode(images, checkpoint_dir):
+    config = h.ae_config()
     h.autoencoder(config, h.load_mnist(train=True)[0][:config.train_size + config.val_size])
-    encoder, decoder = h.load_autoencoder()
+    model, _ = h.autoencoder(config, required=True)
+    encoder, decoder = model.encoder, model.decoder
     assert not encoder.training and not decoder.training
     out = decoder(encoder(images[:3].to(h.DEVICE)))
     assert out.shape == (3, 1, 32, 32)
@@ -168,7 +168,7 @@ def test_bad_pixels_are_refused_with_the_argument_named():
     with pytest.raises(ValueError, match="design must"):
         h.ae_config(10, "attention")
     with pytest.raises(ValueError, match="d must"):
-        h.load_autoencoder(True)
+        h.ae_config(True)
 
 
 def test_learning_curve_is_recorded_and_survives_the_cache(images, checkpoint_dir):
@@ -295,27 +295,19 @@ def test_the_step_benchmark_takes_the_fastest_block_after_the_warm_up(monkeypatc
             h.training_step_ms("ae", "float32", **bad)
 
 
-@pytest.mark.parametrize("start, end", [(20.0, 30.0), (30.0, 20.0)])
-def test_the_run_clock_counts_every_section_in_the_faster_of_its_two_step_timings(monkeypatch, start, end):
-    # float32 at the start is the fastest timing of all, but the unit is a step in the training precision
-    timings = {("float32", 0): 10.0, ("bfloat16", 0): start, ("bfloat16", 1): end}
-    calls = []
-
-    def timing(family, precision, steps, blocks):
-        calls.append((family, precision, steps, blocks))
-        return timings[precision, sum(c[1] == precision for c in calls) - 1]
-
-    patch_everywhere(monkeypatch, "PRECISION", "bfloat16")
-    patch_everywhere(monkeypatch, "training_step_ms", timing)
+def test_the_run_clock_counts_every_section_in_its_autoencoders_own_seconds_per_step(monkeypatch):
     recorded = {}
     patch_everywhere(monkeypatch, "record_metrics", recorded.update)
     now = iter([100.0, 110.0, 150.0])
     monkeypatch.setattr(h.time, "perf_counter", lambda: next(now))
+    config = h.AEConfig(epochs=4, train_size=1280, batch_size=128)  # 40 steps
     clock = h.RunClock()
     clock.section(1)
+    with pytest.raises(RuntimeError, match="use_unit"):
+        clock.finish()
+    clock.use_unit(h.Autoencoder(config), {"train_seconds": 0.8})  # 20 ms per step
     clock.finish()
-    assert calls == [("ae", p, h.RECIPE.unit_steps, h.RECIPE.unit_blocks) for p in ("float32", "bfloat16", "bfloat16")]
-    assert recorded["runtime.unit_step_ms"] == 20.0 and recorded["bench.ae.step_ms_end.bfloat16"] == end
+    assert recorded["runtime.unit_step_ms"] == pytest.approx(20.0) and recorded["runtime.unit_train_seconds"] == 0.8
     assert recorded["runtime.section1_seconds"] == 10.0 and recorded["runtime.total_seconds"] == 50.0
     assert recorded["runtime.section1_cost_ae_steps"] == pytest.approx(10 / 0.020)
     assert recorded["runtime.cost_ae_steps"] == pytest.approx(50 / 0.020)

@@ -27,7 +27,7 @@ def test_the_length_is_where_a_doubling_gains_less_than_the_noise():
 
 def test_a_killed_search_resumes_without_training_a_finished_trial_again(tmp_path, checkpoint_dir, monkeypatch):
     images = h.load_mnist(train=True)[0][:TINY.ae_train_size + TINY.ae_val_size]
-    real, calls = search.autoencoders, []
+    real, calls = search.train_missing, []
 
     def killed_on_the_third(configs, imgs):
         calls.append(configs)
@@ -35,14 +35,14 @@ def test_a_killed_search_resumes_without_training_a_finished_trial_again(tmp_pat
             raise KeyboardInterrupt  # the process dies while a trial trains
         return real(configs, imgs)
 
-    monkeypatch.setattr(search, "autoencoders", killed_on_the_third)
+    monkeypatch.setattr(search, "train_missing", killed_on_the_third)
     with pytest.raises(KeyboardInterrupt):
         search.search_autoencoder(images, folder=tmp_path, log=lambda line: None, **QUICK)
     study = search.open_study("autoencoder", tmp_path)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2 + [TrialState.RUNNING]
 
     trained = []
-    monkeypatch.setattr(search, "autoencoders", lambda configs, imgs: trained.append(configs) or real(configs, imgs))
+    monkeypatch.setattr(search, "train_missing", lambda configs, imgs: trained.append(configs) or real(configs, imgs))
     lines = []
     result = search.search_autoencoder(images, folder=tmp_path, log=lines.append, **QUICK)
     study = search.open_study("autoencoder", tmp_path)

@@ -147,3 +147,28 @@ def test_a_changed_function_in_another_module_renames_the_families_that_train_wi
     reach = {f for f in configs if name in h.training_code(f)}
     assert reach >= families
     assert renamed - families <= {"GANConfig"}
+
+
+def test_each_table_is_one_spec_that_the_notebook_shows_in_one_line():
+    # the notebook spells no header, format or metric name: each table cell is one call of its spec
+    twin = (ROOT / "ex3.py").read_text()
+    assert "h.table(" not in twin and "record_rows(" not in twin
+    shown = re.findall(r"display\(h\.(\w+)\.(?:show|render)\(", twin)
+    assert len(shown) >= 20 and all(isinstance(getattr(h, name), h.Table) for name in shown)
+    # no second spelling of the metric names beside the specs
+    assert not [name for name in dir(h) if name.endswith("_METRICS")]
+
+
+def test_a_table_spec_records_and_renders_its_rows_from_one_list_of_columns(monkeypatch):
+    recorded = {}
+    patch_everywhere(monkeypatch, "record_metrics", recorded.update)
+    spec = h.Table(h.Column("d", "d"), h.Column("mse", "test MSE", ".3f", "ae.mse.d{d}"),
+                   h.Column("seeds", "seeds", ".1f", "ae.mse.d{d}"), h.Column("hidden", metric="ae.hidden.d{d}"))
+    text = spec.show([{"d": 4, "mse": 0.01234, "seeds": [1.0, 2.0], "hidden": 7}],
+                     unrecorded=[{"d": "floor", "mse": 0.5, "seeds": None}]).data
+    assert recorded == {"ae.mse.d4": 0.01234, "ae.mse.d4.seed0": 1.0, "ae.mse.d4.seed1": 2.0, "ae.hidden.d4": 7}
+    lines = text.splitlines()
+    assert [c.strip() for c in lines[0].split("|")[1:-1]] == ["d", "test MSE", "seeds"] and "hidden" not in text
+    assert "| floor |" in lines[2] and "| 0.012 " in lines[3] and "1.0, 2.0" in lines[3]
+    with pytest.raises(ValueError, match="recorded twice"):
+        h.Table(h.Column("a", metric="x"), h.Column("a", metric="y"))

@@ -153,7 +153,9 @@ def test_validation_search_prints_its_candidates_and_never_loads_the_test_set(mo
 
     patch_everywhere(monkeypatch, "refuse_test_images", refuse)
     patch_everywhere(monkeypatch, "mnist_arrays", arrays)
-    result = validate.main(["--quick", "--out", str(tmp_path / "validation.json")])
+    assert h.SMOKE  # the tests' smoke mode is what selects the search's small grids
+    result = validate.main(["--out", str(tmp_path / "validation.json")])
+    assert result["quick"]
     printed = capsys.readouterr().out
     selection = result["transfer"]["selection"]
     assert set(selection) == {"frozen", "finetune", "whole", "scratch", "selftrain", "cluster"}
@@ -219,7 +221,7 @@ def test_the_search_rules_pick_the_fewest_steps_near_the_best(monkeypatch):
     trained = []
 
     class LengthJudge:
-        ae_config, epochs, samples = h.report_config(), 3, 5000
+        ae_config, epochs, samples = h.ae_config(), 3, 5000
 
         def score(self, config):
             family = "gmm_prior" if config.prior == "gmm" else "cgan" if config.n_classes else "k8"

@@ -3,12 +3,11 @@
 Usage: python tools/bench_training.py [--steps N] [--blocks K]
 
 Prints, for the d=10 autoencoder and the Gaussian-noise latent GAN, the time of one training step in
-each precision, their ratio measured in this run, and seconds per epoch; then the time of each
-section of the last full run, from figures/metrics.json, in seconds and in autoencoder steps of two
-units: the run's own (the fastest of helpers.UNIT_BLOCKS timed blocks of helpers.UNIT_STEPS steps at
-its start and at its end, as this benchmark times every step), and the step of its d=10 autoencoder
-as section 1 trained it (one thread, beside another worker). Per-step times and ratios compare
-across machines; a total in seconds does not.
+each precision (the fastest of --blocks timed blocks of --steps steps), their ratio measured in this run,
+and seconds per epoch; then the time of each section of the last full run, from figures/metrics.json, in
+seconds and in that run's cost unit: one training step of its d=10 autoencoder, averaged over the model's
+whole training in section 1. Per-step times, ratios and costs in the unit compare across machines; a
+total in seconds does not.
 """
 
 import argparse
@@ -28,19 +27,10 @@ EPOCH_STEPS = {"ae": h.AEConfig.train_size // h.AEConfig.batch_size,  # 55,000 i
                "gan": 60000 // h.GANConfig.batch_size}  # one pass over the 60,000 training codes
 
 
-def own_step_seconds(m: dict, epochs: int = h.RECIPE.ae_epochs, train_size: int = h.AEConfig.train_size,
-                     batch_size: int = h.AEConfig.batch_size) -> float | None:
-    """Seconds per training step of the run's own d=10 autoencoder (seed 0, section 1, trained in a
-    one-thread worker beside another), from its recorded training time: a unit measured on thousands of
-    steps of the run's real work, a check on the run's own unit (timed on two threads, fastest block)."""
-    seconds = m.get("ae.train_seconds.d10")
-    return None if seconds is None else seconds / (epochs * (train_size // batch_size))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=h.RECIPE.unit_steps, help="timed training steps per block")
-    parser.add_argument("--blocks", type=int, default=h.RECIPE.unit_blocks, help="timed blocks; the fastest counts")
+    parser.add_argument("--steps", type=int, default=40, help="timed training steps per block")
+    parser.add_argument("--blocks", type=int, default=5, help="timed blocks; the fastest counts")
     args = parser.parse_args()
     precisions = list(dict.fromkeys(("float32", h.PRECISION)))
     print(f"device {h.DEVICE}, chosen precision {h.PRECISION}, {h.torch.get_num_threads()} threads, "
@@ -56,19 +46,14 @@ def main() -> None:
         print(f"{metrics} is missing: `make report` writes it")
         return
     m = json.loads(metrics.read_text())
-    own = own_step_seconds(m)
-    precision = m.get("runtime.precision", "float32")
-    unit_ms = m.get("runtime.unit_step_ms", m.get(f"bench.ae.step_ms.{precision}", float("nan")))
-    print(f"\nlast full run ({m.get('runtime.device')}, {precision}): seconds, and autoencoder training steps "
-          f"of that run's unit ({unit_ms:.1f} ms: start {m.get(f'bench.ae.step_ms.{precision}', float('nan')):.1f}, "
-          f"end {m.get(f'bench.ae.step_ms_end.{precision}', float('nan')):.1f})"
-          + (f" and of its own d=10 autoencoder ({1000 * own:.1f} ms per step as section 1 trained it)"
-             if own is not None else ""))
-    for key in sorted(k for k in m if k.startswith("runtime.") and k.endswith("_seconds")):
+    print(f"\nlast full run ({m.get('runtime.device')}, {m.get('runtime.precision')}): seconds, and cost in its unit, "
+          f"{m.get('runtime.unit_step_ms', float('nan')):.1f} ms per autoencoder step")
+    print(f"  {'part':<10}{'seconds':>8}{'steps':>12}")
+    for key in sorted(k for k in m if k.startswith("runtime.") and k.endswith("_seconds") and k != "runtime.unit_train_seconds"):
         part = key[len("runtime."):-len("_seconds")]
         steps = m.get(f"runtime.{part}_cost_ae_steps" if part != "total" else "runtime.cost_ae_steps")
-        print(f"  {part:<10}{m[key]:>8.0f}" + (f"{steps:>12,.0f}" if steps is not None else f"{'':>12}")
-              + (f"{m[key] / own:>12,.0f}" if own is not None else ""))
+        print(f"  {part:<10}{m[key]:>8.0f}" + (f"{steps:>12,.0f}" if steps is not None else ""))
+
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,9 @@
 """Export the executed ex3.ipynb to a PDF that reads as a report: code hidden, no progress bars.
 
-Usage: python tools/export_pdf.py [NOTEBOOK] [PDF]
+Usage: python tools/export_pdf.py [NOTEBOOK] [PDF] [ID1 ID2]
+
+The PDF's title is the notebook's first heading; its author line the two students' IDs, or placeholders
+to fill in where none are given.
 """
 
 import sys
@@ -10,6 +13,7 @@ import nbformat
 from nbconvert import PDFExporter
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
+PLACEHOLDER_AUTHORS = ("Student ID 1", "Student ID 2")
 
 
 def strip_debris(nb):
@@ -33,8 +37,16 @@ def paper_headings(nb):
     return nb
 
 
-def export(notebook: Path, pdf: Path) -> Path:
-    nb = paper_headings(strip_debris(nbformat.read(notebook, as_version=4)))
+def title_page(nb, authors=PLACEHOLDER_AUTHORS):
+    """The title from the first first-level heading, and the author line."""
+    nb.metadata["title"] = next(line[2:].strip() for cell in nb.cells if cell.cell_type == "markdown"
+                                for line in cell.source.splitlines() if line.startswith("# "))
+    nb.metadata["authors"] = [{"name": name} for name in authors]
+    return nb
+
+
+def export(notebook: Path, pdf: Path, authors=PLACEHOLDER_AUTHORS) -> Path:
+    nb = paper_headings(title_page(strip_debris(nbformat.read(notebook, as_version=4)), authors))
     if not any(c.cell_type == "code" and c.get("execution_count") for c in nb.cells):
         raise SystemExit(f"{notebook} has not been executed; run `make report` first")
     exporter = PDFExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
@@ -47,4 +59,7 @@ def export(notebook: Path, pdf: Path) -> Path:
 if __name__ == "__main__":
     src = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("ex3.ipynb")
     dst = Path(sys.argv[2]) if len(sys.argv) > 2 else src.with_suffix(".pdf")
-    print(f"wrote {export(src, dst)}")
+    ids = sys.argv[3:]
+    if ids and len(ids) != 2:
+        raise SystemExit("usage: python tools/export_pdf.py [NOTEBOOK] [PDF] [ID1 ID2]")
+    print(f"wrote {export(src, dst, ids or PLACEHOLDER_AUTHORS)}")

@@ -1,6 +1,6 @@
 """The validation search: the settings the report chooses, scored on held-out training images only.
 
-Usage: python tools/validate.py [--part transfer|mixture|classifier|gan|recipe|length|schedule|all] [--quick] [--out PATH]
+Usage: python tools/validate.py [--part transfer|mixture|classifier|gan|recipe|length|schedule|all] [--out PATH]
 
 Every model here trains on the "fit" part of MNIST's training set (its first 55,000 images, those the
 autoencoders train on) and every setting is scored on the "validation" part (the next 5,000). No model
@@ -42,7 +42,8 @@ score, and writes them, with the chosen settings, to figures/validation.json.
 Run the parts in this order. Each starts from the report's recipe in helpers; recipe takes its lengths
 from the file's gan part and length takes its recipe from the recipe part. Set helpers' constants to the
 choices afterwards (tests/test_validation.py checks them against this file).
---quick runs one small candidate per arm, for the regression test.
+With EX3_SMOKE=1 (the one switch of the smoke mode: the smoke recipe of settings.SMOKE_RECIPE), it runs the
+small grids of QUICK, one small candidate per arm, for the regression test.
 """
 
 import argparse
@@ -248,7 +249,7 @@ class GanJudge:
         self.val_accuracy = float((val_probs.argmax(1) == data.val_y.numpy()).mean())
         print(f"evaluation classifier trained on the fit images: validation accuracy {self.val_accuracy:.4f}",
               flush=True)
-        self.ae_config = h.report_config()
+        self.ae_config = h.ae_config()
         self.decoder = h.autoencoder(self.ae_config, required=True)[0].decoder
 
     def judge(self, sample, seed: int = 1) -> dict:
@@ -509,41 +510,41 @@ def main(argv=None) -> dict:
     parser.add_argument("--part", choices=("transfer", "mixture", "classifier", "gan", "recipe", "length", "schedule",
                                            "all"),
                         default="all")
-    parser.add_argument("--quick", action="store_true", help="one small candidate per arm (the regression test)")
     parser.add_argument("--out", type=Path, default=h.FIGURES_DIR / "validation.json")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     data = Data()
     print(f"fit {len(data.fit_x):,} images, validation {len(data.val_x):,} images (training set "
           f"{h.RECIPE.ae_train_size:,}-{h.RECIPE.ae_train_size + h.RECIPE.ae_val_size - 1:,}); precision {h.PRECISION}", flush=True)
-    result = {"quick": args.quick}
+    quick = h.SMOKE  # the smoke mode's small grids, beside its small recipe
+    result = {"quick": quick}
     if args.part in ("transfer", "all"):
         kwargs = dict(labels=QUICK["labels"], draws=QUICK["draws"], curve_steps=QUICK["curve"],
-                      grids=QUICK["grids"], cluster_grid=QUICK["cluster"]) if args.quick else {}
+                      grids=QUICK["grids"], cluster_grid=QUICK["cluster"]) if quick else {}
         result["transfer"] = search_transfer(data, **kwargs)
         print(tabulate([(arm, json.dumps(s)) for arm, s in result["transfer"]["selection"].items()],
                        headers=("arm", "chosen on validation")))
     if args.part in ("mixture", "all"):
-        result["mixture"] = search_mixture(data, QUICK["mixture"] if args.quick else MIXTURE_COMPONENTS)
+        result["mixture"] = search_mixture(data, QUICK["mixture"] if quick else MIXTURE_COMPONENTS)
     if args.part in ("classifier", "all"):
-        result["classifier"] = classifier_epochs(data, (1, 2) if args.quick else CLASSIFIER_EPOCHS)
+        result["classifier"] = classifier_epochs(data, (1, 2) if quick else CLASSIFIER_EPOCHS)
     earlier = json.loads(args.out.read_text()) if args.out.exists() else {}
     epochs = int(result.get("classifier", earlier.get("classifier", {})).get("epochs", h.RECIPE.classifier_epochs))
     if args.part in ("gan", "recipe", "length", "all"):  # one classifier and decoder for the GAN parts
-        judge = GanJudge(data, QUICK["gan_samples"] if args.quick else GAN_SAMPLES, epochs)
+        judge = GanJudge(data, QUICK["gan_samples"] if quick else GAN_SAMPLES, epochs)
     if args.part in ("gan", "all"):
-        kwargs = dict(lengths=QUICK["gan_lengths"], seeds=(0, 1), prior_steps=20) if args.quick else {}
+        kwargs = dict(lengths=QUICK["gan_lengths"], seeds=(0, 1), prior_steps=20) if quick else {}
         components = result.get("mixture", earlier.get("mixture", {})).get("best_components", 10)
         result["gan"] = search_gans(judge, mixture_components=int(components), **kwargs)
     if args.part in ("recipe", "all"):
-        kwargs = dict(grids=QUICK["recipe_grids"], aux_weights=QUICK["aux_weights"]) if args.quick else {}
+        kwargs = dict(grids=QUICK["recipe_grids"], aux_weights=QUICK["aux_weights"]) if quick else {}
         gan = result.get("gan", earlier.get("gan"))
         result["recipe"] = search_recipes(judge, {f: int(gan[f]["steps"]) for f in ("k8", "gmm_prior", "cgan")},
                                           **kwargs)
     if args.part in ("length", "all"):
         result["length"] = check_lengths(judge, result.get("recipe", earlier.get("recipe")),
-                                         earlier=None if args.quick else earlier.get("length"))
-    if args.part in ("schedule", "all") and not args.quick:  # --quick: the unit tests cover the training
+                                         earlier=None if quick else earlier.get("length"))
+    if args.part in ("schedule", "all") and not quick:  # smoke mode: the unit tests cover the training
         result["schedule"] = check_schedule(data)
     for part in result.values():
         if isinstance(part, dict):
