@@ -78,6 +78,15 @@ def paired_interval(a, b, level: float = 0.95) -> tuple[float, float, float]:
     return float(diff.mean()), float(diff.mean() - half), float(diff.mean() + half)
 
 
+def verdict(a, b, names: tuple = ("a", "b"), higher_wins: bool = True, level: float = 0.95) -> dict:
+    """The one rule for naming a winner: a side wins when the paired differences a - b (same seeds, draws or
+    label draws) have a Student t interval that excludes zero; otherwise the two are "level"."""
+    mean, low, high = paired_interval(a, b, level)
+    first_ahead, second_ahead = (low > 0, high < 0) if higher_wins else (high < 0, low > 0)
+    winner = names[0] if first_ahead else names[1] if second_ahead else "level"
+    return {"mean": mean, "low": low, "high": high, "winner": winner}
+
+
 def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
     """Frechet distance between Gaussians fitted to two feature sets (Heusel et al. 2017, eq. 6)."""
     from scipy import linalg

@@ -185,3 +185,12 @@ def test_long_schedule_rows_give_the_relative_change_of_the_longer_run():
     rows = h.long_schedule_rows(s1, {short: {"mse": 0.010}, long: {"mse": 0.009}})
     assert rows == [{"d": 10, "epochs": h.RECIPE.ae_epochs, "long_epochs": 2 * h.RECIPE.ae_epochs, "mse": 0.010, "long_mse": 0.009,
                      "rel_change": pytest.approx(-0.1)}]
+
+
+def test_the_winner_rule_names_a_side_only_when_its_interval_excludes_zero():
+    ahead = h.verdict([5.0, 5.2, 4.9, 5.1], [4.0, 4.1, 4.0, 4.2], names=("fine-tuned", "frozen"))
+    assert ahead["winner"] == "fine-tuned" and ahead["low"] > 0
+    # an FD: lower wins, so the same numbers name the other side
+    assert h.verdict([5.0, 5.2, 4.9, 5.1], [4.0, 4.1, 4.0, 4.2], ("gan", "mixture"), higher_wins=False)["winner"] == "mixture"
+    noisy = h.verdict([5.0, 3.0, 6.0], [4.0, 4.5, 4.4], names=("a", "b"))  # mean +0.37 but the interval spans 0
+    assert noisy["winner"] == "level" and noisy["low"] < 0 < noisy["high"]
