@@ -217,6 +217,8 @@ def autoencoder(config: AEConfig, images: torch.Tensor | None = None, required: 
             raise FileNotFoundError(f"no cached autoencoder for {config}; run `{settings.TRAIN_COMMAND}`")
         return train_autoencoder(model, images, progress)
 
+    if required and config.d not in RECIPE.sweep_ds:
+        raise ValueError(f"d={config.d} was not trained by the report; trained sizes: {RECIPE.sweep_ds}")
     return cached_model(config, Autoencoder, train, required=required, folder=folder)
 
 

@@ -20,6 +20,18 @@ def test_committed_notebook_is_one_full_run():
     assert json.loads((ROOT / "figures" / "metrics.json").read_text())["runtime.mode"] == "full"
 
 
+def test_the_committed_notebook_keeps_no_progress_bars_and_prints_the_current_model_code():
+    import helpers as h
+
+    nb = json.loads((ROOT / "ex3.ipynb").read_text())
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    bars = [o for o in outputs if re.search(r"\d+%\|", "".join(o.get("data", {}).get("text/plain", "")))
+            or (o.get("name") == "stderr" and "it/s]" in "".join(o["text"]))]
+    assert not bars, f"{len(bars)} progress-bar outputs: run the notebook with tools/run_report.py"
+    printed = ["".join(o["text"]) for o in outputs if o.get("name") == "stdout"]
+    assert h.model_code() + "\n" in printed, "the model code the notebook shows is not the package's: re-run it"
+
+
 # Words that belong to the team's work, not to the report a grader reads: goals, budgets, history,
 # tooling and caches. The report states what was asked, chosen, found and what it means.
 TEAM_WORDS = re.compile(r"\b(targets?|budgets?|met|commits?|during development|development runs?|previous version|"
@@ -70,6 +82,7 @@ def test_pdf_builds_with_the_report_and_without_debris(tmp_path):
                     "4. A GAN in the autoencoder", "5. A generator that takes the digit", "Theory 1", "Theory 2",
                     "Headline results of this run"):
         assert heading in text, heading
+    assert "class Encoder(nn.Module)" in text and "class Generator(nn.Module)" in text  # the model code appendix
     for debris in ("it/s]", "HBox(", "import helpers", "Traceback"):
         assert debris not in text, debris
 
