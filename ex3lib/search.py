@@ -47,7 +47,10 @@ def open_study(family: str, folder: Path | None = None, direction: str = "minimi
 
     storage = JournalStorage(JournalFileBackend(str(folder / f"{family}.jsonl")))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(study_name=family, storage=storage, direction=direction, load_if_exists=True)
+    try:  # reading a stored study writes nothing (create_study appends a line to the journal at every open)
+        return optuna.load_study(study_name=family, storage=storage)
+    except KeyError:
+        return optuna.create_study(study_name=family, storage=storage, direction=direction)
 
 
 def finished_trials(study) -> dict:

@@ -388,3 +388,11 @@ def test_the_unlabelled_and_mixture_studies_choose_inside_their_grids_and_read_b
     scores = {int(k): v for k, v in mixture["scores"].items()}
     assert mixture["components"] == max(scores, key=scores.get) and set(scores) == set(mixture["grid"])
     assert mixture["grid"][:2] == [2, 4] and (len(mixture["grid"]) == 2) == (mixture["components"] == 2)
+
+
+def test_opening_a_stored_study_again_writes_nothing_to_its_journal(tmp_path):
+    study = search.open_study("probe", tmp_path)
+    study.set_user_attr("chosen", {"lr": 1e-3})
+    journal = (tmp_path / "probe.jsonl").read_text()
+    again = search.open_study("probe", tmp_path)
+    assert again.user_attrs["chosen"] == {"lr": 1e-3} and (tmp_path / "probe.jsonl").read_text() == journal
