@@ -49,10 +49,20 @@ def save_figure(fig, name: str) -> Path:
     return path
 
 
+GRID_PADDING = 2  # pixels between the digits of an _image_grid
+
+
 def _image_grid(images: torch.Tensor, nrow: int) -> np.ndarray:
     from torchvision.utils import make_grid
 
-    return make_grid(images[:, :, PAD:32 - PAD, PAD:32 - PAD], nrow=nrow, padding=2, pad_value=0.25)[0].numpy()
+    return make_grid(images[:, :, PAD:32 - PAD, PAD:32 - PAD], nrow=nrow, padding=GRID_PADDING,
+                     pad_value=0.25)[0].numpy()
+
+
+def _cell_centres(n: int) -> list[int]:
+    """Pixel positions of the first n rows' (or columns') centres in an _image_grid of 28x28 digits."""
+    digit = 32 - 2 * PAD
+    return [GRID_PADDING + (digit + GRID_PADDING) * i + digit // 2 for i in range(n)]
 
 
 def plot_digit_grid(images: torch.Tensor, title: str, name: str | None, nrow: int = 16,
@@ -71,7 +81,7 @@ def plot_digit_grid(images: torch.Tensor, title: str, name: str | None, nrow: in
     return fig
 
 
-def _label_cells(ax, row_labels: list | None, col_labels: list | None, cell: int = 28 + 2) -> None:
+def _label_cells(ax, row_labels: list | None, col_labels: list | None) -> None:
     """Tick labels at the centres of an _image_grid's rows and columns; no axis where there are none."""
     if row_labels is None and col_labels is None:
         ax.axis("off")
@@ -79,8 +89,8 @@ def _label_cells(ax, row_labels: list | None, col_labels: list | None, cell: int
     ax.grid(False)
     for side in ax.spines.values():
         side.set_visible(False)
-    ax.set_yticks([2 + cell * i + 14 for i in range(len(row_labels or []))], row_labels or [], fontsize=8)
-    ax.set_xticks([2 + cell * i + 14 for i in range(len(col_labels or []))], col_labels or [], fontsize=8)
+    ax.set_yticks(_cell_centres(len(row_labels or [])), row_labels or [], fontsize=8)
+    ax.set_xticks(_cell_centres(len(col_labels or [])), col_labels or [], fontsize=8)
     ax.xaxis.tick_top()
     ax.tick_params(length=0)
 
@@ -100,7 +110,7 @@ def plot_image_rows(rows: dict, title: str, name: str, col_labels: list | None =
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     if col_labels is not None:
         last = np.atleast_1d(axes)[-1]
-        last.set_xticks([2 + 30 * i + 14 for i in range(len(col_labels))], col_labels, fontsize=8)
+        last.set_xticks(_cell_centres(len(col_labels)), col_labels, fontsize=8)
         last.tick_params(length=0)
     fig.suptitle(title, y=1.0)
     fig.tight_layout()

@@ -41,7 +41,7 @@ def main() -> None:
         for p in precisions:
             print(f"{family:<6}{p:>11}{ms[p]:>10.2f}{ms[p] * EPOCH_STEPS[family] / 1000:>10.1f}"
                   f"{ms['float32'] / ms[p]:>9.2f}x")
-    metrics = ROOT / "figures" / "metrics.json"
+    metrics = h.metrics_path()  # where the run wrote it (figures/, or EX3_OUTPUT's)
     if not metrics.exists():
         print(f"{metrics} is missing: `make report` writes it")
         return
@@ -49,10 +49,8 @@ def main() -> None:
     print(f"\nlast full run ({m.get('runtime.device')}, {m.get('runtime.precision')}): seconds, and cost in its unit, "
           f"{m.get('runtime.unit_step_ms', float('nan')):.1f} ms per autoencoder step")
     print(f"  {'part':<10}{'seconds':>8}{'steps':>12}")
-    for key in sorted(k for k in m if k.startswith("runtime.") and k.endswith("_seconds") and k != "runtime.unit_train_seconds"):
-        part = key[len("runtime."):-len("_seconds")]
-        steps = m.get(f"runtime.{part}_cost_ae_steps" if part != "total" else "runtime.cost_ae_steps")
-        print(f"  {part:<10}{m[key]:>8.0f}" + (f"{steps:>12,.0f}" if steps is not None else ""))
+    for row in h.runtime_rows():
+        print(f"  {row['part']:<10}{row['seconds']:>8.0f}{row['steps']:>12,.0f}")
 
 
 if __name__ == "__main__":
