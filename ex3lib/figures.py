@@ -196,7 +196,7 @@ def plot_spectrum(codes: dict, untrained: dict, ds=SPECTRUM_DS):
     for ax, d in zip(np.atleast_1d(axes), ds):
         rank = np.arange(1, d + 1) / d
         ax.plot(rank, correlation_spectrum(codes[d, 0]), marker="o", ms=3, label="trained (seed 0)")
-        ax.plot(rank, correlation_spectrum(untrained[d]), marker="s", ms=3, label="untrained")
+        ax.plot(rank, correlation_spectrum(untrained[d, 0]), marker="s", ms=3, label="untrained")
         ax.axhline(1 / d, color="grey", ls=":", label="uncorrelated (1/d)")
         ax.set_yscale("log")
         ax.set_title(f"d = {d}")
@@ -241,3 +241,12 @@ def plot_transfer(summary: list[dict]):
                        title="Few-label classification, mean ± std over draws", name="transfer", logx=True,
                        bands={arm: ([r[f"{arm}_mean"] - r[f"{arm}_std"] for r in summary],
                                     [r[f"{arm}_mean"] + r[f"{arm}_std"] for r in summary]) for arm in ARMS})
+
+
+def plot_path_density(density: dict, steps_alpha: np.ndarray | None = None):
+    """Distance from each kind of interpolation path to the nearest training code, against the position on the
+    path (mean over pairs; path_density)."""
+    alpha = steps_alpha if steps_alpha is not None else np.linspace(0, 1, len(next(iter(density.values()))))
+    return plot_curves({kind: (alpha, dist) for kind, dist in density.items()}, "position on the path α",
+                       "distance to the nearest training code (standardised)",
+                       "How far each kind of path strays from the training codes", "path_density")

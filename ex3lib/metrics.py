@@ -82,9 +82,23 @@ def verdict(a, b, names: tuple = ("a", "b"), higher_wins: bool = True, level: fl
     """The one rule for naming a winner: a side wins when the paired differences a - b (same seeds, draws or
     label draws) have a Student t interval that excludes zero; otherwise the two are "level"."""
     mean, low, high = paired_interval(a, b, level)
+    return {"mean": mean, "low": low, "high": high, "winner": winner_of(low, high, names, higher_wins)}
+
+
+def winner_of(low: float, high: float, names: tuple = ("a", "b"), higher_wins: bool = True) -> str:
+    """The winner rule on a recorded interval [low, high] of the paired difference a - b: names[0] when it
+    excludes zero on a's side, names[1] on b's, else "level" (verdict's rule, for the claims test)."""
     first_ahead, second_ahead = (low > 0, high < 0) if higher_wins else (high < 0, low > 0)
-    winner = names[0] if first_ahead else names[1] if second_ahead else "level"
-    return {"mean": mean, "low": low, "high": high, "winner": winner}
+    return names[0] if first_ahead else names[1] if second_ahead else "level"
+
+
+def intrinsic_dimension(x) -> float:
+    """TwoNN estimate (Facco et al. 2017) of the intrinsic dimension of the points x [N, D]: from the ratio of
+    each point's second to first nearest-neighbour distance, via scikit-dimension."""
+    import skdim
+
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    return float(skdim.id.TwoNN().fit(x).dimension_)
 
 
 def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:

@@ -14,16 +14,15 @@ from .autoencoder import (
     psnr, reconstruct, train_missing,
 )
 from .metrics import (
-    bootstrap, class_balance, effective_rank, frechet_distance, gaussian_total_correlation,
-    latent_correlation, paired_interval, precision_recall, smallest_eigenvalue,
+    bootstrap, class_balance, effective_rank, frechet_distance, gaussian_total_correlation, intrinsic_dimension,
+    latent_correlation, precision_recall, smallest_eigenvalue, verdict,
 )
 from .classifier import EvalClassifier, classify, eval_classifier_config
 from .transfer import ALL_ARMS, ARMS, arm_config
-from .gan import (
-    Generator, fit_gaussian, fit_gmm, gan_config, latent_gan, mixture_gan_config, mixture_recipe_gan_config,
-    sample_codes,
-)
+from .gan import Generator, fit_gaussian, fit_gmm, gan_config, latent_gan, mixture_gan_config, sample_codes
 from .generation import interpolate, invert_generator, path_scores, slerp
+from functools import partial
+
 from .tables import (
     Column, Table, accuracy_cell, chosen_candidate, format_cell, interval_cell, mean_std, read_metrics, read_validation,
 )
@@ -157,12 +156,14 @@ LONG_SCHEDULE_TABLE = Table(
 # Section 2 --------------------------------------------------------------------------------------
 
 
-def untrained_codes(images: torch.Tensor, seed: int = 0) -> dict:
-    """{d: codes} of the report's encoder architecture with random weights, at every d of the sweep."""
+def untrained_codes(images: torch.Tensor, seeds: tuple = RECIPE.seeds) -> dict:
+    """{(d, seed): codes} of the report's encoder architecture with random weights (initialised at each seed), at
+    every d of the sweep."""
     out = {}
     for d in RECIPE.sweep_ds:
-        set_seed(seed)
-        out[d] = encode(Encoder(ae_config(d)).to(DEVICE), images)
+        for seed in seeds:
+            set_seed(seed)
+            out[d, seed] = encode(Encoder(ae_config(d)).to(DEVICE), images)
     return out
 
 
@@ -180,11 +181,20 @@ def correlation_rows(codes: dict, untrained: dict, pca_codes: dict, n_boot: int 
                      "tc": gaussian_total_correlation(codes[d, 0]),
                      "tc_seeds": [gaussian_total_correlation(codes[d, s]) for s in seeds] if len(seeds) > 1 else None,
                      "eig_min_seeds": [smallest_eigenvalue(codes[d, s]) for s in seeds] if len(seeds) > 1 else None,
-                     "untrained_r": latent_correlation(untrained[d]), "untrained_rank": effective_rank(untrained[d]),
-                     "untrained_tc": gaussian_total_correlation(untrained[d]),
-                     "eig_min": smallest_eigenvalue(codes[d, 0]), "untrained_eig_min": smallest_eigenvalue(untrained[d]),
-                     "pca_r": latent_correlation(pca_codes[d]), "pca_rank": effective_rank(pca_codes[d])})
+                     "untrained_r": latent_correlation(untrained[d, 0]), "untrained_rank": effective_rank(untrained[d, 0]),
+                     "untrained_tc": gaussian_total_correlation(untrained[d, 0]),
+                     "untrained_r_seeds": [latent_correlation(untrained[d, s]) for s in RECIPE.seeds],
+                     "untrained_tc_seeds": [gaussian_total_correlation(untrained[d, s]) for s in RECIPE.seeds],
+                     "untrained_eig_min_seeds": [smallest_eigenvalue(untrained[d, s]) for s in RECIPE.seeds],
+                     "eig_min": smallest_eigenvalue(codes[d, 0]), "untrained_eig_min": smallest_eigenvalue(untrained[d, 0]),
+                     "pca_r": latent_correlation(pca_codes[d]), "pca_rank": effective_rank(pca_codes[d]),
+                     "twonn": intrinsic_dimension(codes[d, 0].numpy())})
     return rows
+
+
+def seeds_or_first(key: str, spec: str):
+    """Table cell: a row's per-seed values where it has several, else its single value."""
+    return lambda row: format_cell(row[f"{key}_seeds"] or row[key], spec)
 
 
 CORRELATION_TABLE = Table(
@@ -192,7 +202,7 @@ CORRELATION_TABLE = Table(
     Column("r", "mean abs r, seed 0", ".3f", "corr.d{d}"),
     Column("low", "95% interval", lambda r: f"[{r['low']:.3f}, {r['high']:.3f}]", "corr.low.d{d}"),
     Column("r_seeds", "seeds 0, 1, 2", ".3f", "corr.d{d}"),
-    Column("untrained_r", "untrained", ".3f", "corr.untrained.d{d}"),
+    Column("untrained_r", "untrained, seeds 0, 1, 2", seeds_or_first("untrained_r", ".3f"), "corr.untrained.d{d}"),
     Column("pca_r", "PCA", ".3f", "corr.pca.d{d}"),
     Column("high", metric="corr.high.d{d}"),
     Column("rank", metric="corr.effective_rank.d{d}"),
@@ -203,21 +213,21 @@ CORRELATION_TABLE = Table(
     Column("eig_min_seeds", metric="corr.eig_min.d{d}"),
     Column("untrained_rank", metric="corr.untrained.effective_rank.d{d}"),
     Column("untrained_tc", metric="corr.untrained.tc.d{d}"),
-    Column("untrained_eig_min", metric="corr.untrained.eig_min.d{d}"))
-
-
-def seeds_or_first(key: str, spec: str):
-    """Table cell: a row's per-seed values where it has several, else its single value."""
-    return lambda row: format_cell(row[f"{key}_seeds"] or row[key], spec)
+    Column("untrained_eig_min", metric="corr.untrained.eig_min.d{d}"),
+    Column("untrained_r_seeds", metric="corr.untrained.d{d}"),
+    Column("untrained_tc_seeds", metric="corr.untrained.tc.d{d}"),
+    Column("untrained_eig_min_seeds", metric="corr.untrained.eig_min.d{d}"),
+    Column("twonn", metric="id.twonn.codes.d{d}"))
 
 
 # The same rows as CORRELATION_TABLE (which records them): the dependence measures beyond |r|.
 CORRELATION_DETAIL_TABLE = Table(
     Column("d", "d"),
     Column("tc", "TC per coordinate (seeds)", seeds_or_first("tc", ".3f")),
-    Column("untrained_tc", "TC, untrained", ".3f"),
+    Column("untrained_tc", "TC, untrained (seeds)", seeds_or_first("untrained_tc", ".3f")),
     Column("eig_min", "smallest eigenvalue (seeds)", seeds_or_first("eig_min", ".4f")),
-    Column("untrained_eig_min", "smallest eigenvalue, untrained", ".4f"))
+    Column("untrained_eig_min", "smallest eigenvalue, untrained (seeds)", seeds_or_first("untrained_eig_min", ".4f")),
+    Column("twonn", "intrinsic dimension of the codes (TwoNN)", ".1f"))
 
 
 # Section 3 --------------------------------------------------------------------------------------
@@ -246,19 +256,20 @@ TRANSFER_TABLE = Table(
 
 
 # The paired comparisons of section 3: (a, b) for the difference a - b, draw by draw.
-TRANSFER_PAIRS = {"frozen_minus_finetune": ("frozen", "finetune"), "finetune_minus_whole": ("finetune", "whole"),
-                  "selftrain_minus_frozen": ("selftrain", "frozen"), "cluster_minus_selftrain": ("cluster", "selftrain")}
+TRANSFER_PAIRS = {"frozen_minus_whole": ("frozen", "whole"), "frozen_minus_finetune": ("frozen", "finetune"),
+                  "finetune_minus_whole": ("finetune", "whole"), "selftrain_minus_frozen": ("selftrain", "frozen"),
+                  "cluster_minus_selftrain": ("cluster", "selftrain")}
 
 
 def paired_rows(summary: list[dict]) -> list[dict]:
-    """One row per number of labels: the paired differences of test accuracy of TRANSFER_PAIRS, mean and 95% interval."""
+    """One row per number of labels: the paired differences of test accuracy of TRANSFER_PAIRS over the draws, mean,
+    95% interval and the verdict of the one winner rule (metrics.verdict)."""
     rows = []
     for s in summary:
         row = {"labels": s["labels"]}
         for key, (a, b) in TRANSFER_PAIRS.items():
-            mean, low, high = paired_interval(s[f"{a}_acc"], s[f"{b}_acc"])
-            row.update({f"{key}_mean": mean, f"{key}_low": low, f"{key}_high": high,
-                        f"{key}_winner": a if low > 0 else b if high < 0 else "no clear winner"})
+            v = verdict(s[f"{a}_acc"], s[f"{b}_acc"], (a, b))
+            row.update({f"{key}_{stat}": v[stat] for stat in ("mean", "low", "high", "winner")})
         rows.append(row)
     return rows
 
@@ -307,52 +318,63 @@ CONTROL_TABLE = Table(
 
 
 def train_section4_gans(ae_cfg: AEConfig, train_codes: torch.Tensor) -> dict:
-    """{(kind, seed): LatentGAN}: the Gaussian-noise GAN (k = RECIPE.report_noise_dim) under its own recipe and under
-    the mixture-prior GAN's, and the mixture-prior GAN, at every RECIPE.gan_seeds seed; the k = 2 GAN at seed 0."""
+    """{(kind, seed): LatentGAN}: the Gaussian-noise GAN (k = RECIPE.report_noise_dim) and the mixture-prior GAN, each
+    under its own searched recipe, at every RECIPE.gan_seeds seed; the other noise sizes RECIPE.noise_sweep at seed 0."""
     gans = {}
     for seed in RECIPE.gan_seeds:
         gans["k8", seed] = latent_gan(gan_config(RECIPE.report_noise_dim, ae_cfg, seed=seed), train_codes)[0]
-        gans["k8_mixrecipe", seed] = latent_gan(mixture_recipe_gan_config(ae_cfg, seed=seed), train_codes)[0]
         gans["gmm_prior", seed] = latent_gan(mixture_gan_config(ae_cfg, seed=seed), train_codes)[0]
-    gans["k2", 0] = latent_gan(gan_config(2, ae_cfg), train_codes)[0]
+    for k in RECIPE.noise_sweep:
+        gans[f"k{k}", 0] = latent_gan(gan_config(k, ae_cfg), train_codes)[0]
     return gans
 
 
 # The samplers of section 4's table: metric key -> name in the table.
 SAMPLERS = {"gaussian": "one Gaussian", "gmm10": "Gaussian mixture, 10 components",
-            "gmm_best": f"Gaussian mixture, {RECIPE.gmm_components} components", "k2": "GAN, Gaussian noise k=2",
-            "k8": "GAN, Gaussian noise k=8", "k8_mixrecipe": "GAN, Gaussian noise k=8, mixture-prior recipe",
+            "gmm_best": f"Gaussian mixture, {RECIPE.gmm_components} components",
+            **{f"k{k}": f"GAN, Gaussian noise k={k}" for k in sorted({*RECIPE.noise_sweep, RECIPE.report_noise_dim})},
             "gmm_prior": "GAN, mixture prior"}
 
 
 def section4_samplers(gans: dict, train_codes: torch.Tensor) -> dict:
-    """{(sampler key, seed): n -> codes} of every sampler of section 4 (sampling seed 1 for every GAN)."""
-    from functools import partial
+    """{(sampler key, seed): (n, seed) -> codes} of every sampler of section 4."""
 
     samplers = {("gaussian", 0): fit_gaussian(train_codes)}
     for seed in RECIPE.gan_seeds:
         samplers["gmm10", seed] = fit_gmm(train_codes, seed=seed)
         samplers["gmm_best", seed] = fit_gmm(train_codes, RECIPE.gmm_components, seed=seed)
     for (kind, seed), gan in gans.items():
-        samplers[kind, seed] = partial(sample_codes, gan.generator, seed=1)
+        samplers[kind, seed] = partial(sample_codes, gan.generator)
     return samplers
 
 
-def judge_sampler(sample, decoder: nn.Module, classifier: EvalClassifier, reference_feats: np.ndarray, n: int) -> dict:
-    """FD of n decoded samples to the reference features, precision, recall, density and coverage, the
-    classifier's mean confidence and the label entropy."""
+def judge_sampler(sample, decoder: nn.Module, classifier: EvalClassifier, reference_feats: np.ndarray, n: int,
+                  fd_only: bool = False) -> dict:
+    """FD of n decoded samples to the reference features, and (unless fd_only) precision, recall, density and
+    coverage, the classifier's mean confidence and the label entropy."""
     feats, probs = classify(classifier, decode(decoder, sample(n)))
+    if fd_only:
+        return {"fd": frechet_distance(feats, reference_feats)}
     # k-NN radii depend on the reference's size: precision and recall compare n samples with n real images.
     return {"fd": frechet_distance(feats, reference_feats), **precision_recall(reference_feats[:n], feats),
             "confidence": float(probs.max(1).mean()), "entropy": class_balance(probs)["entropy"]}
 
 
+def draw_seed(seed: int, draw: int) -> int:
+    """The noise stream of one sample draw of a sampler trained or fitted at `seed`: each pair its own."""
+    return 1 + seed + 1000 * draw
+
+
 def sampler_rows(samplers: dict, decoder: nn.Module, classifier: EvalClassifier, reference_feats: np.ndarray,
-                 n: int = RECIPE.ae_val_size) -> list[dict]:
-    """One row per sampler of SAMPLERS: FD, precision, recall, density and coverage of n decoded samples against
-    the reference, per seed and as the mean over seeds."""
-    judged = {key: judge_sampler(sample, decoder, classifier, reference_feats, n)
-              for key, sample in tqdm(samplers.items(), desc="samplers", leave=False)}
+                 n: int = RECIPE.ae_val_size, draws: int = RECIPE.fd_seed_draws) -> list[dict]:
+    """One row per sampler of SAMPLERS: per seed, the FD of n decoded samples against the reference as the mean
+    over `draws` independent sample draws (so a spread over seeds holds the draws' noise as well as the fit's),
+    and precision, recall, density and coverage of the first draw; and their means over seeds."""
+    judged = {}
+    for (kind, seed), sample in tqdm(samplers.items(), desc="samplers", leave=False):
+        runs = [judge_sampler(partial(sample, seed=draw_seed(seed, j)), decoder, classifier, reference_feats, n,
+                              fd_only=j > 0) for j in range(draws)]
+        judged[kind, seed] = {**runs[0], "fd": float(np.mean([r["fd"] for r in runs])), "fd_draws": [r["fd"] for r in runs]}
     rows = []
     for kind in SAMPLERS:
         runs = [judged[key] for key in judged if key[0] == kind]
@@ -389,20 +411,34 @@ SAMPLER_TABLE = Table(
 
 def fd_sample_noise(sample, decoder: nn.Module, classifier: EvalClassifier, reference_feats: np.ndarray,
                     n: int = RECIPE.ae_val_size, draws: int = RECIPE.fd_draws) -> list[float]:
-    """FD of `draws` independent draws of n samples from one fixed sampler (sample(n, seed)): the FD's own noise."""
-    return [frechet_distance(classify(classifier, decode(decoder, sample(n, seed=100 + i)))[0], reference_feats)
-            for i in range(draws)]
+    """FD of `draws` independent draws of n samples from one fixed sampler (sample(n, seed)): the FD's own noise,
+    from draws none of the sampler rows use."""
+    return [frechet_distance(classify(classifier, decode(decoder, sample(n, seed=100_000 + i)))[0], reference_feats)
+            for i in tqdm(range(draws), desc="FD draws", leave=False)]
 
 
-def sampler_comparisons(rows: list[dict]) -> dict:
-    """Seed-by-seed differences of FD that the report's prose compares, as metrics."""
-    fd = {r["key"]: np.array(r["fd_seeds"]) for r in rows}
-    return {"gan.fid": fd["gmm_prior"].mean(), "gan.seeds": len(RECIPE.gan_seeds), "gan.gmm.best_components": RECIPE.gmm_components,
-            "gan.gmm_best_minus_gmm_prior.max": (fd["gmm_best"] - fd["gmm_prior"]).max(),
-            "gan.gmm10_minus_gmm_prior.min": (fd["gmm10"] - fd["gmm_prior"]).min(),
-            "gan.k8_mixrecipe_minus_gmm_prior.min": (fd["k8_mixrecipe"] - fd["gmm_prior"]).min(),
-            "gan.k8_mixrecipe_minus_k8.min": (fd["k8_mixrecipe"] - fd["k8"]).min(),
-            "gan.k8_minus_gmm10.min": (fd["k8"] - fd["gmm10"]).min()}
+# The paired comparisons of section 4's samplers: (a, b) for the FD difference a - b, seed by seed (lower wins).
+SAMPLER_PAIRS = {"gmm_best_minus_k8": ("gmm_best", "k8"), "gmm_best_minus_gmm_prior": ("gmm_best", "gmm_prior"),
+                 "k8_minus_gmm_prior": ("k8", "gmm_prior"), "k8_minus_gmm10": ("k8", "gmm10"),
+                 "gmm_prior_minus_gmm10": ("gmm_prior", "gmm10")}
+
+
+def sampler_pair_rows(rows: list[dict]) -> list[dict]:
+    """One row per pair of SAMPLER_PAIRS: the paired FD difference over seeds (each seed's FD the mean of its
+    draws), its 95% interval, and the verdict of the one winner rule (lower FD wins)."""
+    fd = {r["key"]: r["fd_seeds"] for r in rows}
+    return [{"key": key, "pair": f"{SAMPLERS[a]} − {SAMPLERS[b]}",
+             **verdict(fd[a], fd[b], (SAMPLERS[a], SAMPLERS[b]), higher_wins=False)}
+            for key, (a, b) in SAMPLER_PAIRS.items()]
+
+
+SAMPLER_PAIRS_TABLE = Table(
+    Column("pair", "FD difference"),
+    Column("mean", "mean over seeds [95% interval]", lambda r: f"{r['mean']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]",
+           "gan.paired.{key}.mean"),
+    Column("winner", "lower FD (one winner rule)"),
+    Column("low", metric="gan.paired.{key}.low"),
+    Column("high", metric="gan.paired.{key}.high"))
 
 
 def interpolation_pairs(labels: torch.Tensor, n_pairs: int = 200, seed: int = 3):
@@ -419,16 +455,44 @@ def interpolation_paths(decoder: nn.Module, generator: Generator, codes_a: torch
     """Decoded paths [pairs, steps, 1, 32, 32] between the same code pairs: the straight line in the
     AE's space, and the line and slerp between the generator's inverted noise vectors.
 
-    Returns (paths by kind, inversion error per end point)."""
+    Returns (paths by kind, their codes [pairs, steps, d] by kind, inversion error per end point)."""
     n_pairs = len(codes_a)
     noise, error = invert_generator(generator, torch.cat([codes_a, codes_b]))
     noise_a, noise_b = noise.split(n_pairs)
     with torch.no_grad():
-        through_gan = lambda path: decode(decoder, generator(path.flatten(0, 1).to(DEVICE)).cpu())
-        paths = {"AE line": decode(decoder, interpolate(codes_a, codes_b, steps).flatten(0, 1)),
+        through_gan = lambda path: generator(path.flatten(0, 1).to(DEVICE)).cpu()
+        codes = {"AE line": interpolate(codes_a, codes_b, steps).flatten(0, 1),
                  "GAN line": through_gan(interpolate(noise_a, noise_b, steps)),
                  "GAN slerp": through_gan(slerp(noise_a, noise_b, steps))}
-    return {kind: images.view(n_pairs, steps, 1, 32, 32) for kind, images in paths.items()}, error
+        paths = {kind: decode(decoder, c).view(n_pairs, steps, 1, 32, 32) for kind, c in codes.items()}
+    return paths, {kind: c.view(n_pairs, steps, -1) for kind, c in codes.items()}, error
+
+
+def path_density(code_paths: dict, train_codes: torch.Tensor) -> dict:
+    """{kind: [steps]}: along each kind of path, the mean over pairs of the distance from the path's code to its
+    nearest training code, in the training codes' standardised units: where a path leaves the data."""
+    from sklearn.neighbors import NearestNeighbors
+
+    mean, std = train_codes.mean(0), train_codes.std(0)
+    index = NearestNeighbors(n_neighbors=1).fit(((train_codes - mean) / std).numpy())
+    out = {}
+    for kind, codes in code_paths.items():
+        pairs, steps, d = codes.shape
+        dist = index.kneighbors(((codes.reshape(-1, d) - mean) / std).numpy())[0].reshape(pairs, steps)
+        out[kind] = dist.mean(0)
+    return out
+
+
+def density_metrics(density: dict) -> dict:
+    """The path-density figures the prose argues from: per kind, the nearest-code distance at the path's ends
+    (mean of its first and last step), its largest value and the ratio of the two."""
+    out = {}
+    for kind, dist in density.items():
+        key = kind.lower().replace(" ", "_")
+        ends, peak = float((dist[0] + dist[-1]) / 2), float(dist.max())
+        out |= {f"interp.{key}.nn_dist.ends": ends, f"interp.{key}.nn_dist.max": peak,
+                f"interp.{key}.nn_dist.ratio": peak / ends}
+    return out
 
 
 def interpolation_strips(paths: dict, real_a: torch.Tensor, real_b: torch.Tensor, pairs: int = 5) -> dict:
@@ -516,6 +580,20 @@ ABLATION_TABLE = Table(
 CEILING_TABLE = Table(
     Column("recon", "reconstructions of real test digits recognised (mean over digits)", ".1%", "cgan.recon_ceiling"),
     Column("aux", "test codes the auxiliary classifier labels correctly (seed 0)", ".1%", "cgan.aux_classifier_accuracy"))
+
+
+def noise_walk(decoder: nn.Module, generator: Generator, digit: int, walks: int = 3, steps: int = 10,
+               seed: int = 11) -> torch.Tensor:
+    """Decoded samples [walks, steps, 1, 32, 32] of one requested digit along great circles (slerp) between
+    pairs of noise vectors: what the noise alone changes in the digit's shape."""
+    if not 0 <= digit <= 9:
+        raise ValueError(f"digit must be 0..9, got {digit}")
+    noise = generator.sample_noise(2 * walks, torch.Generator().manual_seed(seed))
+    path = slerp(noise[:walks], noise[walks:], steps).flatten(0, 1)
+    generator.eval()
+    with torch.no_grad():
+        codes = generator(path.to(DEVICE), torch.full((len(path),), digit, device=DEVICE)).cpu()
+    return decode(decoder, codes).view(walks, steps, 1, 32, 32)
 
 
 def digit_rows(per_digit: dict) -> list[dict]:

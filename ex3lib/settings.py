@@ -81,6 +81,7 @@ class Recipe:
     # validation protocol, which kept only the lower learning rate (3e-4 for 1e-3).
     gan_recipe: dict = _frozen(dict(lr=3e-4, r1=10.0, hidden=256))
     report_noise_dim: int = 8  # the Gaussian-noise GAN's, the conditional generator's and the interpolation's
+    noise_sweep: tuple = (2, 4, 16)  # section 4: the Gaussian-noise GAN's other noise sizes k, at seed 0
     # Lengths chosen by tools/validate.py's "length" part: the length curves' choice, doubled while the shorter
     # run's validation FD is more than 10% above the doubled run's, at most twice.
     gan_steps: int = 24000  # unconditional, Gaussian noise (its FD still fell at this cap)
@@ -99,7 +100,9 @@ class Recipe:
     mixture_warmup: int = 300  # discriminator-only steps first: the generator starts at a good fit already
     gmm_components: int = 100  # the mixture baseline's size, by held-out log-likelihood of validation codes
     cgan_seeds: tuple = (0, 1, 2)  # section 5: seeds of both arms of the auxiliary-term ablation
-    fd_draws: int = 5  # section 4: independent sample draws of one fixed sampler, for the FD's own noise
+    fd_draws: int = 20  # section 4: independent sample draws of one fixed sampler, for the FD's own noise
+    fd_seed_draws: int = 3  # section 4: sample draws per trained sampler; its FD is their mean
+    cluster_fits: int = 3  # section 3: seeds of cluster-then-label's projection and mixture; draw s uses fit s mod 3
     cas_size: int = 20000  # section 5: digits that train the train-on-generated classifier (and its real twin)
     digit_samples: int = 1000  # section 5: samples of each requested digit that its per-digit scores read
 
@@ -114,7 +117,7 @@ FULL = Recipe()
 SMOKE_RECIPE = replace(
     FULL, ae_epochs=2, ae_train_size=1024, ae_val_size=512, seeds=(0, 1), label_draws=2, transfer_max_steps=20,
     transfer_pool_size=1500, selftrain_fractions=(0.5,), selftrain_steps=20, classifier_epochs=1,
-    classifier_train_size=1024, gan_seeds=(0, 1), gan_steps=100, cgan_seeds=(0, 1), cgan_steps=100,
+    classifier_train_size=1024, gan_seeds=(0, 1), gan_steps=100, cgan_seeds=(0, 1), cgan_steps=100, fd_draws=3, fd_seed_draws=2, cluster_fits=2,
     cgan_aux_steps=100, mixture_steps=100, mixture_warmup=20, gmm_components=4, cas_size=2000, digit_samples=300,
     test_size=2000)
 RECIPE = SMOKE_RECIPE if SMOKE else FULL  # the recipe of this process

@@ -48,7 +48,9 @@ def record_metrics(values: dict) -> None:
             value = value.item()
         if not isinstance(value, (int, float, str)):
             raise ValueError(f"metric {key!r} must be a number or a string, got {type(value).__name__}")
-        metrics[key] = round(value, 6) if isinstance(value, float) else value
+        # 10 significant digits: a number the tables print to 4 digits reads back as the same 4 digits (a
+        # rounding to 6 decimals turned 0.0340650 into a tie, which the headline printed as 0.03406).
+        metrics[key] = float(f"{value:.10g}") if isinstance(value, float) else value
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(metrics, indent=1, sort_keys=True))
     os.replace(tmp, path)
@@ -125,7 +127,7 @@ def accuracy_cell(arm: str):
 def interval_cell(key: str):
     """Table cell of a paired difference: mean [95% interval], and the better arm where the interval excludes 0."""
     return lambda row: (f"{row[f'{key}_mean']:+.1%} [{row[f'{key}_low']:+.1%}, {row[f'{key}_high']:+.1%}]"
-                        + ("" if row[f"{key}_winner"] == "no clear winner" else f" {row[f'{key}_winner']}"))
+                        + ("" if row[f"{key}_winner"] == "level" else f" {row[f'{key}_winner']}"))
 
 
 @dataclass(frozen=True)

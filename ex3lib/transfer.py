@@ -217,7 +217,7 @@ def transfer_experiment(ae_config: AEConfig, encoder_state: dict, train_images, 
     sees the same labelled images. `configs` maps each arm of train_few_label to its recipe (arm_config
     by default). The frozen heads of all draws of a
     label count train as one batched model; the frozen arms and cluster-then-label are scored on
-    codes encoded once; the clusters are fitted once, on the pool's codes.
+    codes encoded once; the clusters are fitted on the pool's codes at RECIPE.cluster_fits seeds.
     """
     configs = configs or {arm: arm_config(arm) for arm in ALL_ARMS}
     train_images, train_labels = train_images[:RECIPE.transfer_pool_size], train_labels[:RECIPE.transfer_pool_size]
@@ -225,8 +225,11 @@ def transfer_experiment(ae_config: AEConfig, encoder_state: dict, train_images, 
     encoder.load_state_dict(encoder_state)
     encoder.to(DEVICE).eval()
     pool_codes, test_codes = encode(encoder, train_images), encode(encoder, test_images).to(DEVICE)
-    clusters = CodeClusters(pool_codes, **(cluster_setting or RECIPE.cluster_setting))
-    test_resp, y = clusters.responsibilities(test_codes), train_labels
+    # Cluster-then-label's fits (projection and mixture) at RECIPE.cluster_fits seeds; draw s uses fit s mod fits,
+    # so its spread over draws holds the fit's variance as well as the labelled draw's.
+    fits = [CodeClusters(pool_codes, **{**(cluster_setting or RECIPE.cluster_setting), "seed": f})
+            for f in tqdm(range(RECIPE.cluster_fits), desc="cluster fits", leave=False)]
+    test_resp, y = [c.responsibilities(test_codes) for c in fits], train_labels
     rows, bar = [], tqdm(total=sum(draws.values()) * len(ARMS), desc="transfer runs", leave=False)
     for n, k in draws.items():
         idx = [balanced_subset(y, n, seed=1000 * n + s) for s in range(k)]
@@ -234,9 +237,11 @@ def transfer_experiment(ae_config: AEConfig, encoder_state: dict, train_images, 
         for s, i in enumerate(idx):
             row = lambda arm, train, test: rows.append({"labels": n, "draw": s, "arm": arm, "train accuracy": train,
                                                         "accuracy": test})
+            fit = s % len(fits)
+            clusters = fits[fit]
             names = clusters.name_clusters(i.numpy(), y[i].numpy())
             row("cluster", float((clusters.predict(names, clusters.fitted_resp[i.numpy()]) == y[i].numpy()).mean()),
-                float((clusters.predict(names, test_resp) == test_labels.numpy()).mean()))
+                float((clusters.predict(names, test_resp[fit]) == test_labels.numpy()).mean()))
             row("frozen", accuracy(heads[s].from_codes, pool_codes[i], y[i]), accuracy(heads[s].from_codes, test_codes, test_labels))
             for arm in ("selftrain", "finetune", "whole", "scratch"):
                 model = train_few_label(arm, encoder_state, ae_config, train_images[i], y[i], train_images, configs[arm],

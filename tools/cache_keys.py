@@ -34,9 +34,9 @@ def report_configs(recipe=h.FULL) -> dict:
     ae = h.ae_config(recipe=r)
     for s in r.gan_seeds:
         out[f"gan.k{r.report_noise_dim}.s{s}"] = h.gan_config(r.report_noise_dim, ae, seed=s, recipe=r)
-        out[f"gan.k2.s{s}"] = h.gan_config(2, ae, seed=s, recipe=r)
         out[f"gan.mixture_prior.s{s}"] = h.mixture_gan_config(ae, seed=s, recipe=r)
-        out[f"gan.mixture_recipe.s{s}"] = h.mixture_recipe_gan_config(ae, seed=s, recipe=r)
+    for k in r.noise_sweep:
+        out[f"gan.k{k}.s0"] = h.gan_config(k, ae, recipe=r)
     for s in r.cgan_seeds:
         for w in (r.cgan_aux_weight, 0.0):
             out[f"cgan.aux{w:g}.s{s}"] = h.gan_config(r.report_noise_dim, ae, conditional=True, aux_weight=w, seed=s,
