@@ -58,6 +58,23 @@ def test_the_report_speaks_of_the_experiment_not_of_the_team():
     assert not found, f"ex3.ipynb's rendered text holds team words: {found}"
 
 
+# Code paths, tool names and processor features: reproducibility detail, which belongs in the appendix.
+PROCESS_WORDS = re.compile(r"[\w/]+\.py\b|\btools/|\bprdc\b|\bAVX\w*|\bAMX\b|\bbfloat16\b|\bautocast\b", re.IGNORECASE)
+
+
+def test_the_body_names_no_code_path_tool_or_processor_feature():
+    body = []
+    for cell in json.loads((ROOT / "ex3.ipynb").read_text())["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and source.startswith(("## Theory", "## Appendix")):
+            break
+        if cell["cell_type"] == "markdown":
+            body.append(source)
+    found = sorted({m.group(0) for m in PROCESS_WORDS.finditer("\n".join(body))})
+    assert not found, f"the report's body names: {found}"
+    assert PROCESS_WORDS.search("chosen by tools/validate.py") and not PROCESS_WORDS.search("a plain sentence")
+
+
 def test_the_word_check_catches_a_logbook_sentence():
     nb = {"cells": [{"cell_type": "markdown", "source": ["The previous version (commit `ef5fdd4`) met the target."]}]}
     assert len(TEAM_WORDS.findall(rendered_text(nb))) == 4
