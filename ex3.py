@@ -16,22 +16,16 @@
 # %% [markdown]
 # # Exercise 3: autoencoders and generative models in a latent space (MNIST)
 #
-# A small convolutional autoencoder compresses an MNIST digit to a code of about ten numbers. This report
-# asks what that code holds and what it is good for:
+# A small convolutional autoencoder compresses an MNIST digit to a code of about ten numbers. The report
+# asks what that code holds and what it is good for: (1) the best layers at the bottleneck and the effect
+# of the code size $d$, against PCA; (2) whether a larger code has more correlated coordinates; (3) a frozen
+# encoder with a small classifier against training the whole network on 10 to 1,000 labels; (4) a GAN that
+# generates codes for the pretrained decoder, and interpolation in its noise space against the code space;
+# (5) a generator that takes the digit to draw as an input. Two theory questions and an appendix (recipes,
+# model code) follow. Images are the 28x28 MNIST digits zero-padded to 32x32, in [0, 1].
 #
-# 1. **Autoencoder.** Which layers between the convolutional trunk and the code work best, and how the
-#    error falls with the code size $d$, against PCA.
-# 2. **Correlation.** Whether a larger code makes its coordinates more correlated.
-# 3. **Transfer.** The frozen encoder with a small classifier trained on 10 to 1,000 labels, against
-#    training the whole network on the same labels.
-# 4. **Latent GAN.** A generator of codes, decoded by the pretrained decoder; and interpolation in the
-#    GAN's noise space against interpolation in the code space.
-# 5. **Conditional generator.** One generator that takes the digit to draw as an input.
-#
-# Two theory questions follow, then an appendix with the recipes and the model code. Images are the
-# 28x28 MNIST digits zero-padded to 32x32, with pixels in [0, 1]. **One rule names winners:** a side wins a
-# comparison when the 95% Student t interval of the paired differences (same seeds, same draws) excludes
-# zero; otherwise the two are *level*.
+# **One rule names winners:** a side wins a comparison when the 95% Student t interval of the paired
+# differences (same seeds, same draws) excludes zero; otherwise the two are *level*.
 
 # %%
 # The table of headline results is filled in by the last cell of the notebook.
@@ -102,13 +96,14 @@ display(h.DESIGN_TABLE.show(designs))
 # fc512 and fc2x512 have the lowest test error in each of their two seeds. fc2x512 is the lower of the two
 # in both seeds, too few for a verdict, so the report uses fc512, two thirds of its size.
 #
-# **Why width helps.** The design's error falls with the number of hidden units before the code: none
-# (linear), 128 (fc128), 256 (conv), 640 (conv_wide), 512 unshared (fc512). A linear map can only pick $d$
+# **Why width helps.** The design's error falls with the number of hidden units before the code, from none (linear) through 128
+# (fc128) and 256 (conv; level with fc128 within the seed spread) to 640 shared units (conv_wide) and 512
+# unshared ones (fc512). A linear map can only pick $d$
 # directions of the trunk's features; a hidden ReLU layer first splits its input into regions, so the code
 # can use different features for different digits, and the decoder's mirror layer can draw differently
 # in each region. At equal parameter count conv_wide beats fc128 by far more than the seed spread of fc512:
-# more hidden units matter more than unshared weights. Sharing costs something too: fc512, with fewer
-# units than conv_wide, is lower still.
+# more hidden units matter more than unshared weights. fc512, with fewer units than conv_wide but more than three times its parameters, is
+# lower still.
 
 # %% [markdown]
 # ### 1c. Latent size against PCA
@@ -134,7 +129,7 @@ display(h.LONG_SCHEDULE_TABLE.show(long))
 # of the error, far less than the gap between neighbouring sizes.
 #
 # **Why.** PCA can only project onto a flat subspace; the digits lie near a curved set of about 14
-# dimensions (section 2), which a nonlinear code of 10 numbers can follow and a linear one cannot.
+# dimensions (section 2), which a nonlinear code of 10 numbers can follow far more closely than a flat one.
 #
 # **Not at the plateau.** Twice the epochs lowers the test error by a few percent at $d = 10$ and by
 # about a fifth at $d = 64$ (table above): the fixed 10-epoch recipe understates what large codes gain.
@@ -183,8 +178,8 @@ clock.section(2)
 
 # %% [markdown]
 # **Result.** A larger code does not make its coordinates more correlated pair by pair: over the three
-# seeds, $\overline{|r|}$ is lower at $d = 64$ than at $d = 4$, and at $d = 4$, 10 and 64 it is level with the
-# untrained encoder's (figure). Seeds differ by more than the bootstrap band (at $d = 10$ by about 0.02), so
+# seeds, $\overline{|r|}$ is lower at $d = 64$ than at $d = 4$, and at $d = 4$, 10 and 64 it is level with the untrained encoder's by the paired rule
+# (figure; at $d = 4$ only just, every trained seed lying above every untrained one). Seeds differ by more than the bootstrap band (at $d = 10$ by about 0.02), so
 # the wiggles between $d = 8$ and 32, from seed 0 alone, are not read as a trend; nor is $d = 2$, whose
 # mean is a single pair and whose untrained value ranges from 0.03 to 0.31 over initialisations. What
 # training changes shows beyond pairs: at $d = 64$ the smallest eigenvalue falls 44 to 104 times below the
@@ -198,9 +193,10 @@ clock.section(2)
 # own intrinsic dimension (last column) equals $d$ up to $d = 4$, then grows ever more slowly and levels
 # off near 11 from $d = 32$ on. Below that level every coordinate carries something the others do not;
 # above it the code has more coordinates than the digits have directions, and nothing in the loss stops
-# training from spending the spare ones on near-copies of others: hence the collapse of the smallest
-# eigenvalue at $d = 64$, and not at $d \le 16$, where trained and untrained spectra stay within a factor of
-# two.
+# training from spending the spare ones on near-copies of others: hence the collapse of the smallest eigenvalue at $d = 64$, and not at $d \le 32$, where trained and
+# untrained smallest eigenvalues stay within a factor of two: it appears only well above the data's
+# dimension. The $d = 64$ model is also the furthest from its plateau (section 1), so the collapse may grow
+# or shrink with training.
 
 # %% [markdown]
 # ## 3. Transfer learning from tens of labels
@@ -277,7 +273,7 @@ clock.section(3)
 # draws, which includes the three fits, is 0.01 points. Both arms use the 60,000 unlabelled codes: they show what unlabelled data adds, not a
 # limit of the frozen representation. Training from scratch is the least accurate arm at every number of labels. Of the 25
 # paired intervals, four end within a quarter of a point of zero (frozen against whole at 100 labels,
-# frozen against fine-tuning at 50, 100 and 1,000 labels), so those verdicts are marginal.
+# frozen against fine-tuning at 50, 100 and 1,000 labels), so those verdicts are fragile.
 
 # %% [markdown]
 # ## 4. A GAN in the autoencoder's latent space
@@ -351,7 +347,8 @@ for kind, title in (("gmm_prior", "the mixture prior"), ("k8", "Gaussian noise (
 # 10-component mixture it starts from. The Gaussian-noise and mixture-prior GANs are level, as are the
 # mixture-prior GAN and the 100-component mixture. With three seeds the interval uses $t = 4.3$, so
 # "level" means undetermined, not equal. A single Gaussian has the worst FD and precision but the highest
-# recall: a wide cloud that covers the digits and much else.
+# recall: a wide cloud that reaches near most real digits but puts many samples off them, while about
+# half of the real digits have no sample close by (coverage 0.51).
 #
 # **Noise size** (one seed each, same recipe). The FD falls from $k = 2$ to 8 and little further at 16,
 # and recall collapses below $k = 8$ (0.07 at $k = 2$): a generator cannot spread fewer noise dimensions
@@ -408,14 +405,16 @@ clock.section(4)
 # 200 pairs). A straight line between two codes of different digits crosses the empty space
 # between their clusters, where the decoder has never been trained and draws blends. The GAN maps its
 # connected noise space onto the clusters, so its paths stay on the data and must cross from one cluster to
-# the next in a few steps, through whatever cluster lies between: the jumps and the third digits. One GAN
+# the next in a few steps, through whatever cluster lies between: the jumps and the third digits. The
+# distance does not order the GAN's two paths (slerp strays further than the line yet has the lower FD), so
+# it explains the AE line's blends, not every difference in realism. One GAN
 # seed and 200 pairs; the paths' ends are decoded codes, and the inversion leaves an error (printed).
 
 # %% [markdown]
 # ## 5. A generator that takes the digit as input
 #
-# **Design.** A conditional GAN in the same latent space (Mirza & Osindero 2014), with the Gaussian-noise
-# GAN's recipe. The generator gets the noise ($k = 8$) **concatenated with a one-hot vector of the requested
+# **Design.** A conditional GAN in the same latent space (Mirza & Osindero 2014), with the Gaussian-noise GAN's architecture and learning rate and its own length (3,000 steps, chosen on
+# held-out FD). The generator gets the noise ($k = 8$) **concatenated with a one-hot vector of the requested
 # digit**, so only the shape is random; a **projection discriminator** (Miyato & Koyama 2018) judges whether
 # a code is realistic *for that digit*; an **auxiliary classifier** of codes, trained on the real codes and
 # frozen, adds 0.1 times its cross-entropy for the requested digit to the generator's loss (AC-GAN, Odena
@@ -489,7 +488,7 @@ clock.section(5)
 # whose sizes and closure vary.
 #
 # **The noise carries the style.** In the first grid each column shares one noise vector and one style
-# while the digit follows the row. Along a walk through the noise with the digit fixed (last figure), the 2
+# while the digit follows the row, except column 8, where the requested 0 and 6 look like 8s. Along a walk through the noise with the digit fixed (last figure), the 2
 # changes gradually: its slant and stroke weight drift, and its base turns from a flat stroke into a loop
 # (walks 1 and 3); walk 2 starts from a malformed, 3-like shape and ends as a clean 2 with a looped base.
 # The 64 sampled 7s vary the same way, in slant, stroke thickness and the top bar, not in position or size.
@@ -506,8 +505,8 @@ clock.section(5)
 #    and a single linear map worst: the hidden units let the code use different features for different
 #    digits.
 # 2. **Correlation.** A larger code does not make its coordinates more correlated pair by pair; the
-#    pairwise level is the untrained architecture's. Once the code has more coordinates than the digits
-#    have directions (about 11 to 14), training makes some of them near-copies of others.
+#    pairwise level stays near the untrained architecture's. At $d = 64$, far more coordinates than the
+#    digits have directions (about 11 to 14), training makes some of them near-copies of others.
 # 3. **Transfer.** The frozen encoder with a small head beats the whole network trained on the same few
 #    labels up to 100 labels and loses by half a point at 1,000. The frozen codes hold more than a head
 #    finds from few labels: cluster-then-label on them reaches about 96% from 20 labels.
