@@ -119,8 +119,10 @@ def plot_image_rows(rows: dict, title: str, name: str, col_labels: list | None =
 
 
 def plot_curves(series: dict, xlabel: str, ylabel: str, title: str, name: str,
-                logx: bool = False, logy: bool = False, bands: dict | None = None, points: dict | None = None):
-    """Lines y(x) with optional shaded bands {label: (lo, hi)} and scatter points {label: (x, y)}."""
+                logx: bool = False, logy: bool = False, bands: dict | None = None, points: dict | None = None,
+                xticks: list | None = None):
+    """Lines y(x) with optional shaded bands {label: (lo, hi)} and scatter points {label: (x, y)}; on a log x axis
+    the ticks are every x value, or `xticks`."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4))
@@ -134,7 +136,7 @@ def plot_curves(series: dict, xlabel: str, ylabel: str, title: str, name: str,
         ax.scatter(x, y, marker="x", s=40, zorder=3, label=label, color="black")
     if logx:
         ax.set_xscale("log", base=2)
-        xs = sorted({v for x, _ in series.values() for v in x})
+        xs = xticks or sorted({v for x, _ in series.values() for v in x})
         ax.set_xticks(xs, [str(v) for v in xs])
     if logy:
         ax.set_yscale("log")
@@ -184,7 +186,7 @@ def plot_correlation(rows: list[dict]):
                        points={"trained, seeds 1 and 2": seed_points(rows, "r_seeds")})
 
 
-SPECTRUM_DS = (4, 16, 64)  # latent sizes whose correlation spectra section 2 draws
+SPECTRUM_DS = (4, 16, 32, 64)  # latent sizes whose correlation spectra section 2 draws
 
 
 def plot_spectrum(codes: dict, untrained: dict, ds=SPECTRUM_DS):
@@ -215,13 +217,14 @@ def plot_validation_curves(search: dict):
 
     transfer = search["transfer"]
     labels = [str(n) for n in transfer["labels"]]
-    fig, axes = plt.subplots(1, len(labels), figsize=(4.2 * len(labels), 3.6), sharey=False)
-    for arm, marker in zip(("frozen", "finetune", "whole", "scratch"), "osD^"):
+    fig, axes = plt.subplots(1, len(labels), figsize=(4.2 * len(labels), 3.6), sharey=True)
+    for i, (arm, marker) in enumerate(zip(("frozen", "finetune", "whole", "scratch"), "osD^")):
         chosen, cand = transfer["selection"][arm], chosen_candidate(transfer, arm)
         for ax, n in zip(np.atleast_1d(axes), labels):
             curve = cand["runs"][n]["curve"]
             ax.plot([int(k) for k in curve], list(curve.values()), marker=marker, label=arm)
-            ax.scatter([chosen["steps"]], [curve[str(chosen["steps"])]], marker="x", s=60, color="black", zorder=3)
+            ax.scatter([chosen["steps"]], [curve[str(chosen["steps"])]], marker="x", s=60, color="black", zorder=3,
+                       label="chosen length" if i == 0 else None)
     for ax, n in zip(np.atleast_1d(axes), labels):
         ax.set_xscale("log", base=2)
         ax.set_title(f"{n} labels")
@@ -235,10 +238,13 @@ def plot_validation_curves(search: dict):
 
 def plot_transfer(summary: list[dict]):
     """Test accuracy of every arm against the number of labels, mean ± std over draws."""
-    ns = [r["labels"] for r in summary]
-    return plot_curves({arm: (ns, [r[f"{arm}_mean"] for r in summary]) for arm in ARMS},
+    # each arm's points nudged sideways (by a few percent, on the log axis) so that arms with equal means stay visible
+    nudge = {arm: 1.04 ** (i - (len(ARMS) - 1) / 2) for i, arm in enumerate(ARMS)}
+    ns = {arm: [r["labels"] * nudge[arm] for r in summary] for arm in ARMS}
+    return plot_curves({arm: (ns[arm], [r[f"{arm}_mean"] for r in summary]) for arm in ARMS},
                        xlabel="number of labels (class-balanced)", ylabel="test accuracy (10,000 images)",
                        title="Few-label classification, mean ± std over draws", name="transfer", logx=True,
+                       xticks=[r["labels"] for r in summary],
                        bands={arm: ([r[f"{arm}_mean"] - r[f"{arm}_std"] for r in summary],
                                     [r[f"{arm}_mean"] + r[f"{arm}_std"] for r in summary]) for arm in ARMS})
 

@@ -78,7 +78,8 @@ def path_scores(classifier: EvalClassifier, images: torch.Tensor, reference_feat
     Realism of the inner images: FID against the reference features and the classifier's mean
     confidence. Smoothness: the largest single step in classifier features as a share of the whole
     path length (1/(steps-1) for evenly spaced steps), the number of label changes, and the share
-    of paths whose inner images show a digit that neither end shows.
+    of paths whose inner images show a digit that neither end shows. "per_path" holds each path's own
+    confidence, largest step, single label change and third digit, for paired comparisons over the pairs.
     """
     paths, steps = images.shape[:2]
     feats, probs = classify(classifier, images.flatten(0, 1))
@@ -87,11 +88,14 @@ def path_scores(classifier: EvalClassifier, images: torch.Tensor, reference_feat
     inner = inner.flatten()
     labels = probs.argmax(1).reshape(paths, steps)
     jumps = np.linalg.norm(np.diff(feats.reshape(paths, steps, -1), axis=1), axis=2)
-    third = [(set(row[1:-1]) - {row[0], row[-1]}) != set() for row in labels]
+    third = np.array([(set(row[1:-1]) - {row[0], row[-1]}) != set() for row in labels], dtype=float)
+    per_path = {"confidence": probs.max(1).reshape(paths, steps)[:, 1:-1].mean(1),
+                "max jump": jumps.max(1) / jumps.sum(1).clip(1e-12),
+                "one change": (label_changes(labels) == 1).astype(float), "third digit": third}
     return {"FID": frechet_distance(feats[inner], reference_feats), "confidence": float(probs[inner].max(1).mean()),
-            "max jump": float((jumps.max(1) / jumps.sum(1).clip(1e-12)).mean()),
-            "label changes": float(label_changes(labels).mean()),
-            "one change": float((label_changes(labels) == 1).mean()), "third digit": float(np.mean(third))}
+            "max jump": float(per_path["max jump"].mean()), "label changes": float(label_changes(labels).mean()),
+            "one change": float(per_path["one change"].mean()), "third digit": float(third.mean()),
+            "per_path": per_path}
 
 
 def conditional_scores(decoder: nn.Module, generator: Generator, classifier: EvalClassifier,

@@ -46,7 +46,7 @@ class AutoencoderStudy:
 
 def train_autoencoder_study(images: torch.Tensor) -> AutoencoderStudy:
     """Every autoencoder of section 1: the latent-size sweep (RECIPE.seeds at RECIPE.seed_ds), the bottleneck designs,
-    a second seed of the RECIPE.second_seed_designs designs with the lowest held-out error, and the
+    every seed of RECIPE.seeds for the RECIPE.second_seed_designs designs with the lowest held-out error, and the
     RECIPE.long_schedule_ds models on twice RECIPE.ae_epochs."""
     sweep = {(d, s): ae_config(d, seed=s) for d in RECIPE.sweep_ds for s in RECIPE.seeds if s == 0 or d in RECIPE.seed_ds}
     designs = {(name, 0): ae_config(RECIPE.report_d, name) for name in RECIPE.bottleneck_designs}
@@ -56,7 +56,7 @@ def train_autoencoder_study(images: torch.Tensor) -> AutoencoderStudy:
     trained = {c: autoencoder(c, images) for c in configs}
     held_out = {name: trained[c][1]["val_mse_history"][-1] for (name, _), c in designs.items()}
     for name in sorted(held_out, key=held_out.get)[:RECIPE.second_seed_designs]:
-        designs[name, 1] = ae_config(RECIPE.report_d, name, seed=1)
+        designs.update({(name, s): ae_config(RECIPE.report_d, name, seed=s) for s in RECIPE.seeds[1:]})
     train_missing(list(designs.values()), images)
     trained.update({c: autoencoder(c, images) for c in designs.values()})
     return AutoencoderStudy(trained, sweep, designs, long)
@@ -76,7 +76,7 @@ def reconstruction_scores(s1: AutoencoderStudy, test_images: torch.Tensor) -> di
 
 def design_rows(s1: AutoencoderStudy, scores: dict) -> list[dict]:
     """One row per bottleneck design: parameters, held-out MSE of seed 0 (which picks the designs that get
-    a second seed), test MSE of each seed, PSNR of seed 0."""
+    more seeds), test MSE of each seed, PSNR of seed 0."""
     rows = []
     for name in RECIPE.bottleneck_designs:
         configs = [c for (n, _), c in s1.designs.items() if n == name]
@@ -86,7 +86,6 @@ def design_rows(s1: AutoencoderStudy, scores: dict) -> list[dict]:
                      "bottleneck parameters": count_parameters(model.encoder.head, model.decoder.head),
                      "val_mse": s1.trained[configs[0]][1]["val_mse_history"][-1],
                      "mse": mse[0], "mse_seeds": mse if len(mse) > 1 else None,
-                     "mse_seed1": mse[1] if len(mse) > 1 else None,
                      "mse_mean": float(np.mean(mse)) if len(mse) > 1 else None,
                      "psnr": scores[configs[0]]["psnr"], "train_seconds": scores[configs[0]]["train_seconds"]})
     return rows
@@ -98,7 +97,7 @@ DESIGN_TABLE = Table(
     Column("bottleneck parameters", "between trunk and code", ","),
     Column("val_mse", "held-out MSE, seed 0", ".4g", "ae.bottleneck.{design}.val_mse"),
     Column("mse", "test MSE, seed 0", ".4g", "ae.bottleneck.{design}.test_mse"),
-    Column("mse_seed1", "test MSE, seed 1", ".4g", "ae.bottleneck.{design}.test_mse_seeds.seed1"),
+    Column("mse_seeds", "test MSE, mean ± std of seeds", mean_std("mse_seeds", ".4g"), "ae.bottleneck.{design}.test_mse_seeds"),
     Column("psnr", "PSNR dB, seed 0", ".2f", "ae.bottleneck.{design}.psnr"),
     Column("mse_mean", metric="ae.bottleneck.{design}.test_mse_seeds.mean"),
     Column("train_seconds", metric="ae.bottleneck.{design}.train_seconds"))
@@ -513,6 +512,33 @@ def interpolation_rows(paths: dict, classifier: EvalClassifier, reference_feats:
     return rows
 
 
+# The interpolation's paired comparisons over the same image pairs: the AE line against each path through the
+# GAN, and the GAN's line against its great circle.
+INTERP_PAIRS = {"ae_line_minus_gan_line": ("ae_line", "gan_line"), "ae_line_minus_gan_slerp": ("ae_line", "gan_slerp"),
+                "gan_line_minus_gan_slerp": ("gan_line", "gan_slerp")}
+INTERP_STATS = {"confidence": True, "max jump": False, "one change": True, "third digit": False}  # higher is better?
+
+
+def interp_pair_rows(rows: list[dict]) -> list[dict]:
+    """One row per pair of INTERP_PAIRS and statistic of INTERP_STATS: the paired difference over the image pairs
+    (the same pairs on both paths), its 95% interval and the verdict of the one winner rule."""
+    per_path = {r["key"]: r["per_path"] for r in rows if "per_path" in r}
+    names = {r["key"]: r["path"] for r in rows}
+    return [{"key": f"{key}.{stat.replace(' ', '_')}", "pair": f"{names[a]} − {names[b]}", "statistic": stat,
+             **verdict(per_path[a][stat], per_path[b][stat], (names[a], names[b]), higher_wins=better)}
+            for key, (a, b) in INTERP_PAIRS.items() for stat, better in INTERP_STATS.items()]
+
+
+INTERP_PAIRS_TABLE = Table(
+    Column("pair", "paths"),
+    Column("statistic", "per-pair statistic"),
+    Column("mean", "mean difference over pairs [95% interval]",
+           lambda r: f"{r['mean']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]", "interp.paired.{key}.mean"),
+    Column("winner", "better (one winner rule)"),
+    Column("low", metric="interp.paired.{key}.low"),
+    Column("high", metric="interp.paired.{key}.high"))
+
+
 INTERP_TABLE = Table(
     Column("path", "path"),
     Column("FID", "FD", ".2f", "interp.{key}.fid"),
@@ -695,7 +721,34 @@ def environment_rows() -> list[dict]:
 ENVIRONMENT_TABLE = Table(Column("item", "setting"), Column("value", "value"))
 RUNTIME_TABLE = Table(Column("part", "part of the run"), Column("seconds", "seconds", ".0f"),
                       Column("steps", "in autoencoder training steps", ",.0f"))
-RECIPE_TABLE = Table(Column("model", "model"), Column("recipe", "recipe"))
+RECIPE_TABLE = Table(Column("model", "model"), Column("recipe", "recipe"), Column("chosen", "how the settings were chosen"))
+
+# How each family's settings were chosen: the grids of the validation search (tools/validate.py, on the 5,000
+# held-out training images) or the reason a setting is fixed. Keyed by recipe_rows' "model".
+FIXED_AFTER_TEST = "fixed after earlier runs scored on test images"
+CHOSEN_HOW = {
+    "autoencoders (section 1)": "fixed in advance, not searched; a schedule twice as long in Appendix A",
+    "section 3, frozen": "head lr searched over 3e-4, 1e-3, 3e-3 (the largest won: a grid edge); steps from its "
+                         "validation curve; head width and weight decay fixed in advance",
+    "section 3, selftrain": "the frozen arm's head; the rounds' schedule fixed in advance",
+    "section 3, finetune": "encoder lr searched over 1e-5, 1e-4, 1e-3 (the smallest won: a grid edge), BatchNorm "
+                           "statistics frozen or learning; steps from its curve; head lr fixed at 1e-3",
+    "section 3, whole": "one candidate (one lr for all weights, as the exercise reads); steps from its curve",
+    "section 3, scratch": "lr searched over 1e-3, 3e-3 (the largest won: a grid edge), random shifts or none; steps "
+                          "from its curve",
+    "section 3, cluster": "searched: UMAP to 2 or 10 dimensions, 15 or 50 neighbours, 10, 20 or 40 components",
+    "evaluation classifier (sections 4-5)": "epochs: the fewest within 0.1 point of the best validation accuracy",
+    "latent GAN, Gaussian noise (section 4)": "steps: held-out FD, doubled while it fell by more than 10%, at most "
+                                              "twice (still falling at the cap); lr, R1 weight and width searched; "
+                                              "betas, batch, D's lr ratio, decay, depth, R1 interval " + FIXED_AFTER_TEST,
+    "latent GAN, mixture prior (section 4)": "steps as above; lr, EMA and warm-up searched; 10 components "
+                                             + FIXED_AFTER_TEST,
+    "Gaussian mixtures (section 4)": "the larger mixture's size: best held-out log-likelihood among 10 to 100 "
+                                     "components (the largest won: a grid edge)",
+    "conditional GAN (section 5)": "steps as above; auxiliary weight searched over 0, 0.1, 0.3, 1 (mean per-digit "
+                                   "FD); lr the Gaussian-noise GAN's; the auxiliary classifier's steps " + FIXED_AFTER_TEST,
+    "train-on-generated classifier (section 5)": "the evaluation classifier's recipe, unchanged",
+}
 HEADLINE_TABLE = Table(Column("result", "result"), Column("value", "value"))
 
 
@@ -713,13 +766,13 @@ def transfer_recipe(arm: str) -> str:
 
 
 def recipe_rows() -> list[dict]:
-    """The settings that matter of every model family, one row each."""
+    """The settings that matter of every model family, one row each, with how they were chosen (CHOSEN_HOW)."""
     ae, clf = ae_config(), eval_classifier_config()
     gan = gan_config(RECIPE.report_noise_dim, ae)
     mix = mixture_gan_config(ae)
     cgan = gan_config(RECIPE.report_noise_dim, ae, conditional=True)
     lr = lambda x: f"{x:g}"
-    return [
+    rows = [
         {"model": "autoencoders (section 1)", "recipe": f"Adam, batch {ae.batch_size}, {ae.epochs} epochs over "
          f"{ae.train_size:,} images, one-cycle peak {lr(ae.lr)}; binary cross-entropy on logits"},
         *[{"model": f"section 3, {arm}", "recipe": transfer_recipe(arm)} for arm in ALL_ARMS],
@@ -735,8 +788,6 @@ def recipe_rows() -> list[dict]:
         {"model": "latent GAN, mixture prior (section 4)", "recipe": f"{mix.components} components, "
          f"{mix.d_warmup} D-only steps, then {mix.steps} steps, constant lr {lr(mix.lr)}, EMA {mix.ema}, "
          f"R1 {mix.r1:g} every {mix.r1_every} D steps"},
-        {"model": "latent GAN, Gaussian noise, mixture-prior recipe (section 4)", "recipe": "as the mixture-prior GAN's "
-         "recipe (warm-up, steps, constant lr, EMA) with the Gaussian-noise GAN's noise and generator"},
         {"model": "Gaussian mixtures (section 4)", "recipe": f"EM, full covariance, 10 and {RECIPE.gmm_components} components, "
          "on the standardised training codes (scikit-learn)"},
         {"model": "conditional GAN (section 5)", "recipe": f"as the Gaussian-noise GAN with a one-hot digit, {cgan.steps} "
@@ -744,3 +795,4 @@ def recipe_rows() -> list[dict]:
         {"model": "train-on-generated classifier (section 5)", "recipe": f"the evaluation classifier's recipe on {RECIPE.cas_size:,} "
          "generated digits (or as many reconstructed real training digits), 1/10 of each digit"},
     ]
+    return [{**row, "chosen": CHOSEN_HOW[row["model"]]} for row in rows]

@@ -5,6 +5,7 @@ import torch
 
 import helpers as h
 from conftest import patch_everywhere
+from ex3lib import generation
 from ex3lib.figures import _image_grid
 
 
@@ -309,3 +310,35 @@ def test_ablation_rows_say_whether_every_seed_agrees():
     assert rows["accuracy"]["agree"] == "all seeds higher" and rows["accuracy"]["mean"] == pytest.approx(0.1)
     assert rows["spread"]["agree"] == "mixed"
     assert h.ablation_rows([base, ours])[0]["agree"] == "all seeds lower"
+
+
+def test_interpolation_pairs_are_judged_per_image_pair_by_the_one_rule():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.5, 0.9, 50)
+
+    def row(key, shift):
+        per_path = {"confidence": base + shift + rng.normal(0, 0.01, 50), "max jump": base.copy(),
+                    "one change": np.ones(50), "third digit": np.zeros(50)}
+        return {"key": key, "path": key.replace("_", " "), "per_path": per_path}
+    rows = {r["key"]: r for r in h.interp_pair_rows([{"key": "floor", "path": "floor"}, row("ae_line", 0.0),
+                                                      row("gan_line", 0.1), row("gan_slerp", 0.0)])}
+    assert rows["ae_line_minus_gan_line.confidence"]["winner"] == "gan line"  # higher confidence wins
+    assert rows["ae_line_minus_gan_line.confidence"]["mean"] == pytest.approx(-0.1, abs=0.01)
+    assert rows["ae_line_minus_gan_slerp.confidence"]["winner"] == "level"
+    assert rows["ae_line_minus_gan_slerp.max_jump"]["winner"] == "level"  # identical paths
+    assert len(rows) == len(h.INTERP_PAIRS) * len(h.INTERP_STATS)
+
+
+def test_path_scores_per_path_statistics_average_to_the_reported_ones(monkeypatch):
+    paths, steps = 6, 5
+    probs = np.full((paths * steps, 10), 0.01)
+    labels = np.array([[0, 0, 1, 1, 1], [0, 2, 2, 1, 1], [3, 3, 3, 3, 4], [0, 1, 0, 1, 0], [5, 5, 5, 5, 6], [7, 7, 7, 7, 7]])
+    probs[np.arange(paths * steps), labels.flatten()] = 0.91
+    feats = np.random.default_rng(1).normal(size=(paths * steps, 4))
+    monkeypatch.setattr(generation, "classify", lambda clf, images: (feats, probs))
+    out = h.path_scores(None, torch.zeros(paths, steps, 1, 32, 32), np.random.default_rng(2).normal(size=(100, 4)))
+    per = out["per_path"]
+    assert per["third digit"].tolist() == [0, 1, 0, 1, 0, 0]  # paths 2 and 4 show a digit neither end shows
+    assert per["one change"].tolist() == [1, 0, 1, 0, 1, 0]
+    assert out["third digit"] == pytest.approx(per["third digit"].mean()) and out["one change"] == pytest.approx(0.5)
+    assert per["confidence"] == pytest.approx(np.full(paths, 0.91)) and out["max jump"] == pytest.approx(per["max jump"].mean())

@@ -102,9 +102,9 @@ def prose_words(nb) -> int:
     return words
 
 
-def test_the_body_is_at_most_3700_words():
+def test_the_body_is_at_most_2600_words():
     words = prose_words(json.loads(NOTEBOOK.read_text()))
-    assert 1000 < words <= 3700, f"the introduction, data section, sections 1 to 5 and conclusion hold {words} words"
+    assert 1000 < words <= 2600, f"the introduction, data section, sections 1 to 5 and conclusion hold {words} words"
 
 
 def test_the_report_ends_with_a_conclusion_before_the_theory_and_an_appendix():

@@ -118,7 +118,7 @@ def test_every_cache_key_of_the_full_report_is_the_recorded_one():
     cache_keys = load_tool("cache_keys")
     recorded = json.loads((ROOT / "tests" / "cache_keys.json").read_text())
     keys = cache_keys.report_cache_keys()
-    assert len(keys) == len(recorded) == 102
+    assert len(keys) == len(recorded) == 114
     assert keys == recorded, "training code changed: if on purpose, run `python tools/cache_keys.py --write`"
 
 
@@ -172,3 +172,11 @@ def test_a_table_spec_records_and_renders_its_rows_from_one_list_of_columns(monk
     assert "| floor |" in lines[2] and "| 0.012 " in lines[3] and "1.0, 2.0" in lines[3]
     with pytest.raises(ValueError, match="recorded twice"):
         h.Table(h.Column("a", metric="x"), h.Column("a", metric="y"))
+
+
+def test_every_recipe_row_says_how_its_settings_were_chosen():
+    rows = h.recipe_rows()
+    assert [r["model"] for r in rows] == list(h.CHOSEN_HOW), "a recipe row without its reason, or a reason without its row"
+    edges = [r["model"] for r in rows if "grid edge" in r["chosen"]]
+    # the choices on a grid's edge, named as such (the transfer arms' learning rates and the mixture's size)
+    assert {"section 3, frozen", "section 3, finetune", "section 3, scratch", "Gaussian mixtures (section 4)"} == set(edges)

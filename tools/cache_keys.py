@@ -25,8 +25,8 @@ def report_configs(recipe=h.FULL) -> dict:
     for d in r.sweep_ds:
         for s in r.seeds:
             out[f"ae.d{d}.s{s}"] = h.ae_config(d, seed=s, recipe=r)
-    for name in r.bottleneck_designs:
-        for s in (0, 1):
+    for name in r.bottleneck_designs:  # every seed of every design: a superset of the designs trained at more seeds
+        for s in r.seeds:
             out[f"ae.{name}.s{s}"] = h.ae_config(r.report_d, name, seed=s, recipe=r)
     for d in r.long_schedule_ds:
         out[f"ae.long.d{d}"] = h.ae_config(d, epochs=2 * r.ae_epochs, recipe=r)
