@@ -88,14 +88,13 @@ def path_scores(classifier: EvalClassifier, images: torch.Tensor, reference_feat
     inner = inner.flatten()
     labels = probs.argmax(1).reshape(paths, steps)
     jumps = np.linalg.norm(np.diff(feats.reshape(paths, steps, -1), axis=1), axis=2)
-    third = np.array([(set(row[1:-1]) - {row[0], row[-1]}) != set() for row in labels], dtype=float)
+    changes = label_changes(labels)
     per_path = {"confidence": probs.max(1).reshape(paths, steps)[:, 1:-1].mean(1),
-                "max jump": jumps.max(1) / jumps.sum(1).clip(1e-12),
-                "one change": (label_changes(labels) == 1).astype(float), "third digit": third}
+                "max jump": jumps.max(1) / jumps.sum(1).clip(1e-12), "one change": (changes == 1).astype(float),
+                "third digit": np.array([bool(set(row[1:-1]) - {row[0], row[-1]}) for row in labels], dtype=float)}
     return {"FID": frechet_distance(feats[inner], reference_feats), "confidence": float(probs[inner].max(1).mean()),
-            "max jump": float(per_path["max jump"].mean()), "label changes": float(label_changes(labels).mean()),
-            "one change": float(per_path["one change"].mean()), "third digit": float(third.mean()),
-            "per_path": per_path}
+            "label changes": float(changes.mean()), "per_path": per_path,
+            **{stat: float(per_path[stat].mean()) for stat in ("max jump", "one change", "third digit")}}
 
 
 def conditional_scores(decoder: nn.Module, generator: Generator, classifier: EvalClassifier,

@@ -46,7 +46,7 @@ class AutoencoderStudy:
 
 def train_autoencoder_study(images: torch.Tensor) -> AutoencoderStudy:
     """Every autoencoder of section 1: the latent-size sweep (RECIPE.seeds at RECIPE.seed_ds), the bottleneck designs,
-    every seed of RECIPE.seeds for the RECIPE.second_seed_designs designs with the lowest held-out error, and the
+    every seed of RECIPE.seeds for the RECIPE.seeded_designs designs with the lowest held-out error, and the
     RECIPE.long_schedule_ds models on twice RECIPE.ae_epochs."""
     sweep = {(d, s): ae_config(d, seed=s) for d in RECIPE.sweep_ds for s in RECIPE.seeds if s == 0 or d in RECIPE.seed_ds}
     designs = {(name, 0): ae_config(RECIPE.report_d, name) for name in RECIPE.bottleneck_designs}
@@ -55,7 +55,7 @@ def train_autoencoder_study(images: torch.Tensor) -> AutoencoderStudy:
     train_missing(configs, images)
     trained = {c: autoencoder(c, images) for c in configs}
     held_out = {name: trained[c][1]["val_mse_history"][-1] for (name, _), c in designs.items()}
-    for name in sorted(held_out, key=held_out.get)[:RECIPE.second_seed_designs]:
+    for name in sorted(held_out, key=held_out.get)[:RECIPE.seeded_designs]:
         designs.update({(name, s): ae_config(RECIPE.report_d, name, seed=s) for s in RECIPE.seeds[1:]})
     train_missing(list(designs.values()), images)
     trained.update({c: autoencoder(c, images) for c in designs.values()})

@@ -52,7 +52,7 @@ class Recipe:
         "fc2x512": dict(bottleneck="fc", hidden=(512, 512)),
     })
     report_design: str = "fc512"  # the design of the sweep and of sections 2-5
-    second_seed_designs: int = 2  # the designs with the lowest held-out error that get every seed of `seeds`
+    seeded_designs: int = 2  # the designs with the lowest held-out error that get every seed of `seeds`
     # Section 3: labelled images per draw, draws per label count, and each arm's recipe as the settings
     # tools/validate.py chose on validation images (its "selection" in figures/validation.json; a test keeps
     # the two equal), as changes from the base recipe TransferConfig(). Each arm's number of steps is where its

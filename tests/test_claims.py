@@ -74,9 +74,9 @@ def sampler_winners(m):
 
 
 def interp_winner(m, key, stat):
-    """The one rule on an interpolation pair's recorded interval: "ae" or "gan" (or "level"), as the paired
-    table names the better path for that statistic."""
-    return winner(m, f"interp.paired.{key}.{stat}", ("ae", "gan"), higher_wins=h.INTERP_STATS[stat.replace("_", " ")])
+    """The one rule on an interpolation pair's recorded interval: the better path's key of h.INTERP_PAIRS[key]
+    (or "level"), as the paired table names it for that statistic."""
+    return winner(m, f"interp.paired.{key}.{stat}", h.INTERP_PAIRS[key], higher_wins=h.INTERP_STATS[stat.replace("_", " ")])
 
 
 def ablation_winner(m, stat):
@@ -178,9 +178,9 @@ CLAIMS = {
     # Section 4: interpolation (one GAN, 200 pairs; per-pair statistics paired by the one rule).
     "The GAN's paths are more realistic: a far lower FD and a higher confidence than the AE line":
         lambda m: all(m[f"interp.{k}.fid"] < m["interp.ae_line.fid"] / 2 for k in ("gan_line", "gan_slerp"))
-        and all(interp_winner(m, f"ae_line_minus_{k}", "confidence") == "gan" for k in ("gan_line", "gan_slerp")),
+        and all(interp_winner(m, f"ae_line_minus_{k}", "confidence") == k for k in ("gan_line", "gan_slerp")),
     "The AE line is smoother: a smaller largest step, more paths with one label change, fewer through a third digit":
-        lambda m: all(interp_winner(m, f"ae_line_minus_{k}", s) == "ae"
+        lambda m: all(interp_winner(m, f"ae_line_minus_{k}", s) == "ae_line"
                       for k in ("gan_line", "gan_slerp") for s in ("max_jump", "one_change", "third_digit")),
     "Along the AE line the distance to the nearest training code rises by about a quarter from the ends to the middle; along the GAN's line by less than a tenth":
         lambda m: round(m["interp.ae_line.nn_dist.ratio"] * 4) / 4 == 1.25 and m["interp.gan_line.nn_dist.ratio"] < 1.1,
