@@ -585,8 +585,9 @@ display(h.LONG_SCHEDULE_TABLE.show(long))
 # ### Section 3: the validation search and a control
 #
 # Each arm's candidates were scored by mean validation accuracy over three class-balanced draws at 10, 100 and
-# 1,000 labels, drawn apart from the report's; the table gives each arm's choice and the figure its validation
-# curves, with the chosen length (the fewest steps within half a point of the curve's best) marked. The
+# 1,000 labels, drawn apart from the report's; the table gives each arm's choice and the figure the validation
+# curves of the four arms trained by steps (frozen, finetune, whole, scratch), with the chosen length (the
+# fewest steps within half a point of the curve's best) marked. The
 # control trains the fine-tuning arm with encoder learning rate 0 and the frozen arm's other settings, on the
 # first draw of 10 labels: it reproduces the frozen arm's accuracy exactly, so the fine-tuning code adds
 # nothing but the encoder's learning. The reported fine-tuning arm also trains its head at a third of the

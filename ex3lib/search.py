@@ -160,17 +160,19 @@ def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-
     seeds = {d: [replace(config_of(d), lr=lr, batch_size=batch, seed=s) for s in (0, 1, 2)] for d in ds}
     noise_trials = run_trials(study, "noise", [c for cs in seeds.values() for c in cs], images, log, workers)
     noise = {d: float(np.std([noise_trials[c].value for c in cs], ddof=1)) for d, cs in seeds.items()}
-    # 3. length: doublings while they still gain more than the seed spread.
-    lengths = {}
-    for d in ds:
-        first = seeds[d][0]
-        values = {first.epochs: noise_trials[first].value}
-        for k in range(1, max_doublings + 1):
-            config = replace(first, epochs=first.epochs * 2 ** k)
-            values[config.epochs] = run_trials(study, "length", [config], images, log, workers)[config].value
-            if choose_length(values, noise[d]) is not None:
-                break
-        lengths[d] = {"values": values, "noise": noise[d], "epochs": choose_length(values, noise[d])}
+    # 3. length: doublings while they still gain more than the seed spread (each d's next doubling trained beside
+    # the other d's, so that both workers are busy).
+    values = {d: {seeds[d][0].epochs: noise_trials[seeds[d][0]].value} for d in ds}
+    growing = list(ds)
+    for k in range(1, max_doublings + 1):
+        longer = {d: replace(seeds[d][0], epochs=seeds[d][0].epochs * 2 ** k) for d in growing}
+        trials = run_trials(study, "length", list(longer.values()), images, log, workers)
+        for d, config in longer.items():
+            values[d][config.epochs] = trials[config].value
+        growing = [d for d in growing if choose_length(values[d], noise[d]) is None]
+        if not growing:
+            break
+    lengths = {d: {"values": values[d], "noise": noise[d], "epochs": choose_length(values[d], noise[d])} for d in ds}
     refined = None
     if all(v["epochs"] for v in lengths.values()):
         refined = refine_rate(study, config_of, lr, batch, lengths, images, log, workers)

@@ -132,3 +132,25 @@ def test_the_cost_unit_is_the_autoencoders_own_seconds_per_step():
     # 10 epochs of 1,280 images in batches of 128: 100 steps in 42.9 s, 0.429 s each.
     config = h.AEConfig(epochs=10, train_size=1280, batch_size=128)
     assert h.ae_step_seconds(config, {"train_seconds": 42.9}) == pytest.approx(0.429)
+
+
+def test_the_pdfs_tables_give_every_column_room_for_its_words_and_printed_code_keeps_its_indentation():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from export_pdf import column_widths, pipe_table_widths, wrap_printed
+
+    rows = [["sampler", "seeds", "FD per seed", "precision"],
+            ["mixture-prior GAN, seed 0: 20 draws", "1", ", ".join(["3.73"] * 30), "0.820"]]
+    widths = column_widths(rows, budget=60)
+    assert widths[1] == 5 and widths[3] == 9  # short columns whole: no header runs into its neighbour
+    assert widths[0] >= len("mixture-prior") and widths[2] < len(rows[1][2])  # the long cell wraps instead
+    table = "| a | b |\n|:---|---:|\n| " + "x " * 60 + "| 1 |\nafter"
+    out = pipe_table_widths(table).split("\n")
+    assert out[0] == "| a | b |" and out[2:] == table.split("\n")[2:]  # only the separator changes
+    assert out[1].startswith("|:") and out[1].endswith(":|") and out[1].count("-") < table.split("\n")[1].count("-") + 120
+    code = "        layers = [nn.Flatten()] + [nn.Linear(w_in, w_out) for w_in, w_out in zip(widths, widths[1:])]  # => d"
+    lines = wrap_printed(code).split("\n")
+    assert len(lines) == 2 and all(len(line) <= 80 for line in lines)
+    assert lines[0].startswith(" " * 8 + "layers") and lines[1].startswith(" " * 12) and not lines[1].startswith(" " * 13)
+    assert " ".join(line.strip() for line in lines) == code.strip()

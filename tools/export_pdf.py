@@ -6,7 +6,9 @@ The PDF's title is the notebook's first heading; its author line the two student
 to fill in where none are given.
 """
 
+import re
 import sys
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -14,6 +16,9 @@ from nbconvert import PDFExporter
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 PLACEHOLDER_AUTHORS = ("Student ID 1", "Student ID 2")
+LINE_CHARS = 100  # characters of body text on one line of the PDF's page (11 pt on 6.5 inches)
+STREAM_CHARS = 80  # the LaTeX template wraps printed lines at 80 characters, dropping their indentation
+SEPARATOR = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
 
 
 def strip_debris(nb):
@@ -23,6 +28,72 @@ def strip_debris(nb):
             cell.outputs = [o for o in cell.outputs
                             if not (o.output_type == "stream" and o.name == "stderr")
                             and WIDGET not in o.get("data", {})]
+    return nb
+
+
+def column_widths(rows: list, budget: int = LINE_CHARS) -> list:
+    """Widths, in characters, for a table's columns on a line of `budget` characters, shared out max-min fairly:
+    a column whose longest cell fits in an equal share of what is left keeps it whole, the others split the
+    rest equally; never narrower than a column's longest word, so that no word runs into the next column."""
+    cols = list(zip(*rows))
+    budget -= 3 * len(cols)  # the space between columns
+    need = [max(len(w) for cell in col for w in (cell.split() or [""])) for col in cols]
+    want = [max(len(cell) for cell in col) for col in cols]
+    width, open_ = list(want), set(range(len(cols)))
+    while open_:
+        share = (budget - sum(want[j] for j in range(len(cols)) if j not in open_)) / len(open_)
+        fits = {j for j in open_ if want[j] <= share}
+        if not fits:
+            for j in open_:
+                width[j] = max(need[j], int(share))
+            break
+        open_ -= fits
+    return width
+
+
+def pipe_table_widths(markdown: str) -> str:
+    """A markdown text whose pipe tables carry separator lines sized by column_widths. Pandoc lays out a wide
+    pipe table with column widths in proportion to the dashes of its separator line; pandas writes as many
+    dashes as a column's longest cell, so one long cell squeezes every other column until headers overlap."""
+    lines = markdown.split("\n")
+    for i, line in enumerate(lines):
+        if i == 0 or not SEPARATOR.match(line) or not lines[i - 1].lstrip().startswith("|"):
+            continue
+        end = i + 1
+        while end < len(lines) and lines[end].lstrip().startswith("|"):
+            end += 1
+        rows = [[c.strip() for c in row.strip().strip("|").split("|")] for row in [lines[i - 1], *lines[i + 1:end]]]
+        if len({len(r) for r in rows}) != 1:
+            continue  # a cell holding a pipe: leave the table as written
+        marks = [m.strip() for m in line.strip().strip("|").split("|")]
+        lines[i] = "|" + "|".join((":" if m.startswith(":") else "-") + "-" * max(1, w - 2)
+                                  + (":" if m.endswith(":") else "-") for m, w in zip(marks, column_widths(rows))) + "|"
+    return "\n".join(lines)
+
+
+def wrap_printed(text: str, width: int = STREAM_CHARS) -> str:
+    """Printed text with every line longer than `width` broken at a space, its continuations indented four
+    spaces past the line's own indentation (printed source code stays readable on paper)."""
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = line[:len(line) - len(line.lstrip())]
+        out += textwrap.wrap(line, width, subsequent_indent=indent + "    ", break_on_hyphens=False) or [line]
+    return "\n".join(out)
+
+
+def paper_layout(nb):
+    """Tables sized to the page (pipe_table_widths) and printed lines wrapped with their indentation kept."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.outputs:
+            if output.output_type == "stream":
+                output.text = wrap_printed(output.text)
+            elif "text/markdown" in output.get("data", {}):
+                output.data["text/markdown"] = pipe_table_widths(output.data["text/markdown"])
     return nb
 
 
@@ -46,7 +117,7 @@ def title_page(nb, authors=PLACEHOLDER_AUTHORS):
 
 
 def export(notebook: Path, pdf: Path, authors=PLACEHOLDER_AUTHORS) -> Path:
-    nb = paper_headings(title_page(strip_debris(nbformat.read(notebook, as_version=4)), authors))
+    nb = paper_layout(paper_headings(title_page(strip_debris(nbformat.read(notebook, as_version=4)), authors)))
     if not any(c.cell_type == "code" and c.get("execution_count") for c in nb.cells):
         raise SystemExit(f"{notebook} has not been executed; run `make report` first")
     exporter = PDFExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
