@@ -45,9 +45,10 @@ bench: install
 validate: install
 	$(PY) tools/validate.py
 
-# The validation search as Optuna studies, one journal per model family under studies/ (resumable: run again).
+# The validation search as Optuna studies, one journal per model family under studies/ (resumable: run again);
+# every family in dependency order by default, one family with FAMILY=autoencoder, gan_k8, transfer, ...
 search: install
-	$(PY) tools/search.py --family $(or $(FAMILY),autoencoder)
+	$(PY) tools/search.py --family $(or $(FAMILY),all)
 
 pdf: install tex-tools
 	$(PY) tools/export_pdf.py ex3.ipynb ex3.pdf $(ID1) $(ID2)  # the author line: the IDs, or placeholders

@@ -425,3 +425,43 @@ def test_opening_a_stored_study_again_writes_nothing_to_its_journal(tmp_path):
     journal = (tmp_path / "probe.jsonl").read_text()
     again = search.open_study("probe", tmp_path)
     assert again.user_attrs["chosen"] == {"lr": 1e-3} and (tmp_path / "probe.jsonl").read_text() == journal
+
+
+def test_search_all_runs_the_autoencoder_study_first_then_two_lanes_side_by_side(monkeypatch, tmp_path):
+    """`tools/search.py --family all`: the autoencoder study, the report's autoencoder once, then both lanes at
+    once (each lane's first study waits for the other's to start), in lane order; a failed study stops its lane."""
+    import importlib.util
+    import threading
+
+    spec = importlib.util.spec_from_file_location("search_tool", h.ROOT / "tools" / "search.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    events, both_started = [], threading.Barrier(2, timeout=10)
+    monkeypatch.setattr(tool, "main", lambda argv: events.append(("main", argv[1])))
+    monkeypatch.setattr(tool.search, "studied_recipe", lambda folder: TINY)
+    monkeypatch.setattr(tool.h, "autoencoder", lambda config, images: events.append(("autoencoder", config.epochs)))
+
+    def run_family(family, folder):
+        if family in (lane[0] for lane in tool.LANES):
+            both_started.wait()  # raises BrokenBarrierError if the lanes ran one after the other
+        events.append(("study", family))
+        return 1 if family == "transfer" else 0
+
+    status = tool.run_all(tmp_path, run_family=run_family, log=lambda line: None)
+    assert events[:2] == [("main", "autoencoder"), ("autoencoder", TINY.ae_epochs)]
+    studies = [f for kind, f in events if kind == "study"]
+    assert [f for f in studies if f.startswith("gan_")] == list(tool.LANES[0])
+    assert "unlabelled" not in studies and status["transfer"] == 1  # unlabelled needs transfer's choice
+    assert status["gan_gmm_prior"] == 0 and status["autoencoder"] == 0
+
+
+def test_a_study_in_its_own_process_reports_its_exit_status_and_prefixes_its_lines(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("search_tool", h.ROOT / "tools" / "search.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.run_in_process("gan_k8", tmp_path) != 0  # no autoencoder study in tmp_path: it stops
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith("[gan_k8] ") for line in lines)
+    assert any("autoencoder study has not chosen yet" in line for line in lines)

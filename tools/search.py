@@ -1,6 +1,6 @@
 """The validation search, as Optuna studies stored under studies/ (one plain-text journal per model family).
 
-Usage: python tools/search.py [--family autoencoder|gan_k8|gan_gmm_prior|gan_cgan|transfer|unlabelled|mixture]
+Usage: python tools/search.py [--family all|autoencoder|gan_k8|gan_gmm_prior|gan_cgan|transfer|unlabelled|mixture]
        [--folder DIR]
 
 Every trial trains on the first 55,000 training images and is scored on the next 5,000; the test set is never
@@ -8,12 +8,18 @@ loaded. A killed search resumes where it stopped: run the same command again. Pr
 and the family's choice at the end; the choice is also stored in the study (user attribute "chosen"). The
 other families run on the autoencoder the autoencoder study chose, so that study runs first; unlabelled (self-training
 and cluster-then-label) builds on the transfer study's frozen head, so it runs after transfer.
+
+`--family all` runs every study in that order: the autoencoder study (two one-thread workers), the report's
+autoencoder under its choice (once, since every other study needs it), then the other families in two lanes side
+by side, each family its own one-thread process (LANES), with each line of its output prefixed by its name.
 """
 
 import argparse
 import functools
 import os
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,12 +33,55 @@ FAMILIES = {"autoencoder": search.search_autoencoder, "transfer": search.search_
             "unlabelled": search.search_unlabelled, "mixture": search.search_mixture,
             **{f"gan_{f}": functools.partial(search.search_gan, family=f) for f in search.GAN_GRIDS}}
 
+# Two lanes of studies that depend on each other only through the autoencoder study (unlabelled builds on
+# transfer's frozen head): the latent GANs in one, the few-label arms and the mixture in the other.
+LANES = (("gan_k8", "gan_cgan", "gan_gmm_prior"), ("transfer", "unlabelled", "mixture"))
+
+
+def run_in_process(family: str, folder: Path, threads: int = 1) -> int:
+    """Run one family's study as its own process with `threads` threads; its lines printed with its name."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    proc = subprocess.Popen([sys.executable, __file__, "--family", family, "--folder", str(folder)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        print(f"[{family}] {line}", end="", flush=True)
+    return proc.wait()
+
+
+def run_all(folder: Path, run_family=run_in_process, log=print) -> dict:
+    """Every study, in dependency order (module docstring); returns {family: exit status of its process}."""
+    status = {"autoencoder": 0}
+    main(["--family", "autoencoder", "--folder", str(folder)])
+    recipe = search.studied_recipe(folder)
+    log(f"the report's autoencoder under the study's choice: {recipe.ae_epochs} epochs, lr {recipe.ae_lr:g}, "
+        f"batch {recipe.ae_batch_size}")
+    h.autoencoder(h.ae_config(recipe=recipe), h.load_mnist(train=True)[0])
+
+    def lane(families):
+        for family in families:
+            status[family] = run_family(family, folder)
+            if status[family]:
+                log(f"{family} stopped with exit status {status[family]}; the rest of its lane waits for it")
+                return
+
+    threads = [threading.Thread(target=lane, args=(families,)) for families in LANES]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return status
+
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", choices=sorted(FAMILIES), default="autoencoder")
+    parser.add_argument("--family", choices=["all", *sorted(FAMILIES)], default="autoencoder")
     parser.add_argument("--folder", type=Path, default=search.STUDY_DIR, help="where the study journals live")
     args = parser.parse_args(argv)
+    if args.family == "all":
+        status = run_all(args.folder)
+        if any(status.values()):
+            raise SystemExit(f"studies that stopped: {[f for f, s in status.items() if s]}")
+        return status
     print(f"{args.family} study in {args.folder}: device {h.DEVICE}, precision {h.PRECISION}, "
           f"{'smoke' if h.SMOKE else 'full'} recipe", flush=True)
     h.refuse_test_images(h.validation_data("validation")[0])
