@@ -465,3 +465,50 @@ def test_a_study_in_its_own_process_reports_its_exit_status_and_prefixes_its_lin
     lines = capsys.readouterr().out.splitlines()
     assert lines and all(line.startswith("[gan_k8] ") for line in lines)
     assert any("autoencoder study has not chosen yet" in line for line in lines)
+
+
+def test_the_recipe_tables_words_follow_each_stored_choice(tmp_path):
+    ae = {"lr": 2e-3, "recipe_lr": 8e-3, "batch_size": 128, "lr_grid": [1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2],
+          "batch_grid": [128, 256], "refine": {"epochs": 40, "rates": [1e-3, 2e-3, 4e-3, 8e-3], "lr": 2e-3},
+          "lengths": {"10": {"epochs": 40}, "64": {"epochs": None}}}
+    with pytest.raises(RuntimeError, match="without a choice"):
+        search.how_chosen(tmp_path)
+    search.open_study("autoencoder", tmp_path).set_user_attr("chosen", ae)
+    gan = lambda grid, refine, steps: {"grid": grid, "steps": 6000, "lr": refine["lr"] if refine else grid["lr"][1],
+                                       **{k: v[0] for k, v in grid.items() if k != "lr"}, "refine": refine,
+                                       "length": {"noise": 0.123, "steps": steps}}
+    chosen = {"k8": gan({"lr": [1e-4, 3e-4, 1e-3], "batch_size": [256, 1024]}, {"rates": [1e-4, 3e-4, 9e-4], "lr": 9e-4}, 24000),
+              "gmm_prior": gan({"lr": [1e-4, 3e-4, 1e-3], "ema": [0.99, 0.999]}, None, None),
+              "cgan": gan({"aux_weight": [0.0, 0.1], "lr": [1e-4, 3e-4, 1e-3]}, {"rates": [1e-4, 3e-4, 9e-4], "lr": 3e-4}, 6000)}
+    for family, c in chosen.items():
+        search.open_study(f"gan_{family}", tmp_path).set_user_attr("chosen", c)
+    transfer = search.open_study("transfer", tmp_path, direction="maximize")
+    for lr, value in ((1e-3, 0.8), (3e-3, 0.85), (1e-2, 0.84)):
+        trial = transfer.ask()
+        trial.set_user_attr("stage", "frozen")
+        trial.set_user_attr("config", {"lr": lr, "hidden": 512, "weight_decay": 0.0})
+        transfer.tell(trial, value)
+    transfer.set_user_attr("chosen", {"frozen": {"lr": 3e-3, "hidden": 512, "weight_decay": 0.0, "steps": 400,
+                                                 "still_rising": False}})
+    search.open_study("unlabelled", tmp_path, direction="maximize").set_user_attr("chosen", {
+        "selftrain": {"pseudo_steps": 300, "pseudo_fractions": [0.1, 0.3], "kept": True,
+                      "grid": {"pseudo_steps": [100, 300, 900], "pseudo_fractions": [[0.5], [0.1, 0.3]]}},
+        "cluster": {"dims": 2, "neighbors": 15, "components": 10, "grid": {"dims": [2, 10], "neighbors": [15, 50],
+                                                                          "components": [10, 20, 40]}}})
+    search.open_study("mixture", tmp_path, direction="maximize").set_user_attr("chosen", {
+        "components": 200, "grid": [10, 20, 50, 100, 200], "on_edge": True})
+    words = search.how_chosen(tmp_path)
+    assert "lr over 0.001, 0.002, 0.004, 0.008, 0.016 x batch 128, 256 at 10 epochs (d = 10): 0.008, batch 128" in words[
+        "autoencoders (section 1)"]
+    assert words["autoencoders (section 1)"].endswith("d = 10: 40 epochs, d = 64: none found")
+    assert ": 0.002;" in words["autoencoders (section 1)"]  # the refined rate, inside its grid
+    k8 = words["latent GAN, Gaussian noise (section 4)"]
+    assert "lr over 0.0001, 0.0003, 0.001: 0.0003; batch_size over 256, 1024: 256 at 6,000 steps" in k8
+    assert "(0.12): 24,000" in k8 and "over 0.0001, 0.0003, 0.0009: 0.0009 (its own length" in k8 and "test images" in k8
+    assert "still falling at the cap" in words["latent GAN, mixture prior (section 4)"]
+    assert "its own length" not in words["conditional GAN (section 5)"]
+    assert words["section 3, frozen"].startswith("lr over 0.001, 0.003, 0.01: 0.003; hidden over 512: 512")
+    assert "(400)" in words["section 3, frozen"] and "a grid edge" not in words["section 3, frozen"]
+    assert words["section 3, selftrain"].endswith("300 steps, 0.1, 0.3")
+    assert words["section 3, cluster"] == "dims over 2, 10: 2; neighbors over 15, 50: 15; components over 10, 20, 40: 10"
+    assert words["Gaussian mixtures (section 4)"].endswith("10, 20, 50, 100, 200 components: 200 (the largest tried)")
