@@ -468,11 +468,13 @@ def test_a_study_in_its_own_process_reports_its_exit_status_and_prefixes_its_lin
 
 
 def test_the_recipe_tables_words_follow_each_stored_choice(tmp_path):
+    from ex3lib.chosen import how_chosen
+
     ae = {"lr": 2e-3, "recipe_lr": 8e-3, "batch_size": 128, "lr_grid": [1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2],
           "batch_grid": [128, 256], "refine": {"epochs": 40, "rates": [1e-3, 2e-3, 4e-3, 8e-3], "lr": 2e-3},
           "lengths": {"10": {"epochs": 40}, "64": {"epochs": None}}}
     with pytest.raises(RuntimeError, match="without a choice"):
-        search.how_chosen(tmp_path)
+        how_chosen(tmp_path)
     search.open_study("autoencoder", tmp_path).set_user_attr("chosen", ae)
     gan = lambda grid, refine, steps: {"grid": grid, "steps": 6000, "lr": refine["lr"] if refine else grid["lr"][1],
                                        **{k: v[0] for k, v in grid.items() if k != "lr"}, "refine": refine,
@@ -497,7 +499,7 @@ def test_the_recipe_tables_words_follow_each_stored_choice(tmp_path):
                                                                           "components": [10, 20, 40]}}})
     search.open_study("mixture", tmp_path, direction="maximize").set_user_attr("chosen", {
         "components": 200, "grid": [10, 20, 50, 100, 200], "on_edge": True})
-    words = search.how_chosen(tmp_path)
+    words = how_chosen(tmp_path)
     assert "lr over 0.001, 0.002, 0.004, 0.008, 0.016 x batch 128, 256 at 10 epochs (d = 10): 0.008, batch 128" in words[
         "autoencoders (section 1)"]
     assert words["autoencoders (section 1)"].endswith("d = 10: 40 epochs, d = 64: none found")

@@ -1,0 +1,88 @@
+"""How the stored studies chose the report's settings, in the words of the appendix's recipe table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .search import GAN_GRIDS, TRANSFER_GRIDS, open_study
+
+
+# Settings of each family that no study searches, and why (keyed by the recipe table's row names).
+FIXED_SETTINGS = {
+    "latent GAN, Gaussian noise (section 4)": "Adam betas, D's lr ratio, decay, depth, R1 weight and interval "
+                                              "fixed after earlier runs scored on test images",
+    "latent GAN, mixture prior (section 4)": "10 components and the warm-up fixed after earlier runs scored on "
+                                             "test images",
+    "conditional GAN (section 5)": "the auxiliary classifier's steps fixed after earlier runs scored on test images",
+}
+
+
+def _values(values) -> str:
+    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
+def _edge(value, grid) -> str:
+    """' (a grid edge)' where a numeric choice sits on an end of its grid, else ''."""
+    grid = sorted(grid)
+    return " (a grid edge)" if len(grid) > 1 and value in (grid[0], grid[-1]) else ""
+
+
+def _grid_text(grid: dict, chosen: dict) -> str:
+    return "; ".join(f"{k} over {_values(v)}: {_values([chosen[k]])}{_edge(chosen[k], v) if k in ('lr', 'encoder_lr') else ''}"
+                     for k, v in grid.items())
+
+
+def how_chosen(folder: Path | None = None) -> dict:
+    """{recipe table row: how the stored studies chose that family's settings, in words}: each grid with its choice
+    (a choice on a learning-rate grid's edge said so), each length rule with the length it gave, and the
+    settings no study searches (FIXED_SETTINGS). Raises where a study has not chosen."""
+    ae = open_study("autoencoder", folder).user_attrs.get("chosen")
+    gans = {f: open_study(f"gan_{f}", folder).user_attrs.get("chosen") for f in GAN_GRIDS}
+    transfer_study = open_study("transfer", folder, direction="maximize")
+    transfer = transfer_study.user_attrs.get("chosen")
+    unlabelled = open_study("unlabelled", folder, direction="maximize").user_attrs.get("chosen")
+    mixture = open_study("mixture", folder, direction="maximize").user_attrs.get("chosen")
+    missing = [name for name, c in (("autoencoder", ae), *((f"gan_{f}", c) for f, c in gans.items()),
+                                    ("transfer", transfer), ("unlabelled", unlabelled), ("mixture", mixture)) if c is None]
+    if missing:
+        raise RuntimeError(f"studies without a choice: {missing}")
+    out = {}
+    refine, lengths = ae["refine"], ae["lengths"]
+    out["autoencoders (section 1)"] = (
+        f"lr over {_values(ae['lr_grid'])} x batch {_values(ae['batch_grid'])} at 10 epochs (d = 10): "
+        f"{ae['recipe_lr']:g}, batch {ae['batch_size']}; epochs doubled while a doubling lowered the validation "
+        f"MSE by more than the seed spread; lr again at {refine['epochs']} epochs over {_values(refine['rates'])}: "
+        f"{ae['lr']:g}{_edge(ae['lr'], refine['rates'])}; plateau at "
+        + ", ".join(f"d = {d}: {v['epochs'] or 'none found'}" + (" epochs" if v["epochs"] else "")
+                    for d, v in lengths.items()))
+    complete = [t for t in transfer_study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    for arm, pick in transfer.items():
+        grid = {k: sorted({t.user_attrs["config"][k] for t in complete if t.user_attrs["stage"] == arm}, key=str)
+                for k in TRANSFER_GRIDS[arm]}
+        grid = {k: sorted(v) if all(isinstance(x, (int, float)) for x in v) else v for k, v in grid.items()}
+        out[f"section 3, {arm}"] = (f"{_grid_text(grid, pick)}; steps: the fewest within half a point of the "
+                                    f"validation curve's best ({pick['steps']})"
+                                    + (", the curve's last point" if pick.get("still_rising") else ""))
+    selftrain, cluster = unlabelled["selftrain"], unlabelled["cluster"]
+    out["section 3, selftrain"] = (f"the frozen arm's head; rounds of {_values(selftrain['grid']['pseudo_steps'])} "
+                                   f"steps x {len(selftrain['grid']['pseudo_fractions'])} schedules of pseudo-labelled "
+                                   f"shares: {selftrain['pseudo_steps']} steps, "
+                                   f"{_values([round(f, 2) for f in selftrain['pseudo_fractions']])}"
+                                   + ("" if selftrain["kept"] else "; no schedule beat the head alone"))
+    out["section 3, cluster"] = _grid_text(cluster["grid"], cluster)
+    for family, row in (("k8", "latent GAN, Gaussian noise (section 4)"), ("gmm_prior", "latent GAN, mixture prior (section 4)"),
+                        ("cgan", "conditional GAN (section 5)")):
+        g = gans[family]
+        length, moved = g["length"], g["refine"] and g["refine"]["lr"] != g["refine"]["rates"][1]
+        grid_choice = {**g, "lr": g["refine"]["rates"][1] if g["refine"] else g["lr"]}
+        text = (f"{_grid_text(g['grid'], grid_choice)} at {g['steps']:,} steps; steps doubled while a doubling "
+                f"lowered the validation FD by more than its seed spread ({length['noise']:.2f}): "
+                + (f"{length['steps']:,}" if length["steps"] else "still falling at the cap"))
+        if g["refine"]:
+            text += (f"; lr again at that length over {_values(g['refine']['rates'])}: {g['lr']:g}"
+                     + (" (its own length by the same rule)" if moved else ""))
+        out[row] = f"{text}; {FIXED_SETTINGS[row]}"
+    out["Gaussian mixtures (section 4)"] = (f"the larger mixture's size: best held-out log-likelihood over "
+                                            f"{_values(mixture['grid'])} components: {mixture['components']}"
+                                            + (" (the largest tried)" if mixture["on_edge"] else ""))
+    return out
