@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from . import settings
 from .settings import FULL, RECIPE, Recipe
-from .runtime import DEVICE, set_seed, tqdm
+from .runtime import DEVICE, PRECISIONS, autocast, set_seed, tqdm
 from .cache import cache_key, cached_model
 from .autoencoder import AEConfig, ae_config, autoencoder, decode
 from .classifier import fit_classifier
@@ -52,6 +52,9 @@ class GANConfig:
     # The codes it trains on: those of the first train_codes training images (all 60,000 in the report; the
     # validation search's 55,000 fit images), so a model trained on other codes never loads in its place.
     train_codes: int = 60000
+    # Its training precision: "float32", or "bfloat16" (autocast of the forward passes, as the autoencoders train
+    # where the device is fast at it); the report's GANs train in float32, the validation search's in the run's.
+    precision: str = "float32"
 
     def __post_init__(self):
         if self.noise_dim < 1:
@@ -67,6 +70,8 @@ class GANConfig:
                              f"got {self.n_classes}, {self.noise_dim} vs {self.latent_dim}, {self.components}")
         if not isinstance(self.r1_every, int) or self.r1_every < 1:
             raise ValueError(f"r1_every must be a positive integer, got {self.r1_every!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.d_warmup < 0 or not 0 <= self.ema < 1:
             raise ValueError(f"need d_warmup >= 0 and 0 <= ema < 1, got {self.d_warmup}, {self.ema}")
 
@@ -210,24 +215,26 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
         penalise = (step + cfg.d_warmup) % cfg.r1_every == 0
         real = real_all[idx].requires_grad_(penalise)
         y = labels[idx] if cfg.n_classes else None
-        fake = G(G.sample_noise(cfg.batch_size, gen).to(DEVICE), y, standardised=True)
-        # Discriminator: softplus(-D(real)) + softplus(D(fake)), and on every r1_every-th step
-        # r1_every * r1/2 |grad D(real)|^2: the same penalty on average, at a fraction of the cost
-        # (lazy regularisation, Karras et al. 2020, sec. 3.1).
-        d_real = D(real, y)
-        d_loss = F.softplus(-d_real).mean() + F.softplus(D(fake.detach(), y)).mean()
-        if penalise:
-            grad, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
-            d_loss = d_loss + cfg.r1_every * cfg.r1 / 2 * grad.pow(2).sum(1).mean()
+        with autocast(cfg.precision):
+            fake = G(G.sample_noise(cfg.batch_size, gen).to(DEVICE), y, standardised=True)
+            # Discriminator: softplus(-D(real)) + softplus(D(fake)), and on every r1_every-th step
+            # r1_every * r1/2 |grad D(real)|^2: the same penalty on average, at a fraction of the cost
+            # (lazy regularisation, Karras et al. 2020, sec. 3.1).
+            d_real = D(real, y)
+            d_loss = F.softplus(-d_real).mean() + F.softplus(D(fake.detach(), y)).mean()
+            if penalise:
+                grad, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+                d_loss = d_loss + cfg.r1_every * cfg.r1 / 2 * grad.float().pow(2).sum(1).mean()
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
         if step < 0:  # warm-up: the discriminator only
             continue
         # Generator: the non-saturating loss softplus(-D(fake)) (Goodfellow et al. 2014, sec. 3).
-        g_loss = F.softplus(-D(fake, y)).mean()
-        if cfg.aux_weight:
-            g_loss = g_loss + cfg.aux_weight * F.cross_entropy(gan.classifier(fake), y)
+        with autocast(cfg.precision):
+            g_loss = F.softplus(-D(fake, y)).mean()
+            if cfg.aux_weight:
+                g_loss = g_loss + cfg.aux_weight * F.cross_entropy(gan.classifier(fake), y)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()

@@ -347,8 +347,7 @@ def run_gan_trials(study, stage: str, configs: list, judge: Judge, log=print) ->
         gan, info = latent_gan(config, judge.fit_codes, judge.fit_y if config.n_classes else None)
         fd, fd_std = judge.score(gan.generator)
         attrs = {"stage": stage, "key": key, "config": params, "cache_key": cache_key(config),
-                 # the latent GANs train without autocast, whatever the run's precision
-                 "precision": "float32", "curve": [fd], "train_seconds": float(info["train_seconds"]), "value": fd,
+                 "precision": config.precision, "curve": [fd], "train_seconds": float(info["train_seconds"]), "value": fd,
                  "fd_draw_std": fd_std, "wall_seconds": time.perf_counter() - begun}
         for name, value in attrs.items():
             trial.set_user_attr(name, value)
@@ -360,7 +359,7 @@ def run_gan_trials(study, stage: str, configs: list, judge: Judge, log=print) ->
 
 # ae_key names the autoencoder whose codes a GAN models: a study resumed on another autoencoder trains again.
 GAN_FIELDS = ("noise_dim", "n_classes", "prior", "lr", "batch_size", "steps", "hidden", "r1", "ema", "d_warmup",
-              "aux_weight", "seed", "train_codes", "ae_key")
+              "aux_weight", "seed", "train_codes", "precision", "ae_key")
 # Each family's grid (GANConfig fields) and the steps its grid runs at (at batch 256; a larger batch runs
 # proportionally fewer steps, so every candidate sees as many codes).
 GAN_GRIDS = {
@@ -378,7 +377,8 @@ def _gan_params(config) -> dict:
 
 
 def gan_base(family: str, ae_cfg, train_codes: int, recipe: Recipe):
-    """The report's config of a latent-GAN family, trained on `train_codes` codes."""
+    """The report's config of a latent-GAN family, trained on `train_codes` codes in the run's precision (the one
+    precision policy of a search: every model of it trains in runtime.PRECISION)."""
     from .gan import gan_config, mixture_gan_config
 
     if family not in GAN_GRIDS:
@@ -386,7 +386,7 @@ def gan_base(family: str, ae_cfg, train_codes: int, recipe: Recipe):
     config = {"k8": lambda: gan_config(recipe.report_noise_dim, ae_cfg, recipe=recipe),
               "gmm_prior": lambda: mixture_gan_config(ae_cfg, recipe=recipe),
               "cgan": lambda: gan_config(recipe.report_noise_dim, ae_cfg, conditional=True, recipe=recipe)}[family]()
-    return replace(config, train_codes=train_codes)
+    return replace(config, train_codes=train_codes, precision=runtime.PRECISION)
 
 
 def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | None = None, grid: dict | None = None,
@@ -396,7 +396,8 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     (twice at most); the chosen setting at seeds 1 and 2 for its noise (the spread of the validation FD over
     seeds, each the mean of the judge's sample draws); then its length doubled until a doubling gains less than
     that spread (the autoencoder study's rule); then the learning rate refined at that length (lr / 3, lr, 3 lr),
-    a rate that moves doubled again from there by the same rule."""
+    a rate that moves doubled again from there by the same rule; where the run trains in bfloat16, the final
+    setting once more in float32 (seed 0), to check the precision against the seed spread."""
     import itertools
 
     recipe = recipe or RECIPE
@@ -449,7 +450,14 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
                     break
             length = {"values": values, "noise": noise, "steps": choose_length(values, noise)}
             chosen = {**chosen, "lr": refined["lr"]}
-    result = {"family": family, **chosen, "grid": grid,
+    # the one check of the precision policy: the chosen setting at its length (seed 0) trained in float32 too,
+    # against the seed spread
+    precision_check = None
+    if config.precision != "float32" and length["steps"] is not None:
+        fp32 = replace(config, lr=chosen["lr"], steps=length["steps"], precision="float32")
+        precision_check = {"float32": run_gan_trials(study, "precision", [fp32], judge, log)[fp32].value,
+                           config.precision: length["values"][length["steps"]], "noise": noise}
+    result = {"family": family, **chosen, "grid": grid, "precision": config.precision, "precision_check": precision_check,
               "lr_on_edge": len(lrs) > 1 and not lrs[0] < chosen["lr"] < lrs[-1], "refine": refined,
               "noise_values": [t.value for t in noise_trials.values()], "length": length,
               "classifier_val_accuracy": judge.val_accuracy, "seconds": time.perf_counter() - start}

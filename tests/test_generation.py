@@ -342,3 +342,27 @@ def test_path_scores_per_path_statistics_average_to_the_reported_ones(monkeypatc
     assert per["one change"].tolist() == [1, 0, 1, 0, 1, 0]
     assert out["third digit"] == pytest.approx(per["third digit"].mean()) and out["one change"] == pytest.approx(0.5)
     assert per["confidence"] == pytest.approx(np.full(paths, 0.91)) and out["max jump"] == pytest.approx(per["max jump"].mean())
+
+
+def test_a_gan_trains_its_forward_passes_in_its_configs_precision(monkeypatch):
+    """float32 (the report's GANs) never autocasts; bfloat16 (the search's, where the run trains in it) autocasts
+    every forward pass and still learns; any other precision is refused."""
+    from ex3lib import gan as gan_module
+
+    with pytest.raises(ValueError, match="precision"):
+        h.GANConfig(noise_dim=4, latent_dim=10, precision="float16")
+    real_autocast, seen = gan_module.autocast, []
+    monkeypatch.setattr(gan_module, "autocast", lambda precision: seen.append(precision) or real_autocast(precision))
+    gen = torch.Generator().manual_seed(3)
+    codes = 0.3 * torch.randn(2000, 10, generator=gen) + 2
+    weights = {}
+    for precision in ("float32", "bfloat16"):
+        seen.clear()
+        cfg = h.GANConfig(noise_dim=4, latent_dim=10, steps=40, hidden=32, train_codes=2000, precision=precision)
+        h.set_seed(cfg.seed)
+        gan = h.LatentGAN(cfg).to(h.DEVICE)
+        info = h.train_latent_gan(gan, codes)
+        assert set(seen) == {precision} and len(seen) == 2 * cfg.steps  # D's and G's passes of every step
+        assert all(np.isfinite(loss).all() for loss in info["loss_history"])
+        weights[precision] = torch.cat([p.detach().flatten() for p in gan.generator.parameters()])
+    assert not torch.equal(weights["float32"], weights["bfloat16"])  # bfloat16 did change the arithmetic

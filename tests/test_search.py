@@ -170,17 +170,22 @@ def test_a_gan_studys_rate_is_refined_at_its_length(monkeypatch, tmp_path):
         best = 3e-4 if c.steps < 24000 else 9e-4
         return 5 + 4 * math.log10(c.lr / best) ** 2 - 2 * min(c.steps, 24000) / 24000 + 0.01 * c.seed
 
-    stages = []
-    monkeypatch.setattr(search, "run_gan_trials", lambda study, stage, configs, judge, log: stages.append(stage) or {
-        c: SimpleNamespace(value=fd(c), user_attrs={"config": search._gan_params(c), "fd_draw_std": 0.1})
+    stages, trained = [], []
+    monkeypatch.setattr(search, "run_gan_trials", lambda study, stage, configs, judge, log: stages.append(stage) or trained.extend(configs) or {
+        c: SimpleNamespace(value=fd(c) + (0.05 if c.precision == "float32" else 0), user_attrs={"config": search._gan_params(c), "fd_draw_std": 0.1})
         for c in configs})
+    monkeypatch.setattr(search.runtime, "PRECISION", "bfloat16")  # a run in bfloat16: the precision is checked
     judge = SimpleNamespace(ae_config=h.ae_config(), fit_codes=torch.zeros(100, 10), val_accuracy=0.9)
     out = search.search_gan(judge, "k8", grid=dict(lr=(1e-4, 3e-4, 1e-3), batch_size=(256,)), steps=6000,
                             folder=tmp_path, log=lambda line: None)
     assert out["length"]["noise"] == pytest.approx(0.01)  # seeds 0, 1, 2 of the grid's choice
     assert out["refine"]["rates"] == pytest.approx([1e-4, 3e-4, 9e-4]) and out["lr"] == pytest.approx(9e-4)
     assert out["length"]["steps"] == 24000 and set(out["length"]["values"]) == {24000, 48000}
-    assert stages == ["recipe"] + ["noise"] * 2 + ["length"] * 3 + ["refine"] * 4
+    assert stages == ["recipe"] + ["noise"] * 2 + ["length"] * 3 + ["refine"] * 4 + ["precision"]
+    assert {c.precision for c in trained[:-1]} == {"bfloat16"} and out["precision"] == "bfloat16"
+    check = trained[-1]  # the final setting, at its length and seed 0, in float32
+    assert (check.precision, check.steps, check.seed, check.lr) == ("float32", 24000, 0, pytest.approx(9e-4))
+    assert out["precision_check"] == pytest.approx({"float32": fd(check) + 0.05, "bfloat16": fd(check), "noise": 0.01})
 
 
 def test_a_moved_gan_rate_is_doubled_until_its_own_plateau(monkeypatch, tmp_path):
