@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .search import GAN_GRIDS, TRANSFER_GRIDS, open_study
+from .search import GAN_GRIDS, open_study
 
 
 # Settings of each family that no study searches, and why (keyed by the recipe table's row names).
@@ -47,21 +47,21 @@ def how_chosen(folder: Path | None = None) -> dict:
     if missing:
         raise RuntimeError(f"studies without a choice: {missing}")
     out = {}
-    refine, lengths = ae["refine"], ae["lengths"]
+    refine, lengths = ae.get("refine"), ae["lengths"]
+    if not refine:
+        raise RuntimeError(f"the autoencoder study found no plateau to refine its rate at: {lengths}")
+    first = [t.user_attrs["config"] for t in open_study("autoencoder", folder).get_trials(deepcopy=False)
+             if t.state.name == "COMPLETE" and t.user_attrs["stage"] == "recipe"][0]  # the grid's epochs and d
     out["autoencoders (section 1)"] = (
-        f"lr over {_values(ae['lr_grid'])} x batch {_values(ae['batch_grid'])} at 10 epochs (d = 10): "
-        f"{ae['recipe_lr']:g}, batch {ae['batch_size']}; epochs doubled while a doubling lowered the validation "
-        f"MSE by more than the seed spread; lr again at {refine['epochs']} epochs over {_values(refine['rates'])}: "
-        f"{ae['lr']:g}{_edge(ae['lr'], refine['rates'])}; plateau at "
-        + ", ".join(f"d = {d}: {v['epochs'] or 'none found'}" + (" epochs" if v["epochs"] else "")
-                    for d, v in lengths.items()))
-    complete = [t for t in transfer_study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+        f"lr over {_values(ae['lr_grid'])} x batch {_values(ae['batch_grid'])} at {first['epochs']} epochs "
+        f"(d = {first['d']}): {ae['recipe_lr']:g}{_edge(ae['recipe_lr'], ae['lr_grid'])}, batch {ae['batch_size']}; "
+        f"epochs doubled while a doubling lowered the validation MSE by more than the seed spread; lr again at "
+        f"{refine['epochs']} epochs over {_values(refine['rates'])}: {ae['lr']:g}{_edge(ae['lr'], refine['rates'])}; "
+        "plateau at " + ", ".join(f"d = {d}: {v['epochs'] or 'none found'}" + (" epochs" if v["epochs"] else "")
+                                  for d, v in lengths.items()))
     for arm, pick in transfer.items():
-        grid = {k: sorted({t.user_attrs["config"][k] for t in complete if t.user_attrs["stage"] == arm}, key=str)
-                for k in TRANSFER_GRIDS[arm]}
-        grid = {k: sorted(v) if all(isinstance(x, (int, float)) for x in v) else v for k, v in grid.items()}
-        out[f"section 3, {arm}"] = (f"{_grid_text(grid, pick)}; steps: the fewest within half a point of the "
-                                    f"validation curve's best ({pick['steps']})"
+        out[f"section 3, {arm}"] = (f"{_grid_text(pick['grid'], pick)}; steps: the fewest within half a point of "
+                                    f"the validation curve's best ({pick['steps']})"
                                     + (", the curve's last point" if pick.get("still_rising") else ""))
     selftrain, cluster = unlabelled["selftrain"], unlabelled["cluster"]
     out["section 3, selftrain"] = (f"the frozen arm's head; rounds of {_values(selftrain['grid']['pseudo_steps'])} "
@@ -72,15 +72,17 @@ def how_chosen(folder: Path | None = None) -> dict:
     out["section 3, cluster"] = _grid_text(cluster["grid"], cluster)
     for family, row in (("k8", "latent GAN, Gaussian noise (section 4)"), ("gmm_prior", "latent GAN, mixture prior (section 4)"),
                         ("cgan", "conditional GAN (section 5)")):
-        g = gans[family]
-        length, moved = g["length"], g["refine"] and g["refine"]["lr"] != g["refine"]["rates"][1]
-        grid_choice = {**g, "lr": g["refine"]["rates"][1] if g["refine"] else g["lr"]}
+        g, refine = gans[family], gans[family]["refine"]
+        length = g["length"]
+        steps = lambda n: f"{n:,}" if n else "still falling at the cap"
+        grid_choice = {**g, "lr": refine["rates"][1] if refine else g["lr"]}
         text = (f"{_grid_text(g['grid'], grid_choice)} at {g['steps']:,} steps; steps doubled while a doubling "
-                f"lowered the validation FD by more than its seed spread ({length['noise']:.2f}): "
-                + (f"{length['steps']:,}" if length["steps"] else "still falling at the cap"))
-        if g["refine"]:
-            text += (f"; lr again at that length over {_values(g['refine']['rates'])}: {g['lr']:g}"
-                     + (" (its own length by the same rule)" if moved else ""))
+                f"lowered the validation FD by more than its seed spread ({length['noise']:.3g}): "
+                + steps(refine["steps"] if refine else length["steps"]))
+        if refine:
+            text += f"; lr again at that length over {_values(refine['rates'])}: {g['lr']:g}"
+            if g["lr"] != refine["rates"][1]:  # a moved rate: its own length by the same rule
+                text += f", doubled from there by the same rule: {steps(length['steps'])}"
         out[row] = f"{text}; {FIXED_SETTINGS[row]}"
     out["Gaussian mixtures (section 4)"] = (f"the larger mixture's size: best held-out log-likelihood over "
                                             f"{_values(mixture['grid'])} components: {mixture['components']}"

@@ -139,7 +139,8 @@ class Generator(nn.Module):
     def forward(self, noise, digits=None, standardised: bool = False):
         if self.mixture:
             onehot, z = noise.split([self.config.components, self.config.latent_dim], 1)
-            base = onehot @ self.means + torch.einsum("nk,kij,nj->ni", onehot, self.scales, z)
+            with torch.autocast(noise.device.type, enabled=False):  # the mixture itself in float32, always
+                base = onehot @ self.means + torch.einsum("nk,kij,nj->ni", onehot, self.scales, z)
             z = base + self.net(torch.cat([base, onehot], 1))
         else:
             x = noise
@@ -220,8 +221,8 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
             # Discriminator: softplus(-D(real)) + softplus(D(fake)), and on every r1_every-th step
             # r1_every * r1/2 |grad D(real)|^2: the same penalty on average, at a fraction of the cost
             # (lazy regularisation, Karras et al. 2020, sec. 3.1).
-            d_real = D(real, y)
-            d_loss = F.softplus(-d_real).mean() + F.softplus(D(fake.detach(), y)).mean()
+            d_real = D(real, y).float()  # logits and losses in float32 whatever the precision
+            d_loss = F.softplus(-d_real).mean() + F.softplus(D(fake.detach(), y).float()).mean()
             if penalise:
                 grad, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
                 d_loss = d_loss + cfg.r1_every * cfg.r1 / 2 * grad.float().pow(2).sum(1).mean()
@@ -232,9 +233,9 @@ def train_latent_gan(gan: LatentGAN, codes: torch.Tensor, labels: torch.Tensor |
             continue
         # Generator: the non-saturating loss softplus(-D(fake)) (Goodfellow et al. 2014, sec. 3).
         with autocast(cfg.precision):
-            g_loss = F.softplus(-D(fake, y)).mean()
+            g_loss = F.softplus(-D(fake, y).float()).mean()
             if cfg.aux_weight:
-                g_loss = g_loss + cfg.aux_weight * F.cross_entropy(gan.classifier(fake), y)
+                g_loss = g_loss + cfg.aux_weight * F.cross_entropy(gan.classifier(fake).float(), y)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()

@@ -439,7 +439,8 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
         rates = [chosen["lr"] / 3, chosen["lr"], chosen["lr"] * 3]
         scored = {r: run_gan_trials(study, "refine", [replace(at_length, lr=r)], judge, log)[replace(at_length, lr=r)].value
                   for r in rates}
-        refined = {"rates": rates, "values": {str(r): v for r, v in scored.items()}, "lr": min(rates, key=scored.get)}
+        refined = {"rates": rates, "values": {str(r): v for r, v in scored.items()}, "lr": min(rates, key=scored.get),
+                   "steps": length["steps"]}
         if refined["lr"] != chosen["lr"]:
             new = replace(at_length, lr=refined["lr"])
             values = {new.steps: scored[refined["lr"]]}
@@ -457,6 +458,11 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
         fp32 = replace(config, lr=chosen["lr"], steps=length["steps"], precision="float32")
         precision_check = {"float32": run_gan_trials(study, "precision", [fp32], judge, log)[fp32].value,
                            config.precision: length["values"][length["steps"]], "noise": noise}
+        gap = precision_check["float32"] - precision_check[config.precision]
+        precision_check["within_noise"] = abs(gap) <= noise
+        log(f"precision check: validation FD {precision_check['float32']:.3f} in float32 against "
+            f"{precision_check[config.precision]:.3f} in {config.precision} (seed spread {noise:.3f}): "
+            + ("within" if precision_check["within_noise"] else "OUTSIDE") + " the seed spread")
     result = {"family": family, **chosen, "grid": grid, "precision": config.precision, "precision_check": precision_check,
               "lr_on_edge": len(lrs) > 1 and not lrs[0] < chosen["lr"] < lrs[-1], "refine": refined,
               "noise_values": [t.value for t in noise_trials.values()], "length": length,
@@ -599,7 +605,7 @@ def search_transfer(data: TransferData | None = None, grids: dict | None = None,
             if extension == 2 or len(lrs) < 2 or lrs[0] < chosen[lr_key] < lrs[-1]:
                 break
             grid[lr_key] = lrs + [lrs[-1] * 3] if chosen[lr_key] == lrs[-1] else [lrs[0] / 3] + lrs
-        result[arm] = {**chosen, "steps": best.user_attrs["steps"], "validation": best.value,
+        result[arm] = {**chosen, "steps": best.user_attrs["steps"], "validation": best.value, "grid": grid,
                        "on_edge": not (len(grid[lr_key]) < 2 or grid[lr_key][0] < chosen[lr_key] < grid[lr_key][-1]),
                        "still_rising": best.user_attrs["steps"] == max(steps)}
         if arm == "frozen":  # the other arms' heads: the frozen head's chosen rate, width and weight decay
@@ -773,7 +779,7 @@ def chosen_trials(folder: Path | None = None) -> dict:
     chosen, out = study.user_attrs["chosen"], {}
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     for arm, pick in chosen.items():
-        setting = {k: v for k, v in pick.items() if k not in ("steps", "validation", "on_edge", "still_rising")}
+        setting = {k: v for k, v in pick.items() if k not in ("steps", "validation", "on_edge", "still_rising", "grid")}
         mine = [t for t in complete if t.user_attrs["stage"] == arm
                 and all(t.user_attrs["config"][k] == v for k, v in setting.items())]
         out[arm] = max(mine, key=lambda t: t.value).user_attrs

@@ -361,8 +361,11 @@ def test_a_gan_trains_its_forward_passes_in_its_configs_precision(monkeypatch):
         cfg = h.GANConfig(noise_dim=4, latent_dim=10, steps=40, hidden=32, train_codes=2000, precision=precision)
         h.set_seed(cfg.seed)
         gan = h.LatentGAN(cfg).to(h.DEVICE)
+        casting = []  # whether autocast is on where the discriminator runs
+        gan.discriminator.register_forward_pre_hook(lambda m, args: casting.append(torch.is_autocast_enabled(h.DEVICE.type)))
         info = h.train_latent_gan(gan, codes)
         assert set(seen) == {precision} and len(seen) == 2 * cfg.steps  # D's and G's passes of every step
+        assert len(casting) == 3 * cfg.steps and set(casting) == {precision == "bfloat16"}
         assert all(np.isfinite(loss).all() for loss in info["loss_history"])
         weights[precision] = torch.cat([p.detach().flatten() for p in gan.generator.parameters()])
     assert not torch.equal(weights["float32"], weights["bfloat16"])  # bfloat16 did change the arithmetic

@@ -149,6 +149,9 @@ def test_the_pdfs_tables_give_every_column_room_for_its_words_and_printed_code_k
     out = pipe_table_widths(table).split("\n")
     assert out[0] == "| a | b |" and out[2:] == table.split("\n")[2:]  # only the separator changes
     assert out[1].startswith("|:") and out[1].endswith(":|") and out[1].count("-") < table.split("\n")[1].count("-") + 120
+    escaped = "| a | b |\n|:---|---:|\n| x \\| y " + "z " * 50 + "| 1 |"  # an escaped pipe stays in its cell
+    separator = pipe_table_widths(escaped).split("\n")[1]
+    assert separator.count("|") == 3 and separator.endswith("-:|") and separator.count("-") > 50
     code = "        layers = [nn.Flatten()] + [nn.Linear(w_in, w_out) for w_in, w_out in zip(widths, widths[1:])]  # => d"
     lines = wrap_printed(code).split("\n")
     assert len(lines) == 2 and all(len(line) <= 80 for line in lines)

@@ -19,6 +19,7 @@ PLACEHOLDER_AUTHORS = ("Student ID 1", "Student ID 2")
 LINE_CHARS = 100  # characters of body text on one line of the PDF's page (11 pt on 6.5 inches)
 STREAM_CHARS = 80  # the LaTeX template wraps printed lines at 80 characters, dropping their indentation
 SEPARATOR = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
+CELL_BREAK = re.compile(r"(?<!\\)\|")  # a pipe between cells; an escaped one (\|) stays in its cell
 
 
 def strip_debris(nb):
@@ -62,10 +63,11 @@ def pipe_table_widths(markdown: str) -> str:
         end = i + 1
         while end < len(lines) and lines[end].lstrip().startswith("|"):
             end += 1
-        rows = [[c.strip() for c in row.strip().strip("|").split("|")] for row in [lines[i - 1], *lines[i + 1:end]]]
-        if len({len(r) for r in rows}) != 1:
-            continue  # a cell holding a pipe: leave the table as written
-        marks = [m.strip() for m in line.strip().strip("|").split("|")]
+        cells = lambda row: [c.strip() for c in CELL_BREAK.split(row.strip()[1:-1] if row.strip().endswith("|") else row.strip()[1:])]
+        rows = [cells(row) for row in [lines[i - 1], *lines[i + 1:end]]]
+        marks = cells(line)
+        if {len(r) for r in rows} != {len(marks)}:
+            continue  # rows that do not split into the separator's columns: leave the table as written
         lines[i] = "|" + "|".join((":" if m.startswith(":") else "-") + "-" * max(1, w - 2)
                                   + (":" if m.endswith(":") else "-") for m, w in zip(marks, column_widths(rows))) + "|"
     return "\n".join(lines)

@@ -40,12 +40,17 @@ LANES = (("gan_k8", "gan_cgan", "gan_gmm_prior"), ("transfer", "unlabelled", "mi
 
 def run_in_process(family: str, folder: Path, threads: int = 1) -> int:
     """Run one family's study as its own process with `threads` threads; its lines printed with its name."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = {**os.environ, **{f"{lib}_NUM_THREADS": str(threads) for lib in ("OMP", "MKL", "NUMBA")}}
     proc = subprocess.Popen([sys.executable, __file__, "--family", family, "--folder", str(folder)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in proc.stdout:
-        print(f"[{family}] {line}", end="", flush=True)
-    return proc.wait()
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    try:
+        for line in proc.stdout:
+            print(f"[{family}] {line}", end="", flush=True)
+        return proc.wait()
+    finally:
+        if proc.poll() is None:  # this process is stopping (an error, a kill): its study stops too
+            proc.kill()
+            proc.wait()
 
 
 def run_all(folder: Path, run_family=run_in_process, log=print) -> dict:
@@ -59,7 +64,11 @@ def run_all(folder: Path, run_family=run_in_process, log=print) -> dict:
 
     def lane(families):
         for family in families:
-            status[family] = run_family(family, folder)
+            try:
+                status[family] = run_family(family, folder)
+            except Exception as error:  # a lane's failure is reported, never lost with its thread
+                log(f"{family}: {type(error).__name__}: {error}")
+                status[family] = -1
             if status[family]:
                 log(f"{family} stopped with exit status {status[family]}; the rest of its lane waits for it")
                 return
@@ -79,8 +88,9 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.family == "all":
         status = run_all(args.folder)
-        if any(status.values()):
-            raise SystemExit(f"studies that stopped: {[f for f, s in status.items() if s]}")
+        stopped = [f for lane in LANES for f in lane if status.get(f, -1)]  # failed, or never started
+        if stopped:
+            raise SystemExit(f"studies that stopped or never ran: {stopped}")
         return status
     print(f"{args.family} study in {args.folder}: device {h.DEVICE}, precision {h.PRECISION}, "
           f"{'smoke' if h.SMOKE else 'full'} recipe", flush=True)
