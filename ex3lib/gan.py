@@ -139,8 +139,7 @@ class Generator(nn.Module):
     def forward(self, noise, digits=None, standardised: bool = False):
         if self.mixture:
             onehot, z = noise.split([self.config.components, self.config.latent_dim], 1)
-            with torch.autocast(noise.device.type, enabled=False):  # the mixture itself in float32, always
-                base = onehot @ self.means + torch.einsum("nk,kij,nj->ni", onehot, self.scales, z)
+            base = onehot @ self.means + torch.einsum("nk,kij,nj->ni", onehot, self.scales, z)
             z = base + self.net(torch.cat([base, onehot], 1))
         else:
             x = noise
