@@ -174,7 +174,7 @@ def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-
             break
     lengths = {d: {"values": values[d], "noise": noise[d], "epochs": choose_length(values[d], noise[d])} for d in ds}
     refined = None
-    if all(v["epochs"] for v in lengths.values()):
+    if any(v["epochs"] for v in lengths.values()):  # every d refined at the longest plateau found (refine_rate)
         refined = refine_rate(study, config_of, lr, batch, lengths, images, log, workers)
         lr, lengths = refined["lr"], refined["lengths"]
     result = {"lr": lr, "recipe_lr": chosen["lr"], "batch_size": batch, "lr_grid": lrs, "lr_on_edge": on_edge,
@@ -199,13 +199,14 @@ def _trained(study, configs: list, stage: str, images, log, workers) -> dict:
 def refine_rate(study, config_of, lr: float, batch: int, lengths: dict, images, log=print, workers: int = 2,
                 max_extensions: int = 2) -> dict:
     """Stage 4 of the autoencoder study: the learning rate again, at the chosen length and at every d of `lengths`
-    (a rate chosen on a short run at d = 10 need not suit a four times longer run, nor d = 64): lr / 8, lr / 4,
+    (a rate chosen on a short run at d = 10 need not suit a four times longer run, nor d = 64), at the longest
+    plateau found (a d whose length stage found none within its cap is refined there too): lr / 8, lr / 4,
     lr / 2 and lr, scored by the mean over d of each rate's validation MSE divided by the best rate's at that d
     (a choice on the grid's lower edge halves it again, at most `max_extensions` times).
     Then, at the refined rate and every d, the seed spread at that length (seeds 1, 2 beside seed 0) and one
     doubling: each d's length is the chosen one if the doubling gains less than that spread, else None (the
     spread measured at 10 epochs, where the runs are far from converged, is not the noise of a 40-epoch run)."""
-    epochs = max(v["epochs"] for v in lengths.values())
+    epochs = max(v["epochs"] for v in lengths.values() if v["epochs"])  # a d still falling at the cap: this length too
     ds, rates = sorted(lengths, key=int), [lr / 8, lr / 4, lr / 2, lr]
     for extension in range(max_extensions + 1):
         grid = {(d, r): replace(config_of(int(d)), lr=r, batch_size=batch, epochs=epochs) for d in ds for r in rates}

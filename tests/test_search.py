@@ -98,6 +98,11 @@ def test_the_rate_is_refined_at_the_chosen_length_across_latent_sizes(monkeypatc
     calls.clear()
     out = search.refine_rate(None, lambda d: h.AEConfig(d=d), lr, 128, lengths, None, log=lambda line: None)
     assert out["lr"] == lr / 8 and out["rates"][0] == lr / 16 and not out["on_edge"]
+    # d = 64 still falling at the length stage's cap: refined at d = 10's plateau length beside it
+    calls.clear()
+    out = search.refine_rate(None, lambda d: h.AEConfig(d=d), lr, 128, {10: {"epochs": 40}, 64: {"epochs": None}},
+                             None, log=lambda line: None)
+    assert out["epochs"] == 40 and {(c.d, c.epochs) for c in calls[0]} == {(10, 40), (64, 40)}
 
 
 def test_the_studies_built_on_the_autoencoder_take_the_autoencoder_studys_choice(tmp_path):
