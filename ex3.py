@@ -157,7 +157,7 @@ clock.section(2)
 # %% [markdown]
 # **Result.** A larger code does not have more correlated coordinates pair by pair: over the three seeds,
 # $\overline{|r|}$ is lower at $d = 64$ than at $d = 4$. Training moves the pairwise level little: at $d = 10$
-# and 64 it is level with the untrained encoder's, at $d = 4$ slightly above it (figure). Seeds differ by more
+# and 64 it is level with the untrained encoder's, at $d = 4$ above it by 0.04 (figure). Seeds differ by more
 # than the bootstrap band (at $d = 10$ by about 0.02), so sizes trained at seed 0 alone show no trend. What
 # training changes shows beyond pairs: at $d = 64$ the smallest eigenvalue falls more than 40 times below the
 # untrained encoder's in every seed, while up to $d = 32$ trained and untrained smallest eigenvalues stay
@@ -168,9 +168,9 @@ clock.section(2)
 # of the code, so training moves the pairwise level little. What matters is how many directions the data need.
 # The test images' TwoNN dimension is about 14 (a lower bound, as TwoNN underestimates large dimensions). The
 # codes' own dimension equals $d$ up to $d = 4$, then grows ever more slowly and levels off near 10 to 11 from
-# $d = 32$ on (last column). Below that level every coordinate carries something the others do not; above it
-# the code has spare coordinates, and nothing in the loss stops training from spending them on near-copies of
-# others: hence the collapse at $d = 64$, far above the data's dimension.
+# $d = 32$ on (last column). Near that level few coordinates are spare; far above it the code has many, and
+# nothing in the loss stops training from spending them on near-copies of others: hence the collapse at
+# $d = 64$.
 
 # %% [markdown]
 # ## 3. Transfer learning from tens of labels
@@ -284,8 +284,8 @@ plt.show()
 # highest recall: a wide cloud that puts many samples off the digits.
 #
 # **Noise size** (one seed each). The FD falls from $k = 2$ to 8 and little further at 16, and recall
-# collapses below $k = 8$: a generator cannot spread fewer noise dimensions over a set of higher dimension,
-# and the codes' intrinsic dimension at $d = 10$ is about 8 (section 2).
+# falls below $k = 8$ and collapses at $k = 2$: a generator cannot spread fewer noise dimensions over a set
+# of higher dimension, and the codes' intrinsic dimension at $d = 10$ is about 8 (section 2).
 #
 # **Why many components help.** The codes form separate clusters, one or a few per digit. A 100-component
 # mixture puts Gaussians on each; a generator from one Gaussian must tear a connected cloud into pieces, which

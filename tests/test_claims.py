@@ -116,10 +116,10 @@ CLAIMS = {
     # Section 2: correlation of the latent coordinates, over seeds 0-2 of trained and untrained encoders.
     "over the three seeds, $\\overline{|r|}$ is lower at $d = 64$ than at $d = 4$":
         lambda m: seed_winner(m, "corr.d64", "corr.d4", ("d64", "d4")) == "d4",
-    "at $d = 10$ and 64 it is level with the untrained encoder's, at $d = 4$ slightly above it":
+    "at $d = 10$ and 64 it is level with the untrained encoder's, at $d = 4$ above it by 0.04":
         lambda m: [seed_winner(m, f"corr.d{d}", f"corr.untrained.d{d}", ("trained", "untrained")) for d in SEED_DS]
         == ["trained", "level", "level"]
-        and h.verdict(per_seed(m, "corr.d4"), per_seed(m, "corr.untrained.d4"))["mean"] < 0.05,
+        and round(h.verdict(per_seed(m, "corr.d4"), per_seed(m, "corr.untrained.d4"))["mean"], 2) == 0.04,
     "Seeds differ by more than the bootstrap band (at $d = 10$ by about 0.02)":
         lambda m: (lambda v: round(max(v) - min(v), 2) == 0.02 and max(v) - min(v) > m["corr.high.d10"] - m["corr.low.d10"])(per_seed(m, "corr.d10")),
     "at $d = 64$ the smallest eigenvalue falls more than 40 times below the untrained encoder's in every seed, while up to $d = 32$ trained and untrained smallest eigenvalues stay within a factor of two":
@@ -170,7 +170,7 @@ CLAIMS = {
         lambda m: m["gan.fid_gaussian"] == max(m[f"gan.fid_{k}.mean"] for k in SAMPLERS)
         and m["gan.precision.gaussian"] == min(m[f"gan.precision.{k}"] for k in SAMPLERS)
         and m["gan.recall.gaussian"] == max(m[f"gan.recall.{k}"] for k in SAMPLERS),
-    "The FD falls from $k = 2$ to 8 and little further at 16, and recall collapses below $k = 8$":
+    "The FD falls from $k = 2$ to 8 and little further at 16, and recall falls below $k = 8$ and collapses at $k = 2$":
         lambda m: m["gan.fid_k2"] > m["gan.fid_k4"] > m["gan.fid_k8.seed0"] > m["gan.fid_k16"]
         and m["gan.fid_k8.seed0"] - m["gan.fid_k16"] < 0.2 * m["gan.fid_k8.seed0"] < m["gan.fid_k4"] - m["gan.fid_k8.seed0"]
         and m["gan.recall.k4"] < m["gan.recall.k8"] - 0.1 and m["gan.recall.k2"] < 0.1,
