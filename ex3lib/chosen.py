@@ -36,7 +36,8 @@ def how_chosen(folder: Path | None = None) -> dict:
     """{recipe table row: how the stored studies chose that family's settings, in words}: each grid with its choice
     (a choice on a learning-rate grid's edge said so), each length rule with the length it gave, and the
     settings no study searches (FIXED_SETTINGS). Raises where a study has not chosen."""
-    ae = open_study("autoencoder", folder).user_attrs.get("chosen")
+    ae_study = open_study("autoencoder", folder)
+    ae = ae_study.user_attrs.get("chosen")
     gans = {f: open_study(f"gan_{f}", folder).user_attrs.get("chosen") for f in GAN_GRIDS}
     transfer_study = open_study("transfer", folder, direction="maximize")
     transfer = transfer_study.user_attrs.get("chosen")
@@ -50,7 +51,7 @@ def how_chosen(folder: Path | None = None) -> dict:
     refine, lengths = ae.get("refine"), ae["lengths"]
     if not refine:
         raise RuntimeError(f"the autoencoder study found no plateau to refine its rate at: {lengths}")
-    first = [t.user_attrs["config"] for t in open_study("autoencoder", folder).get_trials(deepcopy=False)
+    first = [t.user_attrs["config"] for t in ae_study.get_trials(deepcopy=False)
              if t.state.name == "COMPLETE" and t.user_attrs["stage"] == "recipe"][0]  # the grid's epochs and d
     out["autoencoders (section 1)"] = (
         f"lr over {_values(ae['lr_grid'])} x batch {_values(ae['batch_grid'])} at {first['epochs']} epochs "

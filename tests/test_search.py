@@ -440,15 +440,22 @@ def test_opening_a_stored_study_again_writes_nothing_to_its_journal(tmp_path):
     assert again.user_attrs["chosen"] == {"lr": 1e-3} and (tmp_path / "probe.jsonl").read_text() == journal
 
 
-def test_search_all_runs_the_autoencoder_study_first_then_two_lanes_side_by_side(monkeypatch, tmp_path):
-    """`tools/search.py --family all`: the autoencoder study, the report's autoencoder once, then both lanes at
-    once (each lane's first study waits for the other's to start), in lane order; a failed study stops its lane."""
+def search_tool():
+    """tools/search.py as a module (the command-line tool, not ex3lib.search)."""
     import importlib.util
-    import threading
 
     spec = importlib.util.spec_from_file_location("search_tool", h.ROOT / "tools" / "search.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
+    return tool
+
+
+def test_search_all_runs_the_autoencoder_study_first_then_two_lanes_side_by_side(monkeypatch, tmp_path):
+    """`tools/search.py --family all`: the autoencoder study, the report's autoencoder once, then both lanes at
+    once (each lane's first study waits for the other's to start), in lane order; a failed study stops its lane."""
+    import threading
+
+    tool = search_tool()
     events, both_started = [], threading.Barrier(2, timeout=10)
     monkeypatch.setattr(tool, "main", lambda argv: events.append(("main", argv[1])))
     monkeypatch.setattr(tool.search, "studied_recipe", lambda folder: TINY)
@@ -473,11 +480,7 @@ def test_search_all_runs_the_autoencoder_study_first_then_two_lanes_side_by_side
 
 
 def test_a_study_in_its_own_process_reports_its_exit_status_and_prefixes_its_lines(tmp_path, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("search_tool", h.ROOT / "tools" / "search.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = search_tool()
     assert tool.run_in_process("gan_k8", tmp_path) != 0  # no autoencoder study in tmp_path: it stops
     lines = capsys.readouterr().out.splitlines()
     assert lines and all(line.startswith("[gan_k8] ") for line in lines)
