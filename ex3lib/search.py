@@ -31,43 +31,10 @@ from .settings import RECIPE, Recipe
 from .autoencoder import AEConfig, ae_config, autoencoder, train_missing
 from .cache import cache_key
 from .data import load_mnist
+from .studies import (PrecisionMismatch, finished_trials, open_study, open_study_to_train,  # noqa: F401
+                      study_precision, trial_key, STUDY_DIR)
 
-STUDY_DIR = settings.ROOT / "studies"
 TRIAL_FIELDS = ("stage", "config", "cache_key", "precision", "curve", "train_seconds", "value")
-
-
-def open_study(family: str, folder: Path | None = None, direction: str = "minimize"):
-    """The family's study, created or read back from its journal file (studies/{family}.jsonl)."""
-    import optuna
-
-    folder = Path(folder or STUDY_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    storage = JournalStorage(JournalFileBackend(str(folder / f"{family}.jsonl")))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:  # reading a stored study writes nothing (create_study appends a line to the journal at every open)
-        return optuna.load_study(study_name=family, storage=storage)
-    except KeyError:
-        return optuna.create_study(study_name=family, storage=storage, direction=direction)
-
-
-def finished_trials(study) -> dict:
-    """{trial key: trial} of the study's complete trials; trials a kill left running are marked failed."""
-    from optuna.trial import TrialState
-
-    done = {}
-    for trial in study.get_trials(deepcopy=False):
-        if trial.state == TrialState.RUNNING:
-            study.tell(trial.number, state=TrialState.FAIL)  # its process is gone: the model trains again
-        elif trial.state == TrialState.COMPLETE:
-            done[trial.user_attrs["key"]] = trial
-    return done
-
-
-def trial_key(stage: str, config) -> str:
-    return f"{stage}:{json.dumps(config, sort_keys=True)}"
 
 
 def ae_trial_key(stage: str, config: AEConfig) -> str:
@@ -142,7 +109,7 @@ def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-
     recipe = recipe or RECIPE
     config_of = lambda d: replace(ae_config(d, epochs=epochs, recipe=recipe), **(architecture or {}))
     images = load_mnist(train=True)[0] if images is None else images
-    study = open_study("autoencoder", folder)
+    study = open_study_to_train("autoencoder", folder)
     base = config_of(recipe.report_d)
     start = time.perf_counter()
     # 1. recipe: learning rate x batch size, extended past an edge the choice lands on.
@@ -406,7 +373,7 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     default_grid, default_steps = GAN_GRIDS[family]
     grid = {k: sorted(v) for k, v in (grid or default_grid).items()}
     steps = steps or default_steps
-    study = open_study(f"gan_{family}", folder)
+    study = open_study_to_train(f"gan_{family}", folder)
     base = gan_base(family, judge.ae_config, len(judge.fit_codes), recipe)
     start = time.perf_counter()
     for extension in range(3):
@@ -591,7 +558,7 @@ def search_transfer(data: TransferData | None = None, grids: dict | None = None,
 
     data = data or TransferData(recipe)
     grids, curve_steps = grids or TRANSFER_GRIDS, curve_steps or CURVE_STEPS
-    study = open_study("transfer", folder, direction="maximize")
+    study = open_study_to_train("transfer", folder, direction="maximize")
     base, result = transfer_config(recipe), {}
     for arm, grid in grids.items():
         grid = {k: list(v) for k, v in grid.items()}
@@ -705,7 +672,7 @@ def search_unlabelled(data: TransferData | None = None, labels=TRANSFER_LABELS, 
     transfer = open_study("transfer", folder, direction="maximize").user_attrs.get("chosen")
     if transfer is None:
         raise RuntimeError("the transfer study has not chosen yet: run `python tools/search.py --family transfer`")
-    study = open_study("unlabelled", folder, direction="maximize")
+    study = open_study_to_train("unlabelled", folder, direction="maximize")
     frozen = {k: transfer["frozen"][k] for k in ("lr", "hidden", "weight_decay", "steps")}
     base = replace(transfer_config(recipe), **frozen)
     grid = {k: list(v) for k, v in (selftrain_grid or SELFTRAIN_GRID).items()}
@@ -747,7 +714,7 @@ def search_mixture(data: TransferData | None = None, components=MIXTURE_COMPONEN
     from .gan import gaussian_mixture
 
     data = data or TransferData(recipe)
-    study = open_study("mixture", folder, direction="maximize")
+    study = open_study_to_train("mixture", folder, direction="maximize")
     mean, std = data.fit_codes.mean(0), data.fit_codes.std(0)
     fit, val = (data.fit_codes - mean) / std, ((data.val_codes - mean) / std).numpy()
     grid, done = list(components), finished_trials(study)

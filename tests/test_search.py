@@ -440,6 +440,46 @@ def test_opening_a_stored_study_again_writes_nothing_to_its_journal(tmp_path):
     assert again.user_attrs["chosen"] == {"lr": 1e-3} and (tmp_path / "probe.jsonl").read_text() == journal
 
 
+def test_a_study_keeps_the_precision_it_first_trained_in(tmp_path, monkeypatch):
+    """A search resumed on a machine of another precision stops with the reason, before it trains anything."""
+    from ex3lib import runtime, studies
+
+    monkeypatch.setattr(runtime, "PRECISION", "bfloat16")
+    study = search.open_study_to_train("probe", tmp_path)
+    assert search.study_precision(study) == "bfloat16"
+    assert search.study_precision(search.open_study_to_train("probe", tmp_path)) == "bfloat16"  # same machine: resumes
+    monkeypatch.setattr(runtime, "PRECISION", "float32")
+    with pytest.raises(search.PrecisionMismatch, match="trains in bfloat16; this machine trains in float32"):
+        search.open_study_to_train("probe", tmp_path)
+    assert search.study_precision(search.open_study("probe", tmp_path)) == "bfloat16"  # reading it still works
+    # a journal written before the study recorded its precision: its trials' precision binds it
+    old = search.open_study("old", tmp_path)
+    trial = old.ask()
+    trial.set_user_attr("precision", "bfloat16")
+    old.tell(trial, 1.0)
+    with pytest.raises(studies.PrecisionMismatch):
+        search.open_study_to_train("old", tmp_path)
+    # make search stops before it trains anything, naming the study
+    with pytest.raises(SystemExit, match="probe.jsonl trains in bfloat16"):
+        search_tool().refuse_mixed_precision(tmp_path, ["absent", "probe"])
+    monkeypatch.setattr(runtime, "PRECISION", "bfloat16")
+    search_tool().refuse_mixed_precision(tmp_path, ["absent", "probe"])
+    assert not (tmp_path / "absent.jsonl").exists()  # checking a family with no journal creates none
+
+
+def test_every_stored_study_trained_in_one_precision(tmp_path):
+    """Each stored journal's trials share the study's precision (a latent-GAN study's float32 check apart)."""
+    journals = sorted(search.STUDY_DIR.glob("*.jsonl"))
+    if not journals:
+        pytest.skip("no stored study")
+    for journal in journals:
+        study = stored_study(journal.stem, tmp_path)
+        precision = search.study_precision(study)
+        for t in study.trials:
+            if t.state == TrialState.COMPLETE and t.user_attrs.get("stage") != "precision":
+                assert t.user_attrs["precision"] == precision, (journal.name, t.number)
+
+
 def search_tool():
     """tools/search.py as a module (the command-line tool, not ex3lib.search)."""
     import importlib.util

@@ -1,0 +1,74 @@
+"""The stored studies: one Optuna study per model family, each a plain-text journal (studies/{family}.jsonl) that
+diffs as lines and that a killed search resumes from; a study keeps one training precision."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import runtime, settings
+
+STUDY_DIR = settings.ROOT / "studies"
+
+
+def open_study(family: str, folder: Path | None = None, direction: str = "minimize"):
+    """The family's study, created or read back from its journal file (studies/{family}.jsonl)."""
+    import optuna
+
+    folder = Path(folder or STUDY_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(folder / f"{family}.jsonl")))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:  # reading a stored study writes nothing (create_study appends a line to the journal at every open)
+        return optuna.load_study(study_name=family, storage=storage)
+    except KeyError:
+        return optuna.create_study(study_name=family, storage=storage, direction=direction)
+
+
+class PrecisionMismatch(RuntimeError):
+    """A stored study trained its models in another precision than this machine's: resuming would mix them."""
+
+
+def study_precision(study) -> str | None:
+    """The precision a study trains in: recorded at its first training open, else its first trial's."""
+    if "precision" in study.user_attrs:
+        return study.user_attrs["precision"]
+    return next((t.user_attrs["precision"] for t in study.get_trials(deepcopy=False) if "precision" in t.user_attrs),
+                None)
+
+
+def open_study_to_train(family: str, folder: Path | None = None, direction: str = "minimize"):
+    """open_study for a search that trains: a study keeps the precision it first trained in (a study of mixed
+    precisions would compare precisions where it claims to compare settings, and a checkpoint's name holds its
+    precision, so the report could not reuse the other part). On a machine of another precision it stops."""
+    study = open_study(family, folder, direction)
+    stored = study_precision(study)
+    if stored is not None and stored != runtime.PRECISION:
+        why = " (no AMX or AVX512-BF16)" if runtime.PRECISION == "float32" and runtime.DEVICE.type == "cpu" else ""
+        raise PrecisionMismatch(
+            f"studies/{family}.jsonl trains in {stored}; this machine trains in {runtime.PRECISION}{why}. Resume it "
+            f"where {stored} is the machine's precision (EX3_PRECISION=float32 gives float32 on any machine), or move "
+            f"the journal away to start a {runtime.PRECISION} study.")
+    if "precision" not in study.user_attrs:
+        study.set_user_attr("precision", runtime.PRECISION)
+    return study
+
+
+def finished_trials(study) -> dict:
+    """{trial key: trial} of the study's complete trials; trials a kill left running are marked failed."""
+    from optuna.trial import TrialState
+
+    done = {}
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state == TrialState.RUNNING:
+            study.tell(trial.number, state=TrialState.FAIL)  # its process is gone: the model trains again
+        elif trial.state == TrialState.COMPLETE:
+            done[trial.user_attrs["key"]] = trial
+    return done
+
+
+def trial_key(stage: str, config) -> str:
+    return f"{stage}:{json.dumps(config, sort_keys=True)}"
