@@ -89,9 +89,9 @@ CLAIMS = {
     # the noise reference is the standard deviation of fc512's three seeds at d = 10).
     "The linear map is the worst design and the wide fully connected layers the best: in each of three seeds, fc512 and fc2x512 lie below every other design (trained at one seed)":
         lambda m: m["ae.bottleneck.linear.test_mse"] == max(m[f"ae.bottleneck.{d}.test_mse"] for d in DESIGNS) and best_two_hold(m),
-    "fc2x512 beats fc512 by the paired rule, by about 3% of the error; the report uses fc512, two thirds of its size":
-        lambda m: seed_winner(m, "ae.bottleneck.fc2x512.test_mse_seeds", "ae.bottleneck.fc512.test_mse_seeds",
-                              ("fc2x512", "fc512"), higher_wins=False) == "fc2x512"
+    "fc2x512 lies below fc512 in every seed, by about 3% of the error; the report uses fc512, two thirds of its size":
+        lambda m: all(a < b for a, b in zip(per_seed(m, "ae.bottleneck.fc2x512.test_mse_seeds"),
+                                            per_seed(m, "ae.bottleneck.fc512.test_mse_seeds")))
         and round(100 * (1 - m["ae.bottleneck.fc2x512.test_mse_seeds.mean"] / m["ae.bottleneck.fc512.test_mse_seeds.mean"])) == 3
         and 0.6 < m["ae.bottleneck.fc512.parameters"] / m["ae.bottleneck.fc2x512.parameters"] < 0.72
         and h.RECIPE.report_design == "fc512",
@@ -99,6 +99,8 @@ CLAIMS = {
         lambda m: (lambda e: e["linear"] > max(e["fc128"], e["conv"]) > e["conv_wide"] > e["fc512"]
                    and abs(e["conv"] - e["fc128"]) < m["ae.test_mse_seeds.d10.std"])(
             {d: m[f"ae.bottleneck.{d}.test_mse"] for d in DESIGNS}),
+    "five times the hidden units outweigh unshared weights":
+        lambda m: 4 * h.RECIPE.bottleneck_designs["conv_wide"]["conv_width"] == 5 * h.RECIPE.bottleneck_designs["fc128"]["hidden"][0],
     "At equal parameter count conv_wide lies below fc128 by more than three times the seed spread":
         lambda m: m["ae.bottleneck.fc128.test_mse"] - m["ae.bottleneck.conv_wide.test_mse"] > 3 * m["ae.test_mse_seeds.d10.std"]
         and abs(m["ae.bottleneck.conv_wide.parameters"] / m["ae.bottleneck.fc128.parameters"] - 1) < 0.02,
@@ -120,8 +122,12 @@ CLAIMS = {
         lambda m: [seed_winner(m, f"corr.d{d}", f"corr.untrained.d{d}", ("trained", "untrained")) for d in SEED_DS]
         == ["trained", "level", "level"]
         and round(h.verdict(per_seed(m, "corr.d4"), per_seed(m, "corr.untrained.d4"))["mean"], 2) == 0.04,
-    "Seeds differ by more than the bootstrap band (at $d = 10$ by about 0.02)":
-        lambda m: (lambda v: round(max(v) - min(v), 2) == 0.02 and max(v) - min(v) > m["corr.high.d10"] - m["corr.low.d10"])(per_seed(m, "corr.d10")),
+    "Seeds differ by more than the bootstrap band, so sizes trained at seed 0 alone show no trend":
+        lambda m: all((lambda v: max(v) - min(v) > m[f"corr.high.d{d}"] - m[f"corr.low.d{d}"])(per_seed(m, f"corr.d{d}"))
+                      for d in SEED_DS),
+    "and its TC is 1.6 to 2.5 times the untrained encoder's":
+        lambda m: (lambda r: round(min(r), 1) == 1.6 and round(max(r), 1) == 2.5)(
+            [m[f"corr.tc.d64.seed{s}"] / m[f"corr.untrained.tc.d64.seed{s}"] for s in SEEDS]),
     "at $d = 64$ the smallest eigenvalue falls more than 40 times below the untrained encoder's in every seed, while up to $d = 32$ trained and untrained smallest eigenvalues stay within a factor of two":
         lambda m: min(m[f"corr.untrained.eig_min.d64.seed{s}"] / m[f"corr.eig_min.d64.seed{s}"] for s in SEEDS) > 40
         and seed_winner(m, "corr.eig_min.d64", "corr.untrained.eig_min.d64", ("trained", "untrained"), higher_wins=False) == "trained"
@@ -144,24 +150,30 @@ CLAIMS = {
     "Fine-tuning at a small encoder learning rate (its head at a third of the frozen head's rate) stays within a point of the frozen head throughout":
         lambda m: all(abs(m[f"transfer.paired.frozen_minus_finetune.n{n}.{k}"]) < 0.01 for n in LABELS for k in ("low", "high"))
         and h.arm_config("finetune").lr * 3 == pytest.approx(h.arm_config("frozen").lr),
-    "Up to 100 labels every arm trained by gradient descent fits all its labelled images: they overfit":
-        lambda m: all(m[f"transfer.{a}.n{n}.train_acc"] == 1 and 1 - m[f"transfer.{a}.n{n}.mean"] > 0.05
-                      for a in ("frozen", "finetune", "whole", "scratch") for n in (10, 20, 50, 100)),
+    "its encoder learns 100 times slower than its head":
+        lambda m: h.arm_config("finetune").encoder_lr * 100 == pytest.approx(h.arm_config("finetune").lr),
     "The whole network trains over half a million encoder weights on ten to a hundred images":
         lambda m: m["ae.bottleneck.fc512.parameters"] / 2 > 5e5,
     "its validation curve at 10 labels peaks early and then falls (Appendix A)":
         lambda m: (lambda c: max(c, key=lambda k: c[k]) in ("50", "100") and c["800"] < max(c.values()))(
             h.read_validation()["transfer"]["arms"]["whole"][0]["runs"]["10"]["curve"]),
+    "The two arms also differ in head learning rate (1e-3 against 3e-3), length (100 against 400 steps)":
+        lambda m: (lambda t: (t["whole"]["lr"], t["frozen"]["lr"], t["whole"]["steps"], t["frozen"]["steps"])
+                   == (1e-3, 3e-3, 100, 400))(h.FULL.transfer_settings),
+    "the whole arm was scored at one setting where the frozen head tried three":
+        lambda m: [len(h.read_validation()["transfer"]["arms"][a]) for a in ("whole", "frozen")] == [1, 3],
+    "it fits only 95% of its labelled images (frozen: 99%)":
+        lambda m: (round(m["transfer.selftrain.n1000.train_acc"], 2), round(m["transfer.frozen.n1000.train_acc"], 2)) == (0.95, 0.99),
     "Self-training beats the frozen head from 10 to 100 labels and loses at 1,000":
         lambda m: transfer_winners(m, "selftrain_minus_frozen", ("selftrain", "frozen")) == ["selftrain"] * 4 + ["frozen"],
     "Cluster-then-label beats self-training at every number of labels and reaches 96% from 50 labels on":
         lambda m: transfer_winners(m, "cluster_minus_selftrain", ("cluster", "selftrain")) == ["cluster"] * 5
         and all(round(m[f"transfer.cluster.n{n}.mean"], 2) == 0.96 for n in (50, 100, 1000)) and h.FULL.cluster_fits == 3,
-    "Training from scratch is the least accurate arm at every number of labels":
-        lambda m: all(m[f"transfer.scratch.n{n}.mean"] == min(m[f"transfer.{a}.n{n}.mean"] for a in ARMS) for n in LABELS),
     # Section 4: samplers (each seed's FD the mean of its draws), compared by the one rule over seeds.
-    "Every sampler stays above the floor of held-out real images":
-        lambda m: all(m[f"gan.fid_{k}.mean"] > m["fid.real_floor"] for k in SAMPLERS),
+    "Here that cost stays within the noise: the Gaussian-noise GAN is level with the 100-component mixture":
+        lambda m: sampler_winners(m)["gmm_best_minus_k8"] == "level",
+    "cluster-then-label names them at 96%, section 3":
+        lambda m: round(m["transfer.cluster.n1000.mean"], 2) == 0.96,
     "Of the five paired comparisons over three seeds, one has a winner: the 100-component mixture has a lower FD than the mixture-prior GAN. The other four are level":
         lambda m: len(h.SAMPLER_PAIRS) == 5 and len(SEEDS) == 3
         and sampler_winners(m) == {"gmm_best_minus_k8": "level", "gmm_best_minus_gmm_prior": "gmm_best",
@@ -190,16 +202,17 @@ CLAIMS = {
     # Section 5: the auxiliary term's ablation over three seeds.
     "With weight 0.1 the requested digit is recognised more often, on average and for the worst digit, and precision is higher":
         lambda m: h.FULL.cgan_aux_weight == 0.1 and all(ablation_winner(m, k) == "term" for k in ("accuracy", "worst", "precision")),
-    "the spread ratio falls by about 0.05 and recall by about 0.07. All five differences are beyond the noise; the mean per-digit FD is level":
-        lambda m: all(ablation_winner(m, k) == "term" for k in ("accuracy", "worst", "precision"))
+    "the spread ratio falls by about 0.05 and recall by about 0.07. All five differences keep their sign in every seed and pass the paired rule; the mean per-digit FD is level":
+        lambda m: all(len({v > 0 for v in per_seed(m, f"cgan.ablation.diff.{k}")}) == 1
+                      for k in ("accuracy", "worst", "precision", "spread", "recall"))
+        and all(ablation_winner(m, k) == "term" for k in ("accuracy", "worst", "precision"))
         and all(ablation_winner(m, k) == "none" for k in ("spread", "recall")) and ablation_winner(m, "fid") == "level"
         and round(m["cgan.ablation.diff.spread.mean"], 2) == -0.05 and round(m["cgan.ablation.diff.recall.mean"], 2) == -0.07,
-    "Without the term the recognised samples are as varied as the decoder's reconstructions of real digits (spread ratio near 1)":
+    "Without the term the spread ratio is near 1":
         lambda m: all(abs(m[f"cgan.ablation.aux0.diversity.seed{s}"] - 1) < 0.02 for s in SEEDS),
     # Conclusion.
-    "At $d = 10$ the autoencoder's test error is less than a third of PCA's, and it falls at every code size from 2 to 64":
-        lambda m: m["ae.test_mse_seeds.d10.mean"] < m["pca.test_mse.d10"] / 3
-        and all(m[f"ae.test_mse.d{a}"] > m[f"ae.test_mse.d{b}"] for a, b in zip(DS, DS[1:])),
+    "At $d = 10$ the autoencoder's test error is less than a third of PCA's":
+        lambda m: m["ae.test_mse_seeds.d10.mean"] < m["pca.test_mse.d10"] / 3,
     "The frozen encoder with a small head beats the whole network up to 100 labels":
         lambda m: transfer_winners(m, "frozen_minus_whole", ("frozen", "whole"))[:4] == ["frozen"] * 4,
     "cluster-then-label on the frozen codes reaches 96% from 50 labels":
