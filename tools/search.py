@@ -34,8 +34,10 @@ FAMILIES = {"autoencoder": search.search_autoencoder, "transfer": search.search_
             **{f"gan_{f}": functools.partial(search.search_gan, family=f) for f in search.GAN_GRIDS}}
 
 # Two lanes of studies that depend on each other only through the autoencoder study (unlabelled builds on
-# transfer's frozen head): the latent GANs in one, the few-label arms and the mixture in the other.
-LANES = (("gan_k8", "gan_cgan", "gan_gmm_prior"), ("transfer", "unlabelled", "mixture"))
+# transfer's frozen head): two latent GANs in one; the few-label arms, the mixture and the mixture-prior GAN (the
+# shortest GAN study) in the other, so that the lanes take about as long (the GAN studies' length stages train
+# up to eight times their grid's steps; the few-label arms' heads and the mixture are cheap).
+LANES = (("gan_k8", "gan_cgan"), ("transfer", "unlabelled", "mixture", "gan_gmm_prior"))
 
 
 def run_in_process(family: str, folder: Path, threads: int = 1) -> int:
