@@ -104,6 +104,21 @@ def test_cluster_then_label_names_well_separated_clusters_from_one_label_each():
     assert (clusters.predict(shuffled, clusters.responsibilities(new)) == truth[:300].numpy()).mean() < 0.05
 
 
+def test_small_pools_give_umaps_own_neighbour_graph_from_precomputed_distances(monkeypatch):
+    """Below UMAP's exact-neighbour size the distances come precomputed (one matrix, not one Python call per
+    pair): the fuzzy neighbour graph is UMAP's own, up to float rounding, and new codes transform alike."""
+    from ex3lib import transfer
+
+    codes = torch.randn(300, 6, generator=torch.Generator().manual_seed(0))
+    fast = h.CodeClusters(codes, dims=2, neighbors=10, components=10)
+    monkeypatch.setattr(transfer, "EXACT_NEIGHBOURS_BELOW", 0)  # UMAP's own exact path
+    slow = h.CodeClusters(codes, dims=2, neighbors=10, components=10)
+    assert fast.fitted is not None and slow.fitted is None
+    assert np.abs(fast.projection.graph_.toarray() - slow.projection.graph_.toarray()).max() < 1e-4
+    new = torch.randn(50, 6, generator=torch.Generator().manual_seed(1))
+    assert fast.responsibilities(new).shape == slow.responsibilities(new).shape == (50, 10)
+
+
 def test_code_clusters_keep_umaps_compiled_functions_on_disk(monkeypatch):
     from pathlib import Path
 
