@@ -61,8 +61,10 @@ def _package_definitions() -> set:
 
 
 def is_config(obj) -> bool:
-    """Whether obj is a config dataclass (a class whose instances name models by their values)."""
-    return isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__name__.endswith("Config")
+    """Whether obj is a config dataclass (a class whose instances name models by their values), the report's
+    Recipe included (its values, not its source, enter whatever they configure)."""
+    return (isinstance(obj, type) and dataclasses.is_dataclass(obj)
+            and (obj.__name__.endswith("Config") or obj.__name__ == "Recipe"))
 
 
 def _training_objects(family: str) -> dict:
@@ -70,7 +72,22 @@ def _training_objects(family: str) -> dict:
     in the module of the code that mentions it, so a function replaced there (a test's monkeypatch) counts."""
     if family not in TRAINING_ROOTS:
         raise ValueError(f"family must be one of {sorted(TRAINING_ROOTS)}, got {family!r}")
-    module_name, roots = TRAINING_ROOTS[family]
+    return objects_used(*TRAINING_ROOTS[family])
+
+
+def code_hash(*roots: tuple) -> str:
+    """sha256 of the source of the functions and classes `roots` ((module name, (names...)) pairs) name and of
+    everything of the package they use (as objects_used finds it): a validation trial's code, in its key."""
+    objects = {}
+    for module_name, names in roots:
+        objects.update(objects_used(module_name, names))
+    source = "".join(_source(objects[name])[0] for name in sorted(objects))
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def objects_used(module_name: str, roots: tuple) -> dict:
+    """{name: function or class} of the package that the `roots` of module `module_name` use, directly or through
+    each other (names imported inside a function are not followed: name their home module's roots too)."""
     module = importlib.import_module(module_name)
     defined = _package_definitions()
     found, todo = {}, [(name, module) for name in roots]

@@ -28,13 +28,15 @@ def _edge(value, grid) -> str:
 
 
 def _grid_text(grid: dict, chosen: dict) -> str:
-    return "; ".join(f"{k} over {_values(v)}: {_values([chosen[k]])}{_edge(chosen[k], v) if k in ('lr', 'encoder_lr') else ''}"
+    """Each setting's grid and choice; a number chosen on an end of its grid says so (whatever the setting)."""
+    numeric = lambda v: all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+    return "; ".join(f"{k} over {_values(v)}: {_values([chosen[k]])}{_edge(chosen[k], v) if numeric(v) else ''}"
                      for k, v in grid.items())
 
 
 def how_chosen(folder: Path | None = None) -> dict:
     """{recipe table row: how the stored studies chose that family's settings, in words}: each grid with its choice
-    (a choice on a learning-rate grid's edge said so), each length rule with the length it gave, and the
+    (a number chosen on an end of its grid said so), each length rule with the length it gave, and the
     settings no study searches (FIXED_SETTINGS). Raises where a study has not chosen."""
     ae_study = open_study("autoencoder", folder)
     ae = ae_study.user_attrs.get("chosen")
@@ -55,7 +57,8 @@ def how_chosen(folder: Path | None = None) -> dict:
              if t.state.name == "COMPLETE" and t.user_attrs["stage"] == "recipe"][0]  # the grid's epochs and d
     out["autoencoders (section 1)"] = (
         f"lr over {_values(ae['lr_grid'])} x batch {_values(ae['batch_grid'])} at {first['epochs']} epochs "
-        f"(d = {first['d']}): {ae['recipe_lr']:g}{_edge(ae['recipe_lr'], ae['lr_grid'])}, batch {ae['batch_size']}; "
+        f"(d = {first['d']}): {ae['recipe_lr']:g}{_edge(ae['recipe_lr'], ae['lr_grid'])}, batch {ae['batch_size']}"
+        f"{_edge(ae['batch_size'], ae['batch_grid'])}; "
         f"epochs doubled while a doubling lowered the validation MSE by more than the seed spread; lr again at "
         f"{refine['epochs']} epochs over {_values(refine['rates'])}: {ae['lr']:g}{_edge(ae['lr'], refine['rates'])}; "
         "plateau at " + ", ".join(f"d = {d}: {v['epochs'] or 'none found'}" + (" epochs" if v["epochs"] else "")
@@ -81,7 +84,7 @@ def how_chosen(folder: Path | None = None) -> dict:
                 f"lowered the validation FD by more than its seed spread ({length['noise']:.3g}): "
                 + steps(refine["steps"] if refine else length["steps"]))
         if refine:
-            text += f"; lr again at that length over {_values(refine['rates'])}: {g['lr']:g}"
+            text += f"; lr again at that length over {_values(refine['rates'])}: {g['lr']:g}{_edge(g['lr'], refine['rates'])}"
             if g["lr"] != refine["rates"][1]:  # a moved rate: its own length by the same rule
                 text += f", doubled from there by the same rule: {steps(length['steps'])}"
         out[row] = f"{text}; {FIXED_SETTINGS[row]}"

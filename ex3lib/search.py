@@ -20,6 +20,7 @@ The latent-GAN and transfer studies run on the report's autoencoder under this c
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -29,10 +30,10 @@ import numpy as np
 from . import runtime, settings
 from .settings import RECIPE, Recipe
 from .autoencoder import AEConfig, ae_config, autoencoder, train_missing
-from .cache import cache_key
+from .cache import cache_key, code_hash
 from .data import load_mnist
-from .studies import (PrecisionMismatch, finished_trials, open_study, open_study_to_train,  # noqa: F401
-                      study_precision, trial_key, STUDY_DIR)
+from .studies import (PrecisionMismatch, check_machine, finished_trials, open_study, open_study_to_train,  # noqa: F401
+                      study_precision, tell, trial_key, STUDY_DIR)
 
 TRIAL_FIELDS = ("stage", "config", "cache_key", "precision", "curve", "train_seconds", "value")
 
@@ -73,7 +74,7 @@ def run_trials(study, stage: str, configs: list, images, log=print, workers: int
                      "wall_seconds": time.perf_counter() - begun}
             for name, value in attrs.items():
                 trial.set_user_attr(name, value)
-            study.tell(trial, curve[-1])
+            tell(study, trial, curve[-1])
             out[config] = study.get_trials(deepcopy=False)[trial.number]
             log(f"{stage:<7} d={config.d:<3} lr {config.lr:g} batch {config.batch_size} epochs {config.epochs} "
                 f"seed {config.seed}: validation MSE {curve[-1]:.6f} ({info['train_seconds']:.0f} s)")
@@ -142,7 +143,7 @@ def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-
     lengths = {d: {"values": values[d], "noise": noise[d], "epochs": choose_length(values[d], noise[d])} for d in ds}
     refined = None
     if any(v["epochs"] for v in lengths.values()):  # every d refined at the longest plateau found (refine_rate)
-        refined = refine_rate(study, config_of, lr, batch, lengths, images, log, workers)
+        refined = refine_rate(study, config_of, lr, batch, lengths, images, log, workers, extend=(recipe.report_d,))
         lr, lengths = refined["lr"], refined["lengths"]
     result = {"lr": lr, "recipe_lr": chosen["lr"], "batch_size": batch, "lr_grid": lrs, "lr_on_edge": on_edge,
               "batch_grid": list(batches),
@@ -164,15 +165,17 @@ def _trained(study, configs: list, stage: str, images, log, workers) -> dict:
 
 
 def refine_rate(study, config_of, lr: float, batch: int, lengths: dict, images, log=print, workers: int = 2,
-                max_extensions: int = 2) -> dict:
+                max_extensions: int = 2, extend: tuple = (), max_epochs: int = 160) -> dict:
     """Stage 4 of the autoencoder study: the learning rate again, at the chosen length and at every d of `lengths`
     (a rate chosen on a short run at d = 10 need not suit a four times longer run, nor d = 64), at the longest
     plateau found (a d whose length stage found none within its cap is refined there too): lr / 8, lr / 4,
     lr / 2 and lr, scored by the mean over d of each rate's validation MSE divided by the best rate's at that d
     (a choice on the grid's lower edge halves it again, at most `max_extensions` times).
-    Then, at the refined rate and every d, the seed spread at that length (seeds 1, 2 beside seed 0) and one
-    doubling: each d's length is the chosen one if the doubling gains less than that spread, else None (the
-    spread measured at 10 epochs, where the runs are far from converged, is not the noise of a 40-epoch run)."""
+    Then, at the refined rate and every d, the seed spread at that length (seeds 1, 2 beside seed 0; the spread
+    measured at 10 epochs, where the runs are far from converged, is not the noise of a 40-epoch run), and the
+    length again by the doubling rule, since a slower rate may need a longer run or a faster one a shorter: half
+    the length and one doubling at every d, then, for the d of `extend` (the report's), further doublings while
+    one still gains more than the spread, up to `max_epochs`. A d with no plateau there has length None."""
     epochs = max(v["epochs"] for v in lengths.values() if v["epochs"])  # a d still falling at the cap: this length too
     ds, rates = sorted(lengths, key=int), [lr / 8, lr / 4, lr / 2, lr]
     for extension in range(max_extensions + 1):
@@ -186,14 +189,21 @@ def refine_rate(study, config_of, lr: float, batch: int, lengths: dict, images, 
             break
         rates = [rates[0] / 2] + rates  # the choice on the grid's lower edge: one more halving
     seeds = [replace(grid[d, chosen], seed=s) for d in ds for s in (1, 2)]
-    longer = [replace(grid[d, chosen], epochs=2 * epochs) for d in ds]
-    more = _trained(study, seeds + longer, "refine", images, log, workers)
-    new = {}
-    for d in ds:
-        spread = float(np.std([value[d, chosen]] + [more[c].value for c in seeds if c.d == int(d)], ddof=1))
-        doubled = next(more[c].value for c in longer if c.d == int(d))
-        values = {epochs: value[d, chosen], 2 * epochs: doubled}
-        new[d] = {"values": values, "noise": spread, "epochs": choose_length(values, spread)}
+    around = [replace(grid[d, chosen], epochs=e) for d in ds for e in ((epochs // 2,) if epochs % 2 == 0 else ()) + (2 * epochs,)]
+    more = _trained(study, seeds + around, "refine", images, log, workers)
+    spread = {d: float(np.std([value[d, chosen]] + [more[c].value for c in seeds if c.d == int(d)], ddof=1)) for d in ds}
+    values = {d: {epochs: value[d, chosen], **{c.epochs: more[c].value for c in around if c.d == int(d)}} for d in ds}
+    longest = 2 * epochs
+    while 2 * longest <= max_epochs:  # each further doubling of the d's still falling, trained side by side
+        growing = [d for d in ds if int(d) in extend and choose_length(values[d], spread[d]) is None]
+        if not growing:
+            break
+        longest *= 2
+        longer = {d: replace(grid[d, chosen], epochs=longest) for d in growing}
+        trained = _trained(study, list(longer.values()), "refine", images, log, workers)
+        for d, c in longer.items():
+            values[d][longest] = trained[c].value
+    new = {d: {"values": values[d], "noise": spread[d], "epochs": choose_length(values[d], spread[d])} for d in ds}
     return {"rates": rates, "epochs": epochs, "values": {str(d): {str(r): value[d, r] for r in rates} for d in ds},
             "relative": {str(r): score[r] for r in rates}, "lr": chosen, "on_edge": chosen in (rates[0], rates[-1]),
             "lengths": new}
@@ -211,7 +221,17 @@ def studied_recipe(folder: Path | None = None, base: Recipe | None = None) -> Re
     epochs = chosen["lengths"][str(base.report_d)]["epochs"]
     if epochs is None:
         raise RuntimeError(f"the autoencoder study found no plateau at d = {base.report_d}: {chosen['lengths']}")
-    return replace(base, ae_lr=chosen["lr"], ae_batch_size=chosen["batch_size"], ae_epochs=epochs)
+    recipe = replace(base, ae_lr=chosen["lr"], ae_batch_size=chosen["batch_size"], ae_epochs=epochs)
+    # the report's autoencoder under this choice must be a model the study trained and scored: the same checkpoint
+    # name (config, precision, training code); otherwise this machine or this code would train another one
+    from optuna.trial import TrialState
+
+    key = cache_key(ae_config(recipe=recipe))
+    if key not in {t.user_attrs.get("cache_key") for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}:
+        raise RuntimeError(f"the report's autoencoder under the study's choice (checkpoint {key}, {runtime.PRECISION}) "
+                           "is no trial of the stored autoencoder study: another precision or training code than the "
+                           "study's would train another model")
+    return recipe
 
 
 def picked_recipe(folder: Path | None = None, base: Recipe | None = None) -> Recipe:
@@ -248,6 +268,13 @@ def picked_recipe(folder: Path | None = None, base: Recipe | None = None) -> Rec
 # The latent GANs ------------------------------------------------------------------------------------
 
 
+# The code that scores a latent GAN (sampling, decoding, the classifier's features, the distance), in every GAN
+# trial's key beside the GAN's checkpoint name: a changed scorer does not read old scores back.
+JUDGE_CODE = (("ex3lib.search", ("Judge",)), ("ex3lib.autoencoder", ("decode", "encode")),
+              ("ex3lib.classifier", ("classify",)), ("ex3lib.metrics", ("frechet_distance",)),
+              ("ex3lib.gan", ("sample_codes",)))
+
+
 class Judge:
     """Scores latent GANs trained on the fit codes against the validation images: the Frechet distance in the
     features of the evaluation classifier (trained on the fit images only), averaged over sample draws."""
@@ -268,7 +295,7 @@ class Judge:
         self.val_accuracy = float((probs.argmax(1) == self.val_y.numpy()).mean())
         # what a score depends on besides the generator: trials scored by another judge are not read back
         self.signature = {"samples": samples, "draws": draws, "ae": cache_key(self.ae_config),
-                          "classifier": cache_key(eval_classifier_config(self.recipe))}
+                          "classifier": cache_key(eval_classifier_config(self.recipe)), "code": code_hash(*JUDGE_CODE)}
 
     def fd(self, sample, digit: int | None = None) -> tuple:
         """(mean, std) over self.draws draws of the FD of decoded codes sample(n, seed) against the validation
@@ -300,7 +327,9 @@ class Judge:
 def run_gan_trials(study, stage: str, configs: list, judge: Judge, log=print) -> dict:
     """Train each latent GAN of `configs` on the fit codes (through the checkpoint cache), record it as a
     complete trial of `stage` scored by its validation FD, and return {config: trial}."""
-    from .gan import latent_gan
+    import torch
+
+    from .gan import latent_gan, sample_codes
 
     done, out = finished_trials(study), {}
     for config in configs:
@@ -313,13 +342,17 @@ def run_gan_trials(study, stage: str, configs: list, judge: Judge, log=print) ->
         trial = study.ask()
         begun = time.perf_counter()
         gan, info = latent_gan(config, judge.fit_codes, judge.fit_y if config.n_classes else None)
-        fd, fd_std = judge.score(gan.generator)
+        digits = torch.arange(100) % 10 if config.n_classes else None
+        if torch.isfinite(sample_codes(gan.generator, 100, digits)).all():
+            fd, fd_std = judge.score(gan.generator)
+        else:  # a diverged generator: no image to score (tell records it as the worst value)
+            fd, fd_std = math.nan, math.nan
         attrs = {"stage": stage, "key": key, "config": params, "cache_key": cache_key(config),
                  "precision": config.precision, "curve": [fd], "train_seconds": float(info["train_seconds"]), "value": fd,
                  "fd_draw_std": fd_std, "wall_seconds": time.perf_counter() - begun}
         for name, value in attrs.items():
             trial.set_user_attr(name, value)
-        study.tell(trial, fd)
+        fd = tell(study, trial, fd)
         out[config] = study.get_trials(deepcopy=False)[trial.number]
         log(f"{stage:<7} {json.dumps(params)}: validation FD {fd:.3f} +- {fd_std:.3f} ({info['train_seconds']:.0f} s)")
     return out
@@ -444,6 +477,9 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
 # Section 3's few-label arms -------------------------------------------------------------------------------
 
 TRANSFER_LABELS, TRANSFER_DRAWS = (10, 100, 1000), 3  # labelled images per draw, draws per label count
+# The code a few-label trial runs (training, the batched frozen heads, scoring, the draws), in its key.
+TRANSFER_CODE = (("ex3lib.transfer", ("train_few_label", "frozen_heads", "accuracy")),
+                 ("ex3lib.search", ("arm_curves", "draw_indices", "plateau_steps")))
 CURVE_STEPS = {"frozen": (50, 100, 200, 400, 800, 1600), "encoder": (50, 100, 200, 400, 800, 1600)}
 PLATEAU = 0.005  # an arm's length: the fewest steps within half a point of its curve's best
 # Each arm's grid (TransferConfig fields). Learning rates span the earlier choices with room on both sides;
@@ -519,11 +555,12 @@ def plateau_steps(curve: dict) -> int:
 
 def run_transfer_trial(study, data: TransferData, arm: str, setting: dict, base, labels, draws, curve_steps, log=print):
     """One candidate setting of one arm as a trial: its mean validation curve over label counts and draws as
-    intermediate values, its best point as the value; read back from the journal when already finished."""
+    intermediate values, its value at its plateau step (plateau_steps: the report's length of it); read back from the journal when already finished."""
     # the key holds the autoencoder and the whole config the setting changes (the other arms' base follows the
     # frozen arm's choice), so a trial trained under another base or autoencoder is not read back
     params = {"arm": arm, **setting, "labels": list(labels), "draws": draws, "curve_steps": list(curve_steps),
-              "ae_key": cache_key(data.ae_config), "base": asdict(replace(base, **setting))}
+              "ae_key": cache_key(data.ae_config), "base": asdict(replace(base, **setting)),
+              "code": code_hash(*TRANSFER_CODE)}
     key = trial_key("transfer", params)
     done = finished_trials(study)
     if key in done:
@@ -536,11 +573,14 @@ def run_transfer_trial(study, data: TransferData, arm: str, setting: dict, base,
     attrs = {"stage": arm, "key": key, "config": params, "cache_key": "", "precision": runtime.PRECISION,
              "curve": [mean_curve[s] for s in curve_steps], "per_labels": {str(n): runs[n] for n in labels},
              "steps": plateau_steps(mean_curve), "train_seconds": time.perf_counter() - begun,
-             "value": max(mean_curve.values())}
+             "best": max(mean_curve.values())}
+    # scored where the report will stop it (its plateau step), not at its best point: a noisier curve's best
+    # point is higher by chance, and it is not the length the report trains
+    attrs["value"] = mean_curve[attrs["steps"]]
     for name, value in attrs.items():
         trial.set_user_attr(name, json.loads(json.dumps(value, default=str)))
-    study.tell(trial, attrs["value"])
-    log(f"{arm:<9} {json.dumps(setting)}: validation {attrs['value']:.4f} at best, {attrs['steps']} steps "
+    tell(study, trial, attrs["value"])
+    log(f"{arm:<9} {json.dumps(setting)}: validation {attrs['value']:.4f} at {attrs['steps']} steps "
         f"({attrs['train_seconds']:.0f} s)")
     return study.get_trials(deepcopy=False)[trial.number]
 
@@ -548,8 +588,8 @@ def run_transfer_trial(study, data: TransferData, arm: str, setting: dict, base,
 def search_transfer(data: TransferData | None = None, grids: dict | None = None, labels=TRANSFER_LABELS,
                     draws: int = TRANSFER_DRAWS, curve_steps: dict | None = None, folder: Path | None = None,
                     log=print, recipe: Recipe | None = None) -> dict:
-    """Section 3's arms: every setting of each arm's grid scored by its mean validation accuracy (best point of
-    its curve), the learning-rate grid extended past an edge its choice lands on; each arm's choice with the
+    """Section 3's arms: every setting of each arm's grid scored by its mean validation accuracy (at its curve's
+    plateau step), the learning-rate grid extended past an edge its choice lands on; each arm's choice with the
     steps where its curve comes within half a point of its best. The fine-tuned arm starts from the frozen
     arm's chosen head."""
     import itertools
@@ -574,6 +614,7 @@ def search_transfer(data: TransferData | None = None, grids: dict | None = None,
                 break
             grid[lr_key] = lrs + [lrs[-1] * 3] if chosen[lr_key] == lrs[-1] else [lrs[0] / 3] + lrs
         result[arm] = {**chosen, "steps": best.user_attrs["steps"], "validation": best.value, "grid": grid,
+                       "key": best.user_attrs["key"],
                        "on_edge": not (len(grid[lr_key]) < 2 or grid[lr_key][0] < chosen[lr_key] < grid[lr_key][-1]),
                        "still_rising": best.user_attrs["steps"] == max(steps)}
         if arm == "frozen":  # the other arms' heads: the frozen head's chosen rate, width and weight decay
@@ -614,7 +655,7 @@ def selftrain_trial(study, data: TransferData, setting: dict, base, labels, draw
 
     config = replace(base, **setting)
     params = {"arm": "selftrain", **setting, "labels": list(labels), "draws": draws,
-              "ae_key": cache_key(data.ae_config), "base": asdict(config)}
+              "ae_key": cache_key(data.ae_config), "base": asdict(config), "code": code_hash(*TRANSFER_CODE)}
     key = trial_key("selftrain", params)
     done = finished_trials(study)
     if key in done:
@@ -640,7 +681,7 @@ def cluster_trials(study, data: TransferData, grid: dict, labels, draws, seed: i
     for values in itertools.product(*grid.values()):
         setting = dict(zip(grid, values))
         params = {"arm": "cluster", **setting, "seed": seed, "labels": list(labels), "draws": draws,
-                  "ae_key": cache_key(data.ae_config)}
+                  "ae_key": cache_key(data.ae_config), "code": code_hash(("ex3lib.transfer", ("CodeClusters",)))}
         key = trial_key("cluster", params)
         if key in done:
             out.append(done[key])
@@ -721,7 +762,8 @@ def search_mixture(data: TransferData | None = None, components=MIXTURE_COMPONEN
     for extension in range(3):
         scores = {}
         for k in grid:
-            params = {"components": k, "seed": 0, "ae_key": cache_key(data.ae_config), "standardised": True}
+            params = {"components": k, "seed": 0, "ae_key": cache_key(data.ae_config), "standardised": True,
+                      "code": code_hash(("ex3lib.gan", ("gaussian_mixture",)))}
             key = trial_key("mixture", params)
             if key not in done:
                 begun = time.perf_counter()
@@ -746,11 +788,8 @@ def chosen_trials(folder: Path | None = None) -> dict:
     study = open_study("transfer", folder, direction="maximize")
     chosen, out = study.user_attrs["chosen"], {}
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-    for arm, pick in chosen.items():
-        setting = {k: v for k, v in pick.items() if k not in ("steps", "validation", "on_edge", "still_rising", "grid")}
-        mine = [t for t in complete if t.user_attrs["stage"] == arm
-                and all(t.user_attrs["config"][k] == v for k, v in setting.items())]
-        out[arm] = max(mine, key=lambda t: t.value).user_attrs
+    for arm, pick in chosen.items():  # the very trial that was chosen, by its key (settings alone could match a
+        out[arm] = next(t.user_attrs for t in complete if t.user_attrs["key"] == pick["key"])  # stale trial's)
     out.update(open_study("unlabelled", folder, direction="maximize").user_attrs["chosen"])
     return out
 

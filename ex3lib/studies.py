@@ -4,6 +4,7 @@ diffs as lines and that a killed search resumes from; a study keeps one training
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from . import runtime, settings
@@ -40,20 +41,31 @@ def study_precision(study) -> str | None:
                 None)
 
 
-def open_study_to_train(family: str, folder: Path | None = None, direction: str = "minimize"):
-    """open_study for a search that trains: a study keeps the precision it first trained in (a study of mixed
-    precisions would compare precisions where it claims to compare settings, and a checkpoint's name holds its
-    precision, so the report could not reuse the other part). On a machine of another precision it stops."""
-    study = open_study(family, folder, direction)
-    stored = study_precision(study)
+def check_machine(study, family: str) -> None:
+    """Raise PrecisionMismatch where the stored study trained on another device type or in another precision."""
+    stored, device = study_precision(study), study.user_attrs.get("device")
+    if device is not None and device != runtime.DEVICE.type:  # another device computes another model
+        raise PrecisionMismatch(f"studies/{family}.jsonl trains on {device}; this machine trains on "
+                                f"{runtime.DEVICE.type}. Resume it on a {device} machine, or move the journal away to "
+                                f"start a study on {runtime.DEVICE.type}.")
     if stored is not None and stored != runtime.PRECISION:
         why = " (no AMX or AVX512-BF16)" if runtime.PRECISION == "float32" and runtime.DEVICE.type == "cpu" else ""
         raise PrecisionMismatch(
             f"studies/{family}.jsonl trains in {stored}; this machine trains in {runtime.PRECISION}{why}. Resume it "
             f"where {stored} is the machine's precision (EX3_PRECISION=float32 gives float32 on any machine), or move "
             f"the journal away to start a {runtime.PRECISION} study.")
+
+
+def open_study_to_train(family: str, folder: Path | None = None, direction: str = "minimize"):
+    """open_study for a search that trains: a study keeps the precision and the device type it first trained on
+    (a study of mixed precisions would compare precisions where it claims to compare settings, and a checkpoint's
+    name holds its precision, so the report could not reuse the other part). On another machine it stops."""
+    study = open_study(family, folder, direction)
+    check_machine(study, family)
     if "precision" not in study.user_attrs:
         study.set_user_attr("precision", runtime.PRECISION)
+    if "device" not in study.user_attrs:
+        study.set_user_attr("device", runtime.DEVICE.type)
     return study
 
 
@@ -72,3 +84,17 @@ def finished_trials(study) -> dict:
 
 def trial_key(stage: str, config) -> str:
     return f"{stage}:{json.dumps(config, sort_keys=True)}"
+
+
+def tell(study, trial, value: float) -> float:
+    """Complete `trial` with `value`; a diverged run (a value that is not finite) is recorded as the worst value
+    of the study's direction, with user attribute diverged, so that it loses every comparison and, on resume, is
+    read back instead of failing and training again (Optuna records a nan as a failed trial)."""
+    from optuna.study import StudyDirection
+
+    value = float(value)
+    if not math.isfinite(value):
+        trial.set_user_attr("diverged", True)
+        value = math.inf if study.direction == StudyDirection.MINIMIZE else -math.inf
+    study.tell(trial, value)
+    return value

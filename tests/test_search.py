@@ -75,6 +75,7 @@ def test_the_rate_is_refined_at_the_chosen_length_across_latent_sizes(monkeypatc
     first = {(10, lr): 0.0090, (10, lr / 2): 0.00905, (10, lr / 4): 0.00909, (10, lr / 8): 0.0095,
              (64, lr): 0.0030, (64, lr / 2): 0.0024, (64, lr / 4): 0.0020, (64, lr / 8): 0.0021}
     second = {(10, 1): 0.00912, (10, 2): 0.00906, (64, 1): 0.00205, (64, 2): 0.00195,  # seeds 1, 2 at lr / 4
+              (10, 20): 0.0092, (64, 20): 0.0027,  # half the length, seed 0
               (10, 80): 0.00907, (64, 80): 0.0015}  # the doubled length, seed 0
 
     def fake(study, configs, stage, images, log, workers):
@@ -88,10 +89,31 @@ def test_the_rate_is_refined_at_the_chosen_length_across_latent_sizes(monkeypatc
     out = search.refine_rate(None, lambda d: h.AEConfig(d=d), lr, 128, lengths, None, log=lambda line: None)
     assert out["lr"] == lr / 4 and not out["on_edge"] and len(calls) == 2
     assert {c.epochs for c in calls[0]} == {40} and {c.lr for c in calls[1]} == {lr / 4}
-    assert {(c.seed, c.epochs) for c in calls[1]} == {(1, 40), (2, 40), (0, 80)}
-    assert out["lengths"][10]["epochs"] == 40  # 0.00909 -> 0.00907 gains less than the spread at 40 epochs
+    assert {(c.seed, c.epochs) for c in calls[1]} == {(1, 40), (2, 40), (0, 20), (0, 80)}
+    assert out["lengths"][10]["epochs"] == 40  # 20 -> 40 gains more than the spread at 40 epochs, 40 -> 80 less
     assert out["lengths"][10]["noise"] == pytest.approx(float(np.std([0.00909, 0.00912, 0.00906], ddof=1)))
     assert out["lengths"][64]["epochs"] is None  # 0.0020 -> 0.0015 still gains more: no plateau at 40
+    # At a slower rate d = 10 may still fall at twice the length: the report's d doubles again (up to max_epochs),
+    # d = 64 (not extended) keeps its one doubling; where 20 epochs already plateau, the length is 20.
+    second.update({(10, 80): 0.00900, (10, 160): 0.00899, (64, 160): 0.0})
+    calls.clear()
+    out = search.refine_rate(None, lambda d: h.AEConfig(d=d), lr, 128, lengths, None, log=lambda line: None,
+                             extend=(10,))
+    assert [(c.d, c.epochs) for c in calls[2]] == [(10, 160)] and len(calls) == 3
+    assert out["lengths"][10]["epochs"] == 80 and out["lengths"][64]["values"].keys() == {20, 40, 80}
+    second.update({(10, 20): 0.00910, (10, 80): 0.00907})
+    out = search.refine_rate(None, lambda d: h.AEConfig(d=d), lr, 128, lengths, None, log=lambda line: None,
+                             extend=(10,))
+    assert out["lengths"][10]["epochs"] == 20
+    second.update({(10, 80): 0.00800, (10, 160): 0.00700})  # still falling at the cap: no length
+    out = search.refine_rate(None, lambda d: h.AEConfig(d=d), lr, 128, lengths, None, log=lambda line: None,
+                             extend=(10,), max_epochs=160)
+    assert out["lengths"][10]["epochs"] == 20  # 20 -> 40 gains less than the spread: the shortest plateau
+    second.update({(10, 20): 0.0100})
+    out = search.refine_rate(None, lambda d: h.AEConfig(d=d), lr, 128, lengths, None, log=lambda line: None,
+                             extend=(10,), max_epochs=160)
+    assert out["lengths"][10]["epochs"] is None and max(out["lengths"][10]["values"]) == 160
+    second.update({(10, 20): 0.0092, (10, 80): 0.00907})
     # A choice on the lower edge halves the grid again: lr / 8 best, then lr / 16 worse, so lr / 8 is inside.
     first.update({(10, lr / 8): 0.0089, (64, lr / 8): 0.0019, (10, lr / 16): 0.0092, (64, lr / 16): 0.0020})
     second.update({(10, 1): 0.00890, (10, 2): 0.00892, (64, 1): 0.00191, (64, 2): 0.00189})
@@ -114,6 +136,9 @@ def test_the_studies_built_on_the_autoencoder_take_the_autoencoder_studys_choice
     with pytest.raises(RuntimeError, match="has not chosen"):  # a choice made before the refine stage
         search.studied_recipe(tmp_path, TINY)
     study.set_user_attr("chosen", {"lr": 0.016, "batch_size": 256, "lengths": lengths, "refine": {"lr": 0.016}})
+    with pytest.raises(RuntimeError, match="no trial of the stored autoencoder study"):  # a model it never trained
+        search.studied_recipe(tmp_path, TINY)
+    trained_by_the_study(study, replace(TINY, ae_lr=0.016, ae_batch_size=256, ae_epochs=40))
     recipe = search.studied_recipe(tmp_path, TINY)
     assert (recipe.ae_lr, recipe.ae_batch_size, recipe.ae_epochs) == (0.016, 256, 40)  # the length at d = 10
     assert replace(recipe, ae_lr=TINY.ae_lr, ae_batch_size=TINY.ae_batch_size, ae_epochs=TINY.ae_epochs) == TINY
@@ -305,8 +330,13 @@ def test_the_stored_autoencoder_studys_choice_follows_from_its_trials(tmp_path):
         assert chosen["lr"] == refine["lr"] == min(rates, key=lambda r: (score[r], -r)) and by_key
         for d, length in chosen["lengths"].items():
             spread = float(np.std([at(int(d), chosen["lr"], s, epochs) for s in (0, 1, 2)], ddof=1))
-            values = {epochs: at(int(d), chosen["lr"], 0, epochs), 2 * epochs: at(int(d), chosen["lr"], 0, 2 * epochs)}
+            # every stored run of the refined rate at seed 0: half the length, the length and its doublings
+            values = {t.user_attrs["config"]["epochs"]: t.value for t in complete if t.user_attrs["config"] == {
+                **t.user_attrs["config"], "d": int(d), "lr": chosen["lr"], "seed": 0, "batch_size": best["batch_size"]}
+                and t.user_attrs["config"]["epochs"] >= epochs // 2}  # (the recipe stage's 10 epochs are not its)
+            assert {epochs // 2, epochs, 2 * epochs} <= set(values) or epochs % 2
             assert spread == pytest.approx(length["noise"]) and search.choose_length(values, spread) == length["epochs"]
+            assert values == {int(k): v for k, v in length["values"].items()}
         return
     for d, length in chosen["lengths"].items():
         mine = lambda stage: [t for t in complete if t.user_attrs["stage"] == stage and t.user_attrs["config"]["d"] == int(d)
@@ -362,10 +392,18 @@ def test_each_stored_gan_study_holds_every_field_and_its_choice_follows_from_its
         assert search.choose_length(moved, noise) == chosen["length"]["steps"]
 
 
+def trained_by_the_study(study, recipe) -> None:
+    """A complete trial of the report's autoencoder under `recipe` in the autoencoder study (studied_recipe asks)."""
+    import optuna
+
+    study.add_trial(optuna.trial.create_trial(value=0.01, user_attrs={"cache_key": h.cache_key(h.ae_config(recipe=recipe))}))
+
+
 def test_picked_recipe_takes_every_studys_choice_and_refuses_an_unfinished_one(tmp_path):
     ae = search.open_study("autoencoder", tmp_path)
     ae.set_user_attr("chosen", {"lr": 2e-3, "batch_size": 256, "refine": {"lr": 2e-3},
                                 "lengths": {"10": {"epochs": 20}, "64": {"epochs": None}}})
+    trained_by_the_study(ae, replace(h.FULL, ae_lr=2e-3, ae_batch_size=256, ae_epochs=20))
     gans = {"k8": {"lr": 1e-3, "batch_size": 256, "length": {"steps": 12000}},
             "cgan": {"lr": 1e-4, "aux_weight": 0.3, "length": {"steps": None}},
             "gmm_prior": {"lr": 3e-3, "ema": 0.9, "length": {"steps": 500}}}
@@ -452,6 +490,12 @@ def test_a_study_keeps_the_precision_it_first_trained_in(tmp_path, monkeypatch):
     with pytest.raises(search.PrecisionMismatch, match="trains in bfloat16; this machine trains in float32"):
         search.open_study_to_train("probe", tmp_path)
     assert search.study_precision(search.open_study("probe", tmp_path)) == "bfloat16"  # reading it still works
+    monkeypatch.setattr(runtime, "PRECISION", "bfloat16")
+    monkeypatch.setattr(runtime, "DEVICE", torch.device("cuda"))  # the same precision on another device type
+    with pytest.raises(search.PrecisionMismatch, match="trains on cpu; this machine trains on cuda"):
+        search.open_study_to_train("probe", tmp_path)
+    monkeypatch.setattr(runtime, "DEVICE", torch.device("cpu"))
+    monkeypatch.setattr(runtime, "PRECISION", "float32")
     # a journal written before the study recorded its precision: its trials' precision binds it
     old = search.open_study("old", tmp_path)
     trial = old.ask()
@@ -465,6 +509,38 @@ def test_a_study_keeps_the_precision_it_first_trained_in(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime, "PRECISION", "bfloat16")
     search_tool().refuse_mixed_precision(tmp_path, ["absent", "probe"])
     assert not (tmp_path / "absent.jsonl").exists()  # checking a family with no journal creates none
+
+
+def test_a_diverged_trial_is_recorded_as_the_worst_value_and_read_back(tmp_path):
+    """Optuna fails a trial told nan, so a resumed search would train it again and jam: it is complete, worst."""
+    study = search.open_study("probe", tmp_path)
+    for value in (0.5, float("nan"), 0.4):
+        trial = study.ask()
+        trial.set_user_attr("key", f"k{value}")
+        search.tell(study, trial, value)
+    again = search.open_study("probe", tmp_path)
+    assert [t.state for t in again.trials] == [TrialState.COMPLETE] * 3
+    assert again.trials[1].value == float("inf") and again.trials[1].user_attrs["diverged"]
+    assert search.best_of(list(search.finished_trials(again).values())).value == 0.4
+    up = search.open_study("up", tmp_path, direction="maximize")
+    assert search.tell(up, up.ask(), float("nan")) == float("-inf")
+
+
+def test_a_trials_key_holds_the_code_it_ran(monkeypatch):
+    """A changed training loop, scorer or fit changes the key, so a stored trial of other code is not read back;
+    the report's recipe values are not code (changing a default leaves the keys alone)."""
+    from ex3lib import cache, metrics, transfer
+
+    before = {"transfer": cache.code_hash(*search.TRANSFER_CODE), "judge": cache.code_hash(*search.JUDGE_CODE)}
+
+    def fit_classifier(*args, **kwargs):  # another head training, reached through train_few_label
+        return None
+
+    monkeypatch.setattr(transfer, "fit_classifier", fit_classifier)
+    monkeypatch.setattr(metrics, "frechet_distance", lambda a, b: 0.0)
+    assert cache.code_hash(*search.TRANSFER_CODE) != before["transfer"]
+    assert cache.code_hash(*search.JUDGE_CODE) != before["judge"]
+    assert "Recipe" not in cache.objects_used("ex3lib.search", ("Judge",))
 
 
 def test_every_stored_study_trained_in_one_precision(tmp_path):
@@ -562,21 +638,23 @@ def test_the_recipe_tables_words_follow_each_stored_choice(tmp_path):
     search.open_study("mixture", tmp_path, direction="maximize").set_user_attr("chosen", {
         "components": 200, "grid": [10, 20, 50, 100, 200], "on_edge": True})
     words = how_chosen(tmp_path)
-    assert "lr over 0.001, 0.002, 0.004, 0.008, 0.016 x batch 128, 256 at 10 epochs (d = 10): 0.008, batch 128" in words[
+    assert "lr over 0.001, 0.002, 0.004, 0.008, 0.016 x batch 128, 256 at 10 epochs (d = 10): 0.008, batch 128 (a grid edge)" in words[
         "autoencoders (section 1)"]
     assert words["autoencoders (section 1)"].endswith("d = 10: 40 epochs, d = 64: none found")
     assert ": 0.002;" in words["autoencoders (section 1)"]  # the refined rate, inside its grid
     k8 = words["latent GAN, Gaussian noise (section 4)"]
-    assert "lr over 0.0001, 0.0003, 0.001: 0.0003; batch_size over 256, 1024: 256 at 6,000 steps" in k8
-    assert "(0.123): 12,000; lr again at that length over 0.0001, 0.0003, 0.0009: 0.0009, doubled from there by " \
+    assert "lr over 0.0001, 0.0003, 0.001: 0.0003; batch_size over 256, 1024: 256 (a grid edge) at 6,000 steps" in k8
+    assert "(0.123): 12,000; lr again at that length over 0.0001, 0.0003, 0.0009: 0.0009 (a grid edge), doubled from there by " \
            "the same rule: 24,000;" in k8 and "test images" in k8
     assert "still falling at the cap" in words["latent GAN, mixture prior (section 4)"]
     assert "(0.123): 6,000; lr again at that length over 0.0001, 0.0003, 0.0009: 0.0003;" in words[
         "conditional GAN (section 5)"]  # the rate stayed: no second length
     assert words["section 3, frozen"].startswith("lr over 0.001, 0.003, 0.01: 0.003; hidden over 512: 512")
-    assert "(400)" in words["section 3, frozen"] and "a grid edge" not in words["section 3, frozen"]
+    assert "(400)" in words["section 3, frozen"] and "weight_decay over 0, 0.0001: 0 (a grid edge)" in words["section 3, frozen"]
+    assert "0.003 (a grid edge)" not in words["section 3, frozen"]  # every numeric edge said, and only edges
     assert words["section 3, selftrain"].endswith("300 steps, 0.1, 0.3")
-    assert words["section 3, cluster"] == "dims over 2, 10: 2; neighbors over 15, 50: 15; components over 10, 20, 40: 10"
+    assert words["section 3, cluster"] == ("dims over 2, 10: 2 (a grid edge); neighbors over 15, 50: 15 (a grid edge); "
+                                           "components over 10, 20, 40: 10 (a grid edge)")
     assert words["Gaussian mixtures (section 4)"].endswith("10, 20, 50, 100, 200 components: 200 (the largest tried)")
     search.open_study("autoencoder", tmp_path).set_user_attr("chosen", {**ae, "refine": None})
     with pytest.raises(RuntimeError, match="no plateau"):

@@ -84,17 +84,15 @@ def run_all(folder: Path, run_family=run_in_process, log=print) -> dict:
 
 
 def refuse_mixed_precision(folder: Path, families) -> None:
-    """Stop before any training where a stored study of `families` trains in another precision than this machine
-    (search.open_study_to_train would stop that study later, after the studies before it had run)."""
+    """Stop before any training where a stored study of `families` trains in another precision or on another device
+    type than this machine (search.open_study_to_train would stop that study later, after the studies before it
+    had run). Reads the journals only."""
     for family in families:
         if (Path(folder) / f"{family}.jsonl").exists():
-            study = search.open_study(family, folder)
-            stored = search.study_precision(study)
-            if stored not in (None, h.PRECISION):
-                try:
-                    search.open_study_to_train(family, folder)
-                except search.PrecisionMismatch as error:
-                    raise SystemExit(f"make search: {error}") from None
+            try:
+                search.check_machine(search.open_study(family, folder), family)
+            except search.PrecisionMismatch as error:
+                raise SystemExit(f"make search: {error}") from None
 
 
 def main(argv=None) -> dict:
@@ -102,7 +100,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--family", choices=["all", *sorted(FAMILIES)], default="autoencoder")
     parser.add_argument("--folder", type=Path, default=search.STUDY_DIR, help="where the study journals live")
     args = parser.parse_args(argv)
-    refuse_mixed_precision(args.folder, FAMILIES if args.family == "all" else [args.family])
+    # every family but the autoencoder's trains on the autoencoder the autoencoder study chose: its journal too
+    refuse_mixed_precision(args.folder, FAMILIES if args.family == "all" else ["autoencoder", args.family])
     if args.family == "all":
         status = run_all(args.folder)
         stopped = [f for lane in LANES for f in lane if status.get(f, -1)]  # failed, or never started
