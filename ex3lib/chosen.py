@@ -87,6 +87,11 @@ def how_chosen(folder: Path | None = None) -> dict:
             text += f"; lr again at that length over {_values(refine['rates'])}: {g['lr']:g}{_edge(g['lr'], refine['rates'])}"
             if g["lr"] != refine["rates"][1]:  # a moved rate: its own length by the same rule
                 text += f", doubled from there by the same rule: {steps(length['steps'])}"
+        check = g.get("precision_check")
+        if check:  # the search's GANs train in the machine's precision: the same setting in float32 beside it
+            other = next(k for k in check if k not in ("float32", "noise", "within_noise"))
+            text += (f"; in float32 its validation FD is {check['float32']:.3g} against {check[other]:.3g} in {other} ("
+                     + ("within" if check["within_noise"] else "outside") + " the seed spread)")
         out[row] = f"{text}; {FIXED_SETTINGS[row]}"
     out["Gaussian mixtures (section 4)"] = (f"the larger mixture's size: best held-out log-likelihood over "
                                             f"{_values(mixture['grid'])} components: {mixture['components']}"
