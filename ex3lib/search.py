@@ -394,13 +394,14 @@ def gan_base(family: str, ae_cfg, train_codes: int, recipe: Recipe):
 
 def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | None = None, grid: dict | None = None,
                steps: int | None = None, max_doublings: int = 3, folder: Path | None = None, log=print) -> dict:
-    """One latent-GAN family's study (k8: Gaussian noise with k = the report's; gmm_prior; cgan): every setting of
-    its grid at the same number of codes seen, the learning-rate grid extended past an edge its choice lands on
+    """One latent-GAN family's study (k8: Gaussian noise with k = the report's; gmm_prior; cgan): every setting of its
+    grid at the same number of codes seen, the learning-rate grid extended past an edge its choice lands on
     (twice at most); the chosen setting at seeds 1 and 2 for its noise (the spread of the validation FD over
     seeds, each the mean of the judge's sample draws); then its length doubled until a doubling gains less than
-    that spread (the autoencoder study's rule); then the learning rate refined at that length (lr / 3, lr, 3 lr),
-    a rate that moves doubled again from there by the same rule; where the run trains in bfloat16, the final
-    setting once more in float32 (seed 0), to check the precision against the seed spread."""
+    that spread (the autoencoder study's rule); then the learning rate refined at that length (lr / 3, lr, 3 lr;
+    it moves where another beats it by more than that spread), a moved rate doubled again by the same rule;
+    where the run trains in bfloat16, the final setting once more in float32 (seed 0), to check the precision
+    against the seed spread."""
     import itertools
 
     recipe = recipe or RECIPE
@@ -442,8 +443,11 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
         rates = [chosen["lr"] / 3, chosen["lr"], chosen["lr"] * 3]
         scored = {r: run_gan_trials(study, "refine", [replace(at_length, lr=r)], judge, log)[replace(at_length, lr=r)].value
                   for r in rates}
-        refined = {"rates": rates, "values": {str(r): v for r, v in scored.items()}, "lr": min(rates, key=scored.get),
-                   "steps": length["steps"]}
+        # the rate moves only where another beats it by more than the seed spread (one seed each: a smaller lead
+        # is noise, and a moved rate costs a length search of its own)
+        best_rate = min(rates, key=scored.get)
+        refined = {"rates": rates, "values": {str(r): v for r, v in scored.items()}, "steps": length["steps"],
+                   "lr": best_rate if scored[best_rate] < scored[chosen["lr"]] - noise else chosen["lr"]}
         if refined["lr"] != chosen["lr"]:
             new = replace(at_length, lr=refined["lr"])
             values = {new.steps: scored[refined["lr"]]}
