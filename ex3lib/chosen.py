@@ -9,10 +9,8 @@ from .search import GAN_GRIDS, open_study
 
 # Settings of each family that no study searches, and why (keyed by the recipe table's row names).
 FIXED_SETTINGS = {
-    "latent GAN, Gaussian noise (section 4)": "width 256 and R1 weight 10 as an earlier validation search chose "
-                                              "them from a start tuned on test images; Adam betas, D's lr ratio, "
-                                              "decay, depth and R1 interval fixed after earlier runs scored on test "
-                                              "images",
+    "latent GAN, Gaussian noise (section 4)": "Adam betas, D's lr ratio, decay, depth and R1 interval fixed after "
+                                              "earlier runs scored on test images",
     "latent GAN, mixture prior (section 4)": "10 components and the warm-up fixed after earlier runs scored on "
                                              "test images",
     "conditional GAN (section 5)": "the auxiliary classifier's steps fixed after earlier runs scored on test images",
@@ -82,8 +80,14 @@ def how_chosen(folder: Path | None = None) -> dict:
         length = g["length"]
         steps = lambda n: f"{n:,}" if n else "still falling at the cap"
         grid_choice = {**g, "lr": refine["rates"][1] if refine else g["lr"]}
-        text = (f"{_grid_text(g['grid'], grid_choice)} at {g['steps']:,} steps; steps doubled while a doubling "
-                f"lowered the validation FD by more than its seed spread ({length['noise']:.3g}): "
+        coordinate = "".join(  # the GANs' shared width and R1 weight, one at a time (the k8 study only)
+            f"{name} over {_values(sorted(float(k) for k in c['values']))}: {_values([c['chosen']])}; "
+            for name, c in (g.get("coordinate") or {}).items())
+        if coordinate:
+            coordinate = (f"then one at a time (kept where it beat the grid's choice by more than the seed spread; "
+                          f"shared by every latent GAN) {coordinate}")
+        text = (f"{_grid_text(g['grid'], grid_choice)} at {g['steps']:,} steps; {coordinate}steps doubled while a "
+                f"doubling lowered the validation FD by more than its seed spread ({length['noise']:.3g}): "
                 + steps(refine["steps"] if refine else length["steps"]))
         if refine:
             text += f"; lr again at that length over {_values(refine['rates'])}: {g['lr']:g}{_edge(g['lr'], refine['rates'])}"

@@ -236,6 +236,16 @@ def studied_recipe(folder: Path | None = None, base: Recipe | None = None) -> Re
     return recipe
 
 
+def shared_gan_recipe(recipe: Recipe, folder: Path | None = None) -> Recipe:
+    """`recipe` with the width and R1 weight the k8 study chose (COORDINATES), which every latent GAN shares: the
+    recipe of the cgan and gmm_prior studies, which run after it."""
+    k8 = open_study("gan_k8", folder).user_attrs.get("chosen")
+    if k8 is None:
+        raise RuntimeError("the gan_k8 study has not chosen the GANs' shared width and R1 weight yet: run it first "
+                           "(`python tools/search.py --family gan_k8`)")
+    return replace(recipe, gan_recipe={**recipe.gan_recipe, **k8["shared"]})
+
+
 def picked_recipe(folder: Path | None = None, base: Recipe | None = None) -> Recipe:
     """`base` with every setting the stored studies chose: the autoencoder recipe (studied_recipe), each latent-GAN
     family's learning rate and length (and the conditional one's auxiliary weight, the mixture prior's weight
@@ -251,6 +261,9 @@ def picked_recipe(folder: Path | None = None, base: Recipe | None = None) -> Rec
     if missing:
         raise RuntimeError(f"studies without a choice or a length: {missing}")
     k8, cgan, mix = gans["k8"], gans["cgan"], gans["gmm_prior"]
+    if any(g.get("shared") != k8["shared"] for g in (cgan, mix)):  # each ran on the k8 study's width and R1 weight
+        raise RuntimeError(f"the cgan and gmm_prior studies ran on another width or R1 weight than the k8 study chose "
+                           f"({k8['shared']}): {cgan.get('shared')}, {mix.get('shared')}")
     if k8["batch_size"] != GAN_BATCH:
         raise RuntimeError(f"the k8 study chose batch {k8['batch_size']}; the report's GANs train at {GAN_BATCH}")
     head = {k: transfer["frozen"][k] for k in ("lr", "hidden", "weight_decay")}  # every arm's head
@@ -258,7 +271,7 @@ def picked_recipe(folder: Path | None = None, base: Recipe | None = None) -> Rec
     settings_ = {"frozen": arm("frozen", ()), "selftrain": arm("frozen", ()),
                  "finetune": arm("finetune", ("encoder_lr", "batchnorm")), "whole": arm("whole", ("lr", "batchnorm")),
                  "scratch": arm("scratch", ("lr", "max_shift"))}
-    return replace(recipe, gan_recipe={**recipe.gan_recipe, "lr": k8["lr"]}, gan_steps=k8["length"]["steps"],
+    return replace(recipe, gan_recipe={**recipe.gan_recipe, **k8["shared"], "lr": k8["lr"]}, gan_steps=k8["length"]["steps"],
                    cgan_lr=cgan["lr"], cgan_aux_weight=cgan["aux_weight"], cgan_steps=cgan["length"]["steps"],
                    mixture_lr=mix["lr"], mixture_ema=mix["ema"], mixture_steps=mix["length"]["steps"],
                    transfer_settings=settings_, selftrain_steps=unlabelled["selftrain"]["pseudo_steps"],
@@ -373,6 +386,10 @@ GAN_GRIDS = {
 
 
 GAN_BATCH = 256  # GANConfig's batch: the batch the k8 study's grid compares it with must not win silently
+# The width and the R1 weight that every latent GAN shares (Recipe.gan_recipe): the k8 study tries each other
+# value one at a time around its grid's choice (a change kept only where it beats that by more than the seed
+# spread); the cgan and gmm_prior studies then run on its choice (shared_gan_recipe).
+COORDINATES = {"hidden": (128, 256, 512), "r1": (1.0, 10.0, 100.0)}
 
 
 def _gan_params(config) -> dict:
@@ -394,14 +411,15 @@ def gan_base(family: str, ae_cfg, train_codes: int, recipe: Recipe):
 
 def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | None = None, grid: dict | None = None,
                steps: int | None = None, max_doublings: int = 3, folder: Path | None = None, log=print) -> dict:
-    """One latent-GAN family's study (k8: Gaussian noise with k = the report's; gmm_prior; cgan): every setting of its
-    grid at the same number of codes seen, the learning-rate grid extended past an edge its choice lands on
+    """One latent-GAN family's study (k8: Gaussian noise with k = the report's; gmm_prior; cgan): every setting of
+    its grid at the same number of codes seen, the learning-rate grid extended past an edge its choice lands on
     (twice at most); the chosen setting at seeds 1 and 2 for its noise (the spread of the validation FD over
-    seeds, each the mean of the judge's sample draws); then its length doubled until a doubling gains less than
-    that spread (the autoencoder study's rule); then the learning rate refined at that length (lr / 3, lr, 3 lr;
-    it moves where another beats it by more than that spread), a moved rate doubled again by the same rule;
-    where the run trains in bfloat16, the final setting once more in float32 (seed 0), to check the precision
-    against the seed spread."""
+    seeds, each the mean of the judge's sample draws); in the k8 study, the GANs' shared width and R1 weight one
+    at a time (COORDINATES); then its length doubled until a doubling gains less than that spread (the
+    autoencoder study's rule); then the learning rate refined at that length (lr / 3, lr, 3 lr; it moves where
+    another beats it by more than that spread), a moved rate doubled again by the same rule; where the run
+    trains in bfloat16, the final setting once more in float32 (seed 0), to check the precision against the seed
+    spread."""
     import itertools
 
     recipe = recipe or RECIPE
@@ -428,7 +446,19 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     noise_trials = {c: t for c, t in zip(seeded, [best] + [run_gan_trials(study, "noise", [c], judge, log)[c]
                                                           for c in seeded[1:]])}
     noise = float(np.std([t.value for t in noise_trials.values()], ddof=1))
-    values = {config.steps: best.value}
+    current, coordinate = best.value, {}
+    for name, options in (COORDINATES if family == "k8" else {}).items():
+        scored = {getattr(config, name): current}
+        for option in options:
+            if option not in scored:
+                other = replace(config, **{name: option})
+                scored[option] = run_gan_trials(study, "coordinate", [other], judge, log)[other].value
+        pick = min(scored, key=scored.get)
+        if scored[pick] < current - noise:  # only a lead beyond the seed spread moves it
+            config, current = replace(config, **{name: pick}), scored[pick]
+        coordinate[name] = {"values": {str(k): v for k, v in scored.items()}, "chosen": getattr(config, name)}
+    chosen = {**chosen, **{name: getattr(config, name) for name in coordinate}}
+    values = {config.steps: current}
     for k in range(1, max_doublings + 1):
         longer = replace(config, steps=config.steps * 2 ** k)
         values[longer.steps] = run_gan_trials(study, "length", [longer], judge, log)[longer].value
@@ -471,6 +501,7 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
             f"{precision_check[config.precision]:.3f} in {config.precision} (seed spread {noise:.3f}): "
             + ("within" if precision_check["within_noise"] else "OUTSIDE") + " the seed spread")
     result = {"family": family, **chosen, "grid": grid, "precision": config.precision, "precision_check": precision_check,
+              "coordinate": coordinate, "shared": {k: getattr(config, k) for k in COORDINATES},
               "lr_on_edge": len(lrs) > 1 and not lrs[0] < chosen["lr"] < lrs[-1], "refine": refined,
               "noise_values": [t.value for t in noise_trials.values()], "length": length,
               "classifier_val_accuracy": judge.val_accuracy, "seconds": time.perf_counter() - start}

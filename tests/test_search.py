@@ -211,7 +211,8 @@ def test_a_gan_studys_rate_is_refined_at_its_length(monkeypatch, tmp_path):
     assert out["length"]["noise"] == pytest.approx(0.01)  # seeds 0, 1, 2 of the grid's choice
     assert out["refine"]["rates"] == pytest.approx([1e-4, 3e-4, 9e-4]) and out["lr"] == pytest.approx(9e-4)
     assert out["length"]["steps"] == 24000 and set(out["length"]["values"]) == {24000, 48000}
-    assert stages == ["recipe"] + ["noise"] * 2 + ["length"] * 3 + ["refine"] * 4 + ["precision"]
+    assert stages == ["recipe"] + ["noise"] * 2 + ["coordinate"] * 4 + ["length"] * 3 + ["refine"] * 4 + ["precision"]
+    assert out["shared"] == {"hidden": 256, "r1": 10.0}  # no width or R1 weight beat the grid's choice
     assert {c.precision for c in trained[:-1]} == {"bfloat16"} and out["precision"] == "bfloat16"
     check = trained[-1]  # the final setting, at its length and seed 0, in float32
     assert (check.precision, check.steps, check.seed, check.lr) == ("float32", 24000, 0, pytest.approx(9e-4))
@@ -219,6 +220,15 @@ def test_a_gan_studys_rate_is_refined_at_its_length(monkeypatch, tmp_path):
     assert {k: check_[k] for k in ("float32", "bfloat16", "noise")} == pytest.approx(
         {"float32": fd(check) + 0.05, "bfloat16": fd(check), "noise": 0.01})
     assert check_["within_noise"] is False  # 0.05 apart against a spread of 0.01
+    # a wider generator that beats the grid's choice by more than the spread is kept, and the length and refine
+    # stages run on it; an R1 weight ahead by less than the spread is not
+    base_fd = fd
+    fd = lambda c: base_fd(c) - (0.5 if c.hidden == 512 else 0) - (0.005 if c.r1 == 100.0 else 0)  # noqa: F841
+    trained.clear()
+    out = search.search_gan(judge, "k8", grid=dict(lr=(1e-4, 3e-4, 1e-3), batch_size=(256,)), steps=6000,
+                            folder=tmp_path / "wide", log=lambda line: None)
+    assert out["shared"] == {"hidden": 512, "r1": 10.0} and out["coordinate"]["hidden"]["chosen"] == 512
+    assert {c.hidden for c in trained if c.steps > 6000} == {512}
 
 
 def test_a_moved_gan_rate_is_doubled_until_its_own_plateau(monkeypatch, tmp_path):
@@ -379,8 +389,17 @@ def test_each_stored_gan_study_holds_every_field_and_its_choice_follows_from_its
     noise_values = [best.value] + [t.value for s in (1, 2) for t in stage("noise") if same(t, seed=s)]
     noise = float(np.std(noise_values, ddof=1))
     assert noise_values == pytest.approx(chosen["noise_values"]) and noise == pytest.approx(chosen["length"]["noise"])
-    values = {best.user_attrs["config"]["steps"]: best.value} | {
-        t.user_attrs["config"]["steps"]: t.value for t in stage("length") if same(t, seed=0)}
+    # the k8 study's coordinate stage: the shared width and R1 weight, one at a time, moved only beyond the noise
+    current, shared = best.value, {k: best.user_attrs["config"][k] for k in search.COORDINATES}
+    for name in (search.COORDINATES if family == "k8" else {}):
+        scored = {shared[name]: current} | {t.user_attrs["config"][name]: t.value for t in stage("coordinate")
+                                            if all(t.user_attrs["config"][k] == v for k, v in shared.items() if k != name)}
+        pick = min(scored, key=scored.get)
+        if scored[pick] < current - noise:
+            shared[name], current = pick, scored[pick]
+    assert chosen["shared"] == shared
+    values = {best.user_attrs["config"]["steps"]: current} | {
+        t.user_attrs["config"]["steps"]: t.value for t in stage("length") if same(t, seed=0, **shared)}
     length = search.choose_length(values, noise)
     refine = chosen["refine"]
     if refine is None:
@@ -412,9 +431,10 @@ def test_picked_recipe_takes_every_studys_choice_and_refuses_an_unfinished_one(t
     ae.set_user_attr("chosen", {"lr": 2e-3, "batch_size": 256, "refine": {"lr": 2e-3},
                                 "lengths": {"10": {"epochs": 20}, "64": {"epochs": None}}})
     trained_by_the_study(ae, replace(h.FULL, ae_lr=2e-3, ae_batch_size=256, ae_epochs=20))
-    gans = {"k8": {"lr": 1e-3, "batch_size": 256, "length": {"steps": 12000}},
-            "cgan": {"lr": 1e-4, "aux_weight": 0.3, "length": {"steps": None}},
-            "gmm_prior": {"lr": 3e-3, "ema": 0.9, "length": {"steps": 500}}}
+    shared = {"hidden": 512, "r1": 1.0}
+    gans = {"k8": {"lr": 1e-3, "batch_size": 256, "length": {"steps": 12000}, "shared": shared},
+            "cgan": {"lr": 1e-4, "aux_weight": 0.3, "length": {"steps": None}, "shared": shared},
+            "gmm_prior": {"lr": 3e-3, "ema": 0.9, "length": {"steps": 500}, "shared": shared}}
     for family, chosen in gans.items():
         search.open_study(f"gan_{family}", tmp_path).set_user_attr("chosen", chosen)
     with pytest.raises(RuntimeError, match="cgan"):  # no length yet, and no transfer study
@@ -434,7 +454,8 @@ def test_picked_recipe_takes_every_studys_choice_and_refuses_an_unfinished_one(t
     assert (r.selftrain_steps, r.selftrain_fractions, r.gmm_components) == (900, (0.5,), 50)
     assert r.cluster_setting == {"dims": 10, "neighbors": 50, "components": 20}
     assert (r.ae_lr, r.ae_batch_size, r.ae_epochs) == (2e-3, 256, 20)
-    assert (r.gan_recipe["lr"], r.gan_steps, r.gan_recipe["r1"]) == (1e-3, 12000, h.FULL.gan_recipe["r1"])
+    assert (r.gan_recipe["lr"], r.gan_steps, r.gan_recipe["r1"], r.gan_recipe["hidden"]) == (1e-3, 12000, 1.0, 512)
+    assert h.gan_config(8, h.ae_config(recipe=r), recipe=r).hidden == 512
     assert (r.cgan_lr, r.cgan_aux_weight, r.cgan_steps) == (1e-4, 0.3, 9000)
     assert (r.mixture_lr, r.mixture_ema, r.mixture_steps) == (3e-3, 0.9, 500)
     head = dict(lr=1e-2, hidden=64, weight_decay=0.0)
@@ -446,6 +467,19 @@ def test_picked_recipe_takes_every_studys_choice_and_refuses_an_unfinished_one(t
     search.open_study("gan_k8", tmp_path).set_user_attr("chosen", {**gans["k8"], "batch_size": 1024})
     with pytest.raises(RuntimeError, match="batch 1024"):
         search.picked_recipe(tmp_path, h.FULL)
+    search.open_study("gan_k8", tmp_path).set_user_attr("chosen", {**gans["k8"], "shared": {"hidden": 256, "r1": 1.0}})
+    with pytest.raises(RuntimeError, match="another width or R1 weight"):  # cgan and gmm_prior ran on another
+        search.picked_recipe(tmp_path, h.FULL)
+
+
+def test_the_other_gan_studies_run_on_the_k8_studys_width_and_r1_weight(tmp_path):
+    with pytest.raises(RuntimeError, match="gan_k8 study has not chosen"):
+        search.shared_gan_recipe(h.FULL, tmp_path)
+    search.open_study("gan_k8", tmp_path).set_user_attr("chosen", {"shared": {"hidden": 128, "r1": 100.0}})
+    r = search.shared_gan_recipe(h.FULL, tmp_path)
+    assert r.gan_recipe == {**h.FULL.gan_recipe, "hidden": 128, "r1": 100.0}
+    config = search.gan_base("cgan", h.ae_config(), 100, r)
+    assert (config.hidden, config.r1, config.n_classes) == (128, 100.0, 10)
 
 
 def test_the_unlabelled_and_mixture_studies_choose_inside_their_grids_and_read_back(tmp_path, checkpoint_dir):
@@ -630,7 +664,9 @@ def test_the_recipe_tables_words_follow_each_stored_choice(tmp_path):
                                        "length": {"noise": 0.123, "steps": steps}}
     chosen = {"k8": {**gan({"lr": [1e-4, 3e-4, 1e-3], "batch_size": [256, 1024]},
                            {"rates": [1e-4, 3e-4, 9e-4], "lr": 9e-4, "steps": 12000}, 24000),  # moved: its own length
-                     "precision_check": {"float32": 3.61, "bfloat16": 3.2, "noise": 0.2, "within_noise": False}},
+                     "precision_check": {"float32": 3.61, "bfloat16": 3.2, "noise": 0.2, "within_noise": False},
+                     "coordinate": {"hidden": {"values": {"256": 3.5, "128": 3.9, "512": 3.4}, "chosen": 256},
+                                    "r1": {"values": {"10.0": 3.5, "1.0": 3.6, "100.0": 3.7}, "chosen": 10.0}}},
               "gmm_prior": gan({"lr": [1e-4, 3e-4, 1e-3], "ema": [0.99, 0.999]}, None, None),
               "cgan": gan({"aux_weight": [0.0, 0.1], "lr": [1e-4, 3e-4, 1e-3]},
                           {"rates": [1e-4, 3e-4, 9e-4], "lr": 3e-4, "steps": 6000}, 6000)}
@@ -656,6 +692,9 @@ def test_the_recipe_tables_words_follow_each_stored_choice(tmp_path):
     assert "(0.123): 12,000; lr again at that length over 0.0001, 0.0003, 0.0009: 0.0009 (a grid edge), doubled from there by " \
            "the same rule: 24,000;" in k8 and "test images" in k8
     assert "in float32 its validation FD is 3.61 against 3.2 in bfloat16 (outside the seed spread)" in k8
+    assert ("256 (a grid edge) at 6,000 steps; then one at a time (kept where it beat the grid's choice by more than "
+            "the seed spread; shared by every latent GAN) hidden over 128, 256, 512: 256; r1 over 1, 10, 100: 10; "
+            "steps doubled") in k8
     assert "still falling at the cap" in words["latent GAN, mixture prior (section 4)"]
     assert "(0.123): 6,000; lr again at that length over 0.0001, 0.0003, 0.0009: 0.0003;" in words[
         "conditional GAN (section 5)"]  # the rate stayed: no second length

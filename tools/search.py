@@ -33,11 +33,10 @@ FAMILIES = {"autoencoder": search.search_autoencoder, "transfer": search.search_
             "unlabelled": search.search_unlabelled, "mixture": search.search_mixture,
             **{f"gan_{f}": functools.partial(search.search_gan, family=f) for f in search.GAN_GRIDS}}
 
-# Two lanes of studies that depend on each other only through the autoencoder study (unlabelled builds on
-# transfer's frozen head): two latent GANs in one; the few-label arms, the mixture and the mixture-prior GAN (the
-# shortest GAN study) in the other, so that the lanes take about as long (the GAN studies' length stages train
-# up to eight times their grid's steps; the few-label arms' heads and the mixture are cheap).
-LANES = (("gan_k8", "gan_cgan"), ("transfer", "unlabelled", "mixture", "gan_gmm_prior"))
+# Two lanes of studies that depend on each other only through the autoencoder study: the latent GANs in one (the
+# cgan and gmm_prior studies run on the width and R1 weight the k8 study chose), the few-label arms and the
+# mixture in the other (unlabelled builds on transfer's frozen head).
+LANES = (("gan_k8", "gan_cgan", "gan_gmm_prior"), ("transfer", "unlabelled", "mixture"))
 
 
 def run_in_process(family: str, folder: Path, threads: int = 1) -> int:
@@ -118,6 +117,10 @@ def main(argv=None) -> dict:
     recipe = search.studied_recipe(args.folder)
     print(f"on the autoencoder study's recipe: lr {recipe.ae_lr:g}, batch {recipe.ae_batch_size}, "
           f"{recipe.ae_epochs} epochs", flush=True)
+    if args.family in ("gan_cgan", "gan_gmm_prior"):  # the GANs' shared width and R1 weight: the k8 study's
+        recipe = search.shared_gan_recipe(recipe, args.folder)
+        print(f"on the gan_k8 study's width {recipe.gan_recipe['hidden']} and R1 weight {recipe.gan_recipe['r1']:g}",
+              flush=True)
     return FAMILIES[args.family](folder=args.folder, log=log, recipe=recipe)
 
 
