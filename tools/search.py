@@ -7,7 +7,8 @@ Every trial trains on the first 55,000 training images and is scored on the next
 loaded. A killed search resumes where it stopped: run the same command again. Prints every trial as it ends
 and the family's choice at the end; the choice is also stored in the study (user attribute "chosen"). The
 other families run on the autoencoder the autoencoder study chose, so that study runs first; unlabelled (self-training
-and cluster-then-label) builds on the transfer study's frozen head, so it runs after transfer.
+and cluster-then-label) builds on the transfer study's frozen head, so it runs after transfer; gan_cgan and gan_gmm_prior
+run on the width and R1 weight the gan_k8 study chose, so they run after it.
 
 `--family all` runs every study in that order: the autoencoder study (two one-thread workers), the report's
 autoencoder under its choice (once, since every other study needs it), then the other families in two lanes side
