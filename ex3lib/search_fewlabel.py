@@ -187,7 +187,7 @@ def _record(study, stage: str, key: str, config: dict, value: float, begun: floa
              "curve": [], "train_seconds": time.perf_counter() - begun, "value": value, **extra}
     for name, v in attrs.items():
         trial.set_user_attr(name, json.loads(json.dumps(v, default=str)))
-    study.tell(trial, value)
+    value = tell(study, trial, value)
     log(f"{stage:<9} {json.dumps(config)}: validation {value:.4f} ({attrs['train_seconds']:.0f} s)")
     return study.get_trials(deepcopy=False)[trial.number]
 

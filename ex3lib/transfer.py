@@ -410,13 +410,13 @@ class CodeClusters:
             x = self._standardise(codes)
             # Below UMAP's own size for exact neighbours it would compute every distance through one Python call
             # per pair (84 s of the 115 s of section 3 in the smoke run); the same Euclidean distances come from
-            # one matrix product here. The report's 60,000 codes take UMAP's approximate search as before.
+            # one torch.cdist here. The report's 60,000 codes take UMAP's approximate search as before.
             self.fitted = x if len(x) < EXACT_NEIGHBOURS_BELOW else None
             self.projection = umap.UMAP(n_components=dims, n_neighbors=neighbors, min_dist=0.0, random_state=seed,
                                         n_jobs=1, metric="euclidean" if self.fitted is None else "precomputed")
             with warnings.catch_warnings():  # a precomputed metric's note that inverse_transform is unavailable
                 warnings.simplefilter("ignore", UserWarning)
-                self.embedded = self.projection.fit_transform(x if self.fitted is None else self._distances(x))
+                self.embedded = self.projection.fit_transform(self._projection_input(x))
         self.dims, self.neighbors, self.seed = dims, neighbors, seed
         self.mixture = GaussianMixture(components, covariance_type="full", random_state=seed).fit(self.embedded)
         self.fitted_resp = self.mixture.predict_proba(self.embedded)  # [N, components] of the fitted codes
@@ -424,20 +424,20 @@ class CodeClusters:
     def _standardise(self, codes: torch.Tensor) -> np.ndarray:
         return ((codes - self.mean) / self.std).cpu().numpy()
 
-    def _distances(self, x: np.ndarray) -> np.ndarray:
-        """Euclidean distances from the rows of x to the fitted codes: the precomputed metric's input."""
-        # direct differences, not the matrix-product expansion: a code's distance to itself is exactly 0, as
-        # UMAP's nearest-neighbour distances (rho) need
+    def _projection_input(self, x: np.ndarray) -> np.ndarray:
+        """What the projection reads for standardised codes x: x itself, or (precomputed metric) the Euclidean
+        distances from its rows to the fitted codes, by direct differences rather than the matrix-product
+        expansion, so that a code's distance to itself is exactly 0, as UMAP's nearest-neighbour distance needs."""
+        if self.fitted is None:
+            return x
         return torch.cdist(torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(self.fitted, dtype=torch.float64),
                            compute_mode="donot_use_mm_for_euclid_dist").numpy()
 
     def responsibilities(self, codes: torch.Tensor) -> np.ndarray:
-        x = self._standardise(codes)
-        if self.fitted is None:
-            return self.mixture.predict_proba(self.projection.transform(x))
         with warnings.catch_warnings():  # umap's note that a precomputed metric's input must be distances: it is
             warnings.simplefilter("ignore", UserWarning)
-            return self.mixture.predict_proba(self.projection.transform(self._distances(x)))
+            projected = self.projection.transform(self._projection_input(self._standardise(codes)))
+        return self.mixture.predict_proba(projected)
 
     def name_clusters(self, labelled: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Digit of each cluster: the class whose labelled fitted codes (indices `labelled`) put the

@@ -101,7 +101,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--folder", type=Path, default=search.STUDY_DIR, help="where the study journals live")
     args = parser.parse_args(argv)
     # every family but the autoencoder's trains on the autoencoder the autoencoder study chose: its journal too
-    refuse_mixed_precision(args.folder, FAMILIES if args.family == "all" else ["autoencoder", args.family])
+    refuse_mixed_precision(args.folder, FAMILIES if args.family == "all" else {"autoencoder", args.family})
     if args.family == "all":
         status = run_all(args.folder)
         stopped = [f for lane in LANES for f in lane if status.get(f, -1)]  # failed, or never started
