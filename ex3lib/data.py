@@ -28,7 +28,8 @@ _LOADED: dict = {}
 
 def load_mnist(train: bool = True, folder: Path | str | None = None):
     """MNIST as tensors: images float32 [N, 1, 32, 32] in [0, 1] (28x28 zero-padded), labels int64 [N]:
-    the 60,000 training images, or the first RECIPE.test_size test images (all 10,000 in the report)."""
+    the first RECIPE.train_size training images or the first RECIPE.test_size test images (all 60,000 and
+    10,000 in the report)."""
     if not isinstance(train, bool):
         raise ValueError(f"train must be True or False, got {train!r}")
     key = (str(folder), train)
@@ -40,7 +41,7 @@ def load_mnist(train: bool = True, folder: Path | str | None = None):
         labels = torch.from_numpy(arrays[f"{split}_labels"]).long()
         _LOADED[key] = (images, labels)
     images, labels = _LOADED[key]
-    n = len(images) if train else RECIPE.test_size
+    n = RECIPE.train_size if train else RECIPE.test_size
     return images[:n].clone(), labels[:n].clone()
 
 

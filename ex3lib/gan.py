@@ -262,7 +262,7 @@ def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False, a
         aux_weight = recipe.cgan_aux_weight if conditional else 0.0
     return GANConfig(noise_dim=noise_dim, latent_dim=ae_config.d, ae_key=cache_key(ae_config),
                      n_classes=10 if conditional else 0, steps=recipe.cgan_steps if conditional else recipe.gan_steps,
-                     aux_weight=aux_weight, aux_steps=recipe.cgan_aux_steps, seed=seed,
+                     aux_weight=aux_weight, aux_steps=recipe.cgan_aux_steps, seed=seed, train_codes=recipe.train_size,
                      **{**recipe.gan_recipe, **({"lr": recipe.cgan_lr} if conditional else {})})
 
 
@@ -272,7 +272,7 @@ def mixture_gan_config(ae_config: AEConfig, seed: int = 0, recipe: Recipe | None
     recipe = recipe or RECIPE
     return GANConfig(noise_dim=ae_config.d, latent_dim=ae_config.d, ae_key=cache_key(ae_config), prior="gmm",
                      steps=recipe.mixture_steps, **{**recipe.gan_recipe, "lr": recipe.mixture_lr}, lr_decay=False,
-                     ema=recipe.mixture_ema, d_warmup=recipe.mixture_warmup, seed=seed)
+                     ema=recipe.mixture_ema, d_warmup=recipe.mixture_warmup, seed=seed, train_codes=recipe.train_size)
 
 
 def mixture_recipe_gan_config(ae_config: AEConfig, seed: int = 0, recipe: Recipe | None = None) -> GANConfig:

@@ -20,10 +20,11 @@ TEST_DIGITS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # MNIST's
 
 def test_shapes_types_and_sizes(mnist):
     (x, y), (tx, ty) = mnist
-    assert x.shape == (60000, 1, 32, 32) and tx.shape == (h.RECIPE.test_size, 1, 32, 32)
+    assert x.shape == (h.RECIPE.train_size, 1, 32, 32) and tx.shape == (h.RECIPE.test_size, 1, 32, 32)
     assert x.dtype == torch.float32 and y.dtype == torch.int64
-    assert y.shape == (60000,) and ty.shape == (h.RECIPE.test_size,)
-    # The report reads every test image; the smoke mode the first TEST_SIZE, which hold every digit.
+    assert y.shape == (h.RECIPE.train_size,) and ty.shape == (h.RECIPE.test_size,)
+    # The report reads every image; the smoke mode the first train_size and test_size, which hold every digit.
+    assert h.FULL.train_size == len(h.mnist_arrays()["train_labels"]) == 60000 and y.bincount().min() >= 150
     full = h.mnist_arrays()["test_labels"]
     assert h.FULL.test_size == len(full) == 10000 and np.bincount(full).tolist() == TEST_DIGITS
     assert torch.equal(ty, torch.from_numpy(full[:h.RECIPE.test_size]).long()) and ty.bincount().min() >= 150
