@@ -17,6 +17,9 @@ $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# The machine's own pip config may list local indexes that do not exist; their warnings are noise.
 	$(PY) -m pip install -q -r requirements.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
+	# Compiles umap's numba code for small pools once, into NUMBA_CACHE_DIR (about a minute on 2 cores), so that
+	# the tests' processes load it instead of each compiling it; fresh-report still empties it first.
+	$(PY) -c "import torch; from ex3lib.transfer import CodeClusters; CodeClusters(torch.randn(600, 10), dims=2).responsibilities(torch.randn(60, 10))"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 report: install

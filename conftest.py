@@ -26,6 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pytest  # noqa: E402
 
 
+def pytest_configure(config):
+    """Under pytest-xdist the workers start together: the controller (or a run without workers) fetches MNIST
+    into data/ first, so that the workers read one finished cache instead of each building it."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        from ex3lib.data import mnist_arrays
+
+        mnist_arrays()
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_OUTPUT, ignore_errors=True)
 

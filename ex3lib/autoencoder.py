@@ -3,6 +3,7 @@ report's configs and trained models."""
 
 from __future__ import annotations
 
+import os
 import time
 import torch
 import torch.nn as nn
@@ -228,17 +229,22 @@ def _train_in_worker(config: AEConfig, threads: int, folder: Path) -> None:
     autoencoder(config, load_mnist(train=True)[0], progress=False, folder=folder)
 
 
+def _cores() -> int:
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    return int(threads) if threads.isdigit() and int(threads) > 0 else (os.cpu_count() or 1)
+
+
 def train_missing(configs: list, images: torch.Tensor) -> None:
     """Train the configs that have no checkpoint yet, so that `autoencoder(config)` loads each.
 
-    On a CPU with several threads to spend (torch's thread count: one per core unless OMP_NUM_THREADS says
-    otherwise), the missing models train side by side in worker processes of one thread each: small
-    convolutions use two single-threaded processes better than one two-threaded one. With one thread they
-    train here, one by one. The workers read MNIST's training images themselves, so `images` must be those.
+    On a CPU with several cores (every core, or OMP_NUM_THREADS where it is set: the tests' workers set 1),
+    the missing models train side by side in worker processes of one thread each: small convolutions use two
+    single-threaded processes better than one two-threaded one. With one core they train later, here, one by
+    one. The workers read MNIST's training images themselves, so `images` must be those.
     """
     # Longest first, so that two workers finish close together.
     missing = sorted((c for c in dict.fromkeys(configs) if not checkpoint_path(c).exists()), key=lambda c: -c.epochs)
-    workers = min(len(missing), torch.get_num_threads()) if DEVICE.type == "cpu" else 1
+    workers = min(len(missing), _cores()) if DEVICE.type == "cpu" else 1
     if workers > 1:
         import concurrent.futures as cf
         import multiprocessing

@@ -209,7 +209,7 @@ def _build_cache(folder: Path, sources) -> dict:
         except Exception as e:  # every source failure is reported together below
             errors.append(f"{name}: {e}")
             continue
-        tmp = folder / (CACHE_FILE + ".tmp")
+        tmp = folder / f"{CACHE_FILE}.{os.getpid()}.tmp"  # one per process: two builds never share a file
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
         os.replace(tmp, folder / CACHE_FILE)
@@ -235,5 +235,5 @@ def mnist_arrays(folder: Path | str | None = None,
             return arrays
         except Exception as e:
             warnings.warn(f"MNIST cache {cache} is corrupt ({e}); rebuilding it")
-            cache.unlink()
+            cache.unlink(missing_ok=True)
     return _build_cache(folder, sources)

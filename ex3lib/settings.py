@@ -115,12 +115,12 @@ FULL = Recipe()
 # The transfer pool's 1,500 codes hold at least 134 of every digit, enough for class-balanced draws of 1,000
 # labels; below 4,096 codes UMAP finds exact neighbours, which avoids the numba compile of the NN-descent
 # that the report's 60,000 codes use. The first 3,000 training images stand for the training set (the
-# autoencoders' 1,536, the pool's 1,500, the 2,000 real digits of the train-on-generated twin) and the first
+# autoencoders' 1,024, the pool's 1,500, the 2,000 real digits of the train-on-generated twin) and the first
 # 2,000 test images (at least 150 of every digit) for the test set.
 SMOKE_RECIPE = replace(
-    FULL, ae_epochs=2, ae_train_size=1024, ae_val_size=512, seeds=(0, 1), label_counts=(10, 100, 1000),
+    FULL, ae_epochs=2, ae_train_size=512, ae_val_size=512, seeds=(0, 1), label_counts=(10, 100, 1000),
     label_draws=2, transfer_max_steps=20, transfer_pool_size=1500, selftrain_fractions=(0.5,), selftrain_steps=20,
-    classifier_epochs=1, classifier_train_size=1024, gan_seeds=(0, 1), gan_steps=100, cgan_seeds=(0, 1),
+    classifier_epochs=1, classifier_train_size=512, gan_seeds=(0, 1), gan_steps=100, cgan_seeds=(0, 1),
     cgan_steps=100, fd_draws=3, fd_seed_draws=2, cluster_fits=2, cgan_aux_steps=100, mixture_steps=100,
     mixture_warmup=20, gmm_components=4, cas_size=2000, digit_samples=300, train_size=3000, test_size=2000)
 RECIPE = SMOKE_RECIPE if SMOKE else FULL  # the recipe of this process

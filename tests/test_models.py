@@ -127,6 +127,31 @@ def test_cache_miss_trains_hit_loads_and_changed_config_retrains(images, checkpo
     assert not list(checkpoint_dir.glob("*.tmp"))  # atomic writes leave no temporary files
 
 
+def test_missing_autoencoders_train_side_by_side_in_worker_processes(monkeypatch, checkpoint_dir):
+    """With two cores, train_missing trains the missing models in two one-thread worker processes (the report's
+    section 1); each then loads from the cache. Images other than MNIST's training images are refused."""
+    import concurrent.futures as cf
+
+    pools = []
+
+    class Recorded(cf.ProcessPoolExecutor):
+        def __init__(self, workers, **kwargs):
+            pools.append(workers)
+            super().__init__(workers, **kwargs)
+
+    monkeypatch.setattr(cf, "ProcessPoolExecutor", Recorded)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    configs = [_tiny(epochs=1), _tiny(epochs=1, seed=1)]
+    with pytest.raises(ValueError, match="MNIST's training images"):
+        h.train_missing(configs, torch.rand(600, 1, 32, 32))
+    h.train_missing(configs, h.load_mnist(train=True)[0])
+    assert pools == [2] and all(h.checkpoint_path(c).exists() for c in configs)
+    models = [h.autoencoder(c, required=True)[0] for c in configs]
+    assert not torch.equal(models[0].encoder.state_dict()["trunk.0.weight"], models[1].encoder.state_dict()["trunk.0.weight"])
+    h.train_missing(configs, h.load_mnist(train=True)[0])  # nothing missing: no pool
+    assert pools == [2]
+
+
 def test_a_required_autoencoder_names_the_command_when_untrained(checkpoint_dir):
     with pytest.raises(FileNotFoundError, match="make report"):
         h.autoencoder(h.ae_config(), required=True)

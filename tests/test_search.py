@@ -285,7 +285,9 @@ def test_the_transfer_study_records_each_arms_curve_and_choice(tmp_path, checkpo
     assert {t.user_attrs["stage"] for t in complete} == set(grids)
     for t in complete:
         assert set(search.TRIAL_FIELDS) <= set(t.user_attrs) and sorted(t.intermediate_values) == [2, 4]
-        assert t.value == max(t.intermediate_values.values())
+        curve = t.intermediate_values  # scored at its plateau step, the length the report would train it
+        assert t.value == curve[search.plateau_steps(curve)] == curve[t.user_attrs["steps"]]
+        assert t.user_attrs["best"] == max(curve.values()) >= t.value > max(curve.values()) - search.PLATEAU - 1e-9
     frozen = [t for t in complete if t.user_attrs["stage"] == "frozen"]
     best = [t.user_attrs["config"]["lr"] for t in frozen if t.value == max(f.value for f in frozen)]  # ties are possible
     assert result["frozen"]["lr"] in best and study.user_attrs["chosen"] == result
