@@ -107,6 +107,19 @@ class Recipe:
     cas_size: int = 20000  # section 5: digits that train the train-on-generated classifier (and its real twin)
     digit_samples: int = 1000  # section 5: samples of each requested digit that its per-digit scores read
 
+    def __post_init__(self):
+        if not 0 < self.train_size <= 60000 or not 0 < self.test_size <= 10000:
+            raise ValueError(f"train_size and test_size must be within MNIST's 60,000 and 10,000 images, got "
+                             f"{self.train_size:,} and {self.test_size:,}")
+        # Every part of the report that reads the first training images must find them among load_mnist's.
+        readers = {"ae_train_size + ae_val_size": self.ae_train_size + self.ae_val_size,
+                   "transfer_pool_size": self.transfer_pool_size, "classifier_train_size": self.classifier_train_size,
+                   "cas_size": self.cas_size}
+        for name, n in readers.items():
+            if n > self.train_size:
+                raise ValueError(f"{name} = {n:,} exceeds train_size = {self.train_size:,}, the training images "
+                                 f"load_mnist returns")
+
 
 FULL = Recipe()
 # The regression test's recipe: the same code on tiny data and schedules. Two seeds wherever the report has

@@ -30,6 +30,18 @@ def test_shapes_types_and_sizes(mnist):
     assert torch.equal(ty, torch.from_numpy(full[:h.RECIPE.test_size]).long()) and ty.bincount().min() >= 150
 
 
+def test_a_recipe_that_reads_more_training_images_than_it_loads_is_refused():
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="transfer_pool_size = 1,500 exceeds train_size = 1,200"):
+        replace(h.SMOKE_RECIPE, train_size=1200)
+    with pytest.raises(ValueError, match="cas_size = 20,000 exceeds train_size = 3,000"):
+        replace(h.FULL, train_size=3000, ae_train_size=1000, ae_val_size=500, transfer_pool_size=1500,
+                classifier_train_size=1000)
+    with pytest.raises(ValueError, match="within MNIST's"):
+        replace(h.FULL, test_size=20000)
+
+
 def test_the_committed_report_read_the_whole_data_set():
     nb = json.loads((Path(h.ROOT) / "ex3.ipynb").read_text())
     printed = ["".join("".join(o.get("text", "")) for o in c.get("outputs", [])) for c in nb["cells"] if c["cell_type"] == "code"]
