@@ -13,13 +13,13 @@ from pathlib import Path
 _OUTPUT = tempfile.mkdtemp(prefix="ex3-test-")
 os.environ["EX3_SMOKE"] = "1"
 os.environ["EX3_OUTPUT"] = _OUTPUT
-# numba (under umap) compiles its functions in every process that first fits a projection; kept on disk,
-# the compiled code is reused by the notebook's kernel and by later runs.
 # Under pytest-xdist (make test runs two workers, one per core) every worker and the notebook's kernel compute on
 # one thread: two processes of two OpenMP threads each on two cores spend their time waiting on each other.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for library in ("OMP", "MKL", "NUMBA"):
         os.environ[f"{library}_NUM_THREADS"] = "1"
+# numba (under umap) compiles its functions in every process that first fits a projection; kept on disk,
+# the compiled code is reused by the notebook's kernel and by later runs.
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parent / ".venv" / "numba-cache"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -51,7 +51,7 @@ class GANConfig:
     seed: int = 0
     # The codes it trains on: those of the first train_codes training images (all 60,000 in the report; the
     # validation search's 55,000 fit images), so a model trained on other codes never loads in its place.
-    train_codes: int = 60000
+    train_codes: int = FULL.train_size
     # Its training precision: "float32", or "bfloat16" (autocast of the forward passes, as the autoencoders train
     # where the device is fast at it); the report's GANs train in float32, the validation search's in the run's.
     precision: str = "float32"
