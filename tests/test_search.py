@@ -2,7 +2,11 @@
 training a finished trial again, the length rule on known curves."""
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -606,8 +610,25 @@ def search_tool():
 
     spec = importlib.util.spec_from_file_location("search_tool", h.ROOT / "tools" / "search.py")
     tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    with mock.patch.dict(os.environ):  # its precision setting stays out of this process's later subprocesses
+        spec.loader.exec_module(tool)
     return tool
+
+
+def test_the_search_trains_in_float32_whatever_the_machines_fast_precision(tmp_path):
+    """tools/search.py sets EX3_PRECISION=float32 before the library reads it (unless the caller set it), so a
+    machine with bfloat16 units resumes the stored float32 studies instead of stopping at their precision."""
+    with mock.patch.dict(os.environ):
+        os.environ.pop("EX3_PRECISION", None)
+        tool = search_tool()
+        assert tool.SEARCH_PRECISION == "float32"
+    code = ("import importlib.util, os; "
+            "spec = importlib.util.spec_from_file_location('t', 'tools/search.py'); "
+            "tool = importlib.util.module_from_spec(spec); spec.loader.exec_module(tool); "
+            "print(os.environ['EX3_PRECISION'], tool.h.PRECISION)")
+    env = {k: v for k, v in os.environ.items() if k != "EX3_PRECISION"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=h.ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["float32", "float32"]
 
 
 def test_search_all_runs_the_autoencoder_study_first_then_two_lanes_side_by_side(monkeypatch, tmp_path):

@@ -13,6 +13,8 @@ run on the width and R1 weight the gan_k8 study chose, so they run after it.
 `--family all` runs every study in that order: the autoencoder study (two one-thread workers), the report's
 autoencoder under its choice (once, since every other study needs it), then the other families in two lanes side
 by side, each family its own one-thread process (LANES), with each line of its output prefixed by its name.
+
+Every study trains in float32 (SEARCH_PRECISION), whatever the machine's fast precision.
 """
 
 import argparse
@@ -26,6 +28,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TQDM_DISABLE", "1")  # one line per trial, not progress bars
+# The studies train in float32 on every machine (SEARCH_PRECISION): every CPU computes it, so any machine can resume
+# a stored study, where a bfloat16 study could only go on where the CPU has AVX512-BF16 or AMX; and two CPUs that
+# both have bfloat16 units round it differently. Set before the library reads it; EX3_PRECISION=bfloat16 is still
+# honoured for a new study folder, and a stored study of another precision stops the search before it trains.
+SEARCH_PRECISION = "float32"
+os.environ.setdefault("EX3_PRECISION", SEARCH_PRECISION)
 
 import helpers as h  # noqa: E402
 from ex3lib import search  # noqa: E402
