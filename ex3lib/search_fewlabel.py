@@ -25,6 +25,8 @@ TRANSFER_LABELS, TRANSFER_DRAWS = (10, 100, 1000), 3  # labelled images per draw
 # The code a few-label trial runs (training, the batched frozen heads, scoring, the draws), in its key.
 TRANSFER_CODE = (("ex3lib.transfer", ("train_few_label", "frozen_heads", "accuracy")),
                  ("ex3lib.search_fewlabel", ("arm_curves", "draw_indices", "plateau_steps")))
+CLUSTER_CODE = (("ex3lib.transfer", ("CodeClusters",)),)  # in a cluster trial's key
+MIXTURE_CODE = (("ex3lib.gan", ("gaussian_mixture",)),)  # in a mixture trial's key
 CURVE_STEPS = {"frozen": (50, 100, 200, 400, 800, 1600), "encoder": (50, 100, 200, 400, 800, 1600)}
 PLATEAU = 0.005  # an arm's length: the fewest steps within half a point of its curve's best
 # Each arm's grid (TransferConfig fields). Learning rates span the earlier choices with room on both sides;
@@ -227,7 +229,7 @@ def cluster_trials(study, data: TransferData, grid: dict, labels, draws, fits: i
     for values in itertools.product(*grid.values()):
         setting = dict(zip(grid, values))
         params = {"arm": "cluster", **setting, "fits": fits, "labels": list(labels), "draws": draws,
-                  "ae_key": cache_key(data.ae_config), "code": code_hash(("ex3lib.transfer", ("CodeClusters",)))}
+                  "ae_key": cache_key(data.ae_config), "code": code_hash(*CLUSTER_CODE)}
         key = trial_key("cluster", params)
         if key in done:
             out.append(done[key])
@@ -313,7 +315,7 @@ def search_mixture(data: TransferData | None = None, components=MIXTURE_COMPONEN
         scores = {}
         for k in grid:
             params = {"components": k, "seed": 0, "ae_key": cache_key(data.ae_config), "standardised": True,
-                      "code": code_hash(("ex3lib.gan", ("gaussian_mixture",)))}
+                      "code": code_hash(*MIXTURE_CODE)}
             key = trial_key("mixture", params)
             if key not in done:
                 begun = time.perf_counter()

@@ -331,6 +331,71 @@ def test_every_stored_autoencoder_trial_names_the_checkpoint_the_committed_code_
         assert len(t.user_attrs["curve"]) == p["epochs"] and t.value == t.user_attrs["curve"][-1]
 
 
+def stale_trials(study, ae_key: str, gan_base=None) -> list:
+    """The complete trials of a stored latent-GAN or few-label study that the committed code would not read back:
+    another autoencoder than `ae_key` (the report's under the autoencoder study's choice), another checkpoint name
+    for a GAN's settings on the family's config `gan_base`, or another code hash of what the trial ran."""
+    from ex3lib import cache, search_fewlabel as fl
+
+    code = {"transfer": fl.TRANSFER_CODE, "selftrain": fl.TRANSFER_CODE, "cluster": fl.CLUSTER_CODE,
+            "mixture": fl.MIXTURE_CODE}
+    stale = []
+    for t in study.trials:
+        if t.state != TrialState.COMPLETE:
+            continue
+        p, kind = t.user_attrs["config"], t.user_attrs["key"].split(":", 1)[0]
+        if gan_base is not None:  # a latent GAN: its settings on the family's config rebuild its checkpoint's name
+            ok = p["ae_key"] == ae_key and h.cache_key(replace(gan_base, **p)) == t.user_attrs["cache_key"]
+        else:
+            ok = p["ae_key"] == ae_key and p.get("code") == cache.code_hash(*code[kind])
+        if not ok:
+            stale.append(t.number)
+    return stale
+
+
+def test_a_stale_trial_of_a_gan_or_few_label_study_is_found(tmp_path):
+    """stale_trials on made-up trials: one of the committed code and autoencoder, then one per way of going stale."""
+    import optuna
+    from ex3lib import cache, search_fewlabel as fl
+
+    base = h.GANConfig(noise_dim=8, latent_dim=10, ae_key="ae1")
+    good = {k: getattr(base, k) for k in search.GAN_FIELDS}
+    gans = search.open_study("gan_k8", tmp_path / "gan")
+    for config, key in ((good, h.cache_key(base)), ({**good, "ae_key": "ae2"}, h.cache_key(replace(base, ae_key="ae2"))),
+                        ({**good, "lr": 0.5}, h.cache_key(base)), ({**good, "lr": 0.5}, h.cache_key(replace(base, lr=0.5)))):
+        gans.add_trial(optuna.trial.create_trial(value=1.0, user_attrs={"config": config, "cache_key": key,
+                                                                        "key": "recipe:{}"}))
+    assert stale_trials(gans, "ae1", base) == [1, 2]
+    few = search.open_study("unlabelled", tmp_path / "few")
+    cluster = {"ae_key": "ae1", "code": cache.code_hash(*fl.CLUSTER_CODE)}
+    for config, kind in ((cluster, "cluster"), (cluster, "mixture"), ({**cluster, "ae_key": "ae2"}, "cluster")):
+        few.add_trial(optuna.trial.create_trial(value=1.0, user_attrs={"config": config, "cache_key": "",
+                                                                       "key": f"{kind}:{{}}"}))
+    assert stale_trials(few, "ae1") == [1, 2]
+
+
+@pytest.mark.parametrize("family,direction", [("gan_k8", "minimize"), ("gan_cgan", "minimize"),
+                                              ("gan_gmm_prior", "minimize"), ("transfer", "maximize"),
+                                              ("unlabelled", "maximize"), ("mixture", "maximize")])
+def test_every_stored_gan_and_few_label_trial_is_one_the_committed_code_reads_back(family, direction, tmp_path):
+    """A journal of these studies written by other code, or on another autoencoder than the one the stored
+    autoencoder study chose, is refused: the search would train each such trial again."""
+    import shutil
+
+    study = stored_study(family, tmp_path, direction)
+    for needed in ("autoencoder", "gan_k8"):  # the recipe these studies ran on, from the studies before them
+        if (search.STUDY_DIR / f"{needed}.jsonl").exists():
+            shutil.copy(search.STUDY_DIR / f"{needed}.jsonl", tmp_path)
+    recipe = search.studied_recipe(tmp_path, h.FULL)
+    gan_base = None
+    if family.startswith("gan_"):
+        if family != "gan_k8":
+            recipe = search.shared_gan_recipe(recipe, tmp_path)
+        gan_base = search.gan_base(family[4:], h.ae_config(recipe=recipe), recipe.train_size, recipe)
+    assert [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert stale_trials(study, h.cache_key(h.ae_config(recipe=recipe)), gan_base) == []
+
+
 def test_the_stored_autoencoder_studys_choice_follows_from_its_trials(tmp_path):
     import numpy as np
 
