@@ -12,7 +12,7 @@ The autoencoder family (`search_autoencoder`):
 2. noise: the chosen recipe at two more seeds, at d = 10 and d = 64: the spread of the validation MSE over seeds;
 3. length: the chosen recipe at twice and four times the epochs (d = 10 and 64, seed 0), more while a doubling
    still gains more than the seed spread; the length is the shortest run whose doubling gains less than that;
-4. refine: the learning rate again at that length, at d = 10 and 64 (lr/8 to lr, by the mean relative validation
+4. refine: the learning rate again at that length (the longest run, where no d reached a plateau), at d = 10 and 64 (lr/8 to lr, by the mean relative validation
    MSE), then the refined rate's seed spread at the length, and the length again at that rate (half of it, one
    doubling, more doublings for the report's d while it still falls): each d's length.
 The latent-GAN studies (here) and the few-label and mixture studies (search_fewlabel) run on the report's
@@ -143,10 +143,9 @@ def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-
         if not growing:
             break
     lengths = {d: {"values": values[d], "noise": noise[d], "epochs": choose_length(values[d], noise[d])} for d in ds}
-    refined = None
-    if any(v["epochs"] for v in lengths.values()):  # every d refined at the longest plateau found (refine_rate)
-        refined = refine_rate(study, config_of, lr, batch, lengths, images, log, workers, extend=(recipe.report_d,))
-        lr, lengths = refined["lr"], refined["lengths"]
+    # every d refined at the longest plateau found, or at the longest length run where none was (refine_rate)
+    refined = refine_rate(study, config_of, lr, batch, lengths, images, log, workers, extend=(recipe.report_d,))
+    lr, lengths = refined["lr"], refined["lengths"]
     result = {"lr": lr, "recipe_lr": chosen["lr"], "batch_size": batch, "lr_grid": lrs, "lr_on_edge": on_edge,
               "batch_grid": list(batches),
               "batch_on_edge": batch in (min(batches), max(batches)) and len(batches) > 1, "lengths": lengths,
@@ -170,7 +169,8 @@ def refine_rate(study, config_of, lr: float, batch: int, lengths: dict, images, 
                 max_extensions: int = 2, extend: tuple = (), max_epochs: int = 160) -> dict:
     """Stage 4 of the autoencoder study: the learning rate again, at the chosen length and at every d of `lengths`
     (a rate chosen on a short run at d = 10 need not suit a four times longer run, nor d = 64), at the longest
-    plateau found (a d whose length stage found none within its cap is refined there too): lr / 8, lr / 4,
+    plateau found (a d whose length stage found none within its cap is refined there too; where no d found one,
+    at the longest length the length stage ran, marked at_cap): lr / 8, lr / 4,
     lr / 2 and lr, scored by the mean over d of each rate's validation MSE divided by the best rate's at that d
     (a choice on the grid's lower edge halves it again, at most `max_extensions` times).
     Then, at the refined rate and every d, the seed spread at that length (seeds 1, 2 beside seed 0; the spread
@@ -178,7 +178,10 @@ def refine_rate(study, config_of, lr: float, batch: int, lengths: dict, images, 
     length again by the doubling rule, since a slower rate may need a longer run or a faster one a shorter: half
     the length and one doubling at every d, then, for the d of `extend` (the report's), further doublings while
     one still gains more than the spread, up to `max_epochs`. A d with no plateau there has length None."""
-    epochs = max(v["epochs"] for v in lengths.values() if v["epochs"])  # a d still falling at the cap: this length too
+    found = [v["epochs"] for v in lengths.values() if v["epochs"]]  # a d still falling at the cap: this length too
+    # no d reached a plateau within the length stage's cap: the longest length it ran (the rate may be what kept
+    # the runs falling; the refined rate's own doublings below decide the length)
+    epochs = max(found) if found else max(int(e) for v in lengths.values() for e in v["values"])
     ds, rates = sorted(lengths, key=int), [lr / 8, lr / 4, lr / 2, lr]
     for extension in range(max_extensions + 1):
         grid = {(d, r): replace(config_of(int(d)), lr=r, batch_size=batch, epochs=epochs) for d in ds for r in rates}
@@ -208,7 +211,7 @@ def refine_rate(study, config_of, lr: float, batch: int, lengths: dict, images, 
     new = {d: {"values": values[d], "noise": spread[d], "epochs": choose_length(values[d], spread[d])} for d in ds}
     return {"rates": rates, "epochs": epochs, "values": {str(d): {str(r): value[d, r] for r in rates} for d in ds},
             "relative": {str(r): score[r] for r in rates}, "lr": chosen, "on_edge": chosen in (rates[0], rates[-1]),
-            "lengths": new}
+            "at_cap": not found, "lengths": new}
 
 
 def studied_recipe(folder: Path | None = None, base: Recipe | None = None) -> Recipe:

@@ -33,7 +33,8 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # one line per trial, not progress b
 # both have bfloat16 units round it differently. Set before the library reads it; EX3_PRECISION=bfloat16 is still
 # honoured for a new study folder, and a stored study of another precision stops the search before it trains.
 SEARCH_PRECISION = "float32"
-os.environ.setdefault("EX3_PRECISION", SEARCH_PRECISION)
+if not os.environ.get("EX3_PRECISION"):  # unset or empty (which would mean the machine's precision)
+    os.environ["EX3_PRECISION"] = SEARCH_PRECISION
 
 import helpers as h  # noqa: E402
 from ex3lib import search  # noqa: E402
@@ -108,6 +109,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--family", choices=["all", *sorted(FAMILIES)], default="autoencoder")
     parser.add_argument("--folder", type=Path, default=search.STUDY_DIR, help="where the study journals live")
     args = parser.parse_args(argv)
+    if h.SMOKE and Path(args.folder).resolve() == Path(search.STUDY_DIR).resolve():
+        raise SystemExit("EX3_SMOKE=1 trains tiny models: their trials and choice would mix into the stored studies; "
+                         "give them a --folder of their own")
     # every family but the autoencoder's trains on the autoencoder the autoencoder study chose: its journal too
     refuse_mixed_precision(args.folder, FAMILIES if args.family == "all" else {"autoencoder", args.family})
     if args.family == "all":
