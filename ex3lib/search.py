@@ -419,8 +419,10 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     (twice at most); the chosen setting at seeds 1 and 2 for its noise (the spread of the validation FD over
     seeds, each the mean of the judge's sample draws); in the k8 study, the GANs' shared width and R1 weight one
     at a time (COORDINATES); then its length doubled until a doubling gains less than that spread (the
-    autoencoder study's rule); then the learning rate refined at that length (lr / 3, lr, 3 lr; it moves where
-    another beats it by more than that spread), a moved rate doubled again by the same rule; where the run
+    autoencoder study's rule); the spread measured again at that length, and the rule applied again with it
+    (doubling further while a doubling still gains more, up to the same cap); then the learning rate refined at
+    that length (lr / 3, lr, 3 lr; it moves where another beats it by more than that spread), a moved rate
+    doubled again by the same rule; where the run
     trains in bfloat16, the final setting once more in float32 (seed 0), to check the precision against the seed
     spread."""
     import itertools
@@ -467,7 +469,20 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
         values[longer.steps] = run_gan_trials(study, "length", [longer], judge, log)[longer].value
         if choose_length(values, noise) is not None:
             break
-    lrs, length = grid.get("lr", []), {"values": values, "noise": noise, "steps": choose_length(values, noise)}
+    # the spread again at that length (seeds 1, 2 beside seed 0; at the longest run where none was found): the
+    # spread of short runs is not the noise of a run several times longer. The length rule runs again on it, with
+    # further doublings (up to the same cap) while the last one still gains more than it.
+    at = choose_length(values, noise) or max(values)
+    seeded_at = [replace(config, steps=at, seed=s) for s in (1, 2)]  # the noise stage's own, where nothing moved
+    spread_values = [values[at]] + [noise_trials[c].value if c in noise_trials else
+                                    run_gan_trials(study, "spread", [c], judge, log)[c].value for c in seeded_at]
+    noise = float(np.std(spread_values, ddof=1))
+    cap = config.steps * 2 ** max_doublings
+    while choose_length(values, noise) is None and max(values) < cap:
+        longer = replace(config, steps=2 * max(values))
+        values[longer.steps] = run_gan_trials(study, "length", [longer], judge, log)[longer].value
+    lrs, length = grid.get("lr", []), {"values": values, "noise": noise, "steps": choose_length(values, noise),
+                                       "spread_at": at, "spread_values": spread_values}
     refined = None
     if length["steps"] is not None and len(lrs) > 1:
         # refine: the learning rate again at the chosen length (chosen at the grid's length, it need not suit a
@@ -489,7 +504,7 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
                 values[longer.steps] = run_gan_trials(study, "refine", [longer], judge, log)[longer].value
                 if choose_length(values, noise) is not None:
                     break
-            length = {"values": values, "noise": noise, "steps": choose_length(values, noise)}
+            length = {**length, "values": values, "steps": choose_length(values, noise)}  # the same spread
             chosen = {**chosen, "lr": refined["lr"]}
     # the one check of the precision policy: the chosen setting at its length (seed 0) trained in float32 too,
     # against the seed spread

@@ -192,8 +192,13 @@ def test_the_gan_studies_score_on_validation_images_and_record_their_choice(tmp_
         assert study.user_attrs["chosen"]["family"] == family and lines[-1].startswith(f"gan {family}:")
         noise = [t.value for t in complete if t.user_attrs["stage"] == "noise"]
         assert len(noise) == 2 and result["noise_values"] == [best.value] + noise  # seeds 0 (the choice), 1, 2
-        assert result["length"]["noise"] == pytest.approx(float(np.std(result["noise_values"], ddof=1)))
+        length = result["length"]  # the spread again at the length the grid's spread gave (or the longest run)
+        assert length["spread_at"] == (search.choose_length(length["values"], np.std(result["noise_values"], ddof=1))
+                                       or max(length["values"]))
+        assert length["spread_values"][0] == length["values"][length["spread_at"]]
+        assert length["noise"] == pytest.approx(float(np.std(length["spread_values"], ddof=1)))
         assert run()["length"] == result["length"]  # run again: every trial read back from the journal
+        replay_gan_study(study, family)  # the stored-journal test's replay, on a study it can check here
         assert len(search.open_study(f"gan_{family}", tmp_path).trials) == len(study.trials)
     assert {t.user_attrs["config"]["n_classes"] for t in study.trials} == {10}
 
@@ -220,7 +225,10 @@ def test_a_gan_studys_rate_is_refined_at_its_length(monkeypatch, tmp_path):
     assert out["length"]["noise"] == pytest.approx(0.01)  # seeds 0, 1, 2 of the grid's choice
     assert out["refine"]["rates"] == pytest.approx([1e-4, 3e-4, 9e-4]) and out["lr"] == pytest.approx(9e-4)
     assert out["length"]["steps"] == 24000 and set(out["length"]["values"]) == {24000, 48000}
-    assert stages == ["recipe"] + ["noise"] * 2 + ["coordinate"] * 4 + ["length"] * 3 + ["refine"] * 4 + ["precision"]
+    assert stages == (["recipe"] + ["noise"] * 2 + ["coordinate"] * 4 + ["length"] * 3 + ["spread"] * 2
+                      + ["refine"] * 4 + ["precision"])
+    assert out["length"]["spread_at"] == 24000 and out["length"]["spread_values"] == pytest.approx(
+        [fd(replace(trained[0], steps=24000, seed=s, lr=3e-4)) for s in (0, 1, 2)])
     assert out["shared"] == {"hidden": 256, "r1": 10.0}  # no width or R1 weight beat the grid's choice
     assert {c.precision for c in trained[:-1]} == {"bfloat16"} and out["precision"] == "bfloat16"
     check = trained[-1]  # the final setting, at its length and seed 0, in float32
@@ -443,17 +451,22 @@ def test_the_stored_autoencoder_studys_choice_follows_from_its_trials(tmp_path):
 
 @pytest.mark.parametrize("family", ["k8", "cgan", "gmm_prior"])
 def test_each_stored_gan_study_holds_every_field_and_its_choice_follows_from_its_trials(family, tmp_path):
-    """Replays the rules of search_gan on the stored trials: the grid's best, the spread of seeds 0-2, the length
-    rule on the doublings, the refined rate at that length (and a moved rate's own doublings)."""
+    """Replays the rules of search_gan on the stored trials (replay_gan_study)."""
     import shutil
-
-    import numpy as np
 
     journal = search.STUDY_DIR / f"gan_{family}.jsonl"
     if not journal.exists():
         pytest.skip(f"no stored {journal.name}")
     shutil.copy(journal, tmp_path)  # read a copy: opening a journal may lock it
-    study = search.open_study(f"gan_{family}", tmp_path)
+    replay_gan_study(search.open_study(f"gan_{family}", tmp_path), family)
+
+
+def replay_gan_study(study, family: str) -> None:
+    """The rules of search_gan on a study's trials: the grid's best, the spread of seeds 0-2, the k8 study's
+    coordinates, the length rule on the doublings, the spread again at that length and the rule with it, the
+    refined rate at that length (and a moved rate's own doublings)."""
+    import numpy as np
+
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     chosen = study.user_attrs["chosen"]
     assert complete and all(set(search.TRIAL_FIELDS) <= set(t.user_attrs) for t in complete)
@@ -461,12 +474,12 @@ def test_each_stored_gan_study_holds_every_field_and_its_choice_follows_from_its
     stage = lambda name: [t for t in complete if t.user_attrs["stage"] == name]
     best = min(stage("recipe"), key=lambda t: t.value)
     grid_choice = {k: best.user_attrs["config"][k] for k in chosen["grid"]}
-    lr = grid_choice["lr"]
+    lr = best.user_attrs["config"]["lr"]
     assert all(chosen[k] == v for k, v in grid_choice.items() if k != "lr") and chosen["steps"] == best.user_attrs["config"]["steps"]
     same = lambda t, **kw: all(t.user_attrs["config"][k] == v for k, v in {**grid_choice, **kw}.items())
     noise_values = [best.value] + [t.value for s in (1, 2) for t in stage("noise") if same(t, seed=s)]
     noise = float(np.std(noise_values, ddof=1))
-    assert noise_values == pytest.approx(chosen["noise_values"]) and noise == pytest.approx(chosen["length"]["noise"])
+    assert noise_values == pytest.approx(chosen["noise_values"])  # the grid's spread (the length's is measured again)
     # the k8 study's coordinate stage: the shared width and R1 weight, one at a time, moved only beyond the noise
     current, shared = best.value, {k: best.user_attrs["config"][k] for k in search.COORDINATES}
     for name in (search.COORDINATES if family == "k8" else {}):
@@ -478,10 +491,18 @@ def test_each_stored_gan_study_holds_every_field_and_its_choice_follows_from_its
     assert chosen["shared"] == shared
     values = {best.user_attrs["config"]["steps"]: current} | {
         t.user_attrs["config"]["steps"]: t.value for t in stage("length") if same(t, seed=0, **shared)}
+    # the spread again at the length the grid's spread gave, then the rule with it
+    # (longer runs added after it leave the shortest plateau under the grid's spread where it was)
+    at = search.choose_length(values, noise) or max(values)
+    assert chosen["length"]["spread_at"] == at
+    spread_values = [values[at]] + [t.value for s in (1, 2) for t in (*stage("noise"), *stage("spread"))
+                                    if same(t, seed=s, steps=at, **shared)][:2]
+    noise = float(np.std(spread_values, ddof=1))
+    assert spread_values == pytest.approx(chosen["length"]["spread_values"]) and noise == pytest.approx(chosen["length"]["noise"])
     length = search.choose_length(values, noise)
     refine = chosen["refine"]
     if refine is None:
-        assert chosen["lr"] == lr and chosen["length"]["steps"] == length
+        assert chosen.get("lr", lr) == lr and chosen["length"]["steps"] == length  # (a grid without rates)
         return
     at_length = {r: t.value for t in stage("refine") for r in refine["rates"]
                  if same(t, seed=0, lr=r, steps=length)}
