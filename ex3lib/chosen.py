@@ -72,7 +72,8 @@ def how_chosen(folder: Path | None = None) -> dict:
                                    f"steps x {len(selftrain['grid']['pseudo_fractions'])} schedules of pseudo-labelled "
                                    f"shares: {selftrain['pseudo_steps']} steps, "
                                    f"{_values([round(f, 2) for f in selftrain['pseudo_fractions']])}"
-                                   + ("" if selftrain["kept"] else "; no schedule beat the head alone"))
+                                   + ("" if selftrain["kept"] else "; no schedule beat the head alone by more than "
+                                                                   "twice the paired standard error"))
     out["section 3, cluster"] = _grid_text(cluster["grid"], cluster)
     for family, row in (("k8", "latent GAN, Gaussian noise (section 4)"), ("gmm_prior", "latent GAN, mixture prior (section 4)"),
                         ("cgan", "conditional GAN (section 5)")):

@@ -25,7 +25,7 @@ TRANSFER_LABELS, TRANSFER_DRAWS = (10, 100, 1000), 3  # labelled images per draw
 # The code a few-label trial runs (training, the batched frozen heads, scoring, the draws), in its key.
 TRANSFER_CODE = (("ex3lib.transfer", ("train_few_label", "frozen_heads", "accuracy")),
                  ("ex3lib.search_fewlabel", ("arm_curves", "draw_indices", "plateau_steps")))
-CLUSTER_CODE = (("ex3lib.transfer", ("CodeClusters",)),)  # in a cluster trial's key
+CLUSTER_CODE = (("ex3lib.transfer", ("CodeClusters",)), ("ex3lib.search_fewlabel", ("draw_indices",)))  # its key's
 MIXTURE_CODE = (("ex3lib.gan", ("gaussian_mixture",)),)  # in a mixture trial's key
 CURVE_STEPS = {"frozen": (50, 100, 200, 400, 800, 1600), "encoder": (50, 100, 200, 400, 800, 1600)}
 PLATEAU = 0.005  # an arm's length: the fewest steps within half a point of its curve's best
@@ -214,7 +214,15 @@ def selftrain_trial(study, data: TransferData, setting: dict, base, labels, draw
             model = train_few_label("selftrain", data.state, data.ae_config, data.fit_x[i], data.fit_y[i], data.fit_x,
                                     config, seed=s, unlabeled_codes=data.fit_codes)
             scores.append(accuracy(model.from_codes, data.val_codes, data.val_y))
-    return _record(study, "selftrain", key, params, float(np.mean(scores)), begun, log)
+    return _record(study, "selftrain", key, params, float(np.mean(scores)), begun, log, scores=scores)
+
+
+def paired_lead(ours: list, theirs: list) -> dict:
+    """The mean paired difference of two score lists over the same draws, its standard error, and whether it leads
+    by more than twice that (a lead within two standard errors is level)."""
+    diff = np.asarray(ours, dtype=float) - np.asarray(theirs, dtype=float)
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
+    return {"mean": float(diff.mean()), "se": se, "ahead": bool(diff.mean() > 2 * se)}
 
 
 def cluster_trials(study, data: TransferData, grid: dict, labels, draws, fits: int = 3, log=print) -> list:
@@ -255,7 +263,7 @@ def search_unlabelled(data: TransferData | None = None, labels=TRANSFER_LABELS, 
                       selftrain_grid: dict | None = None, cluster_grid: dict | None = None, folder: Path | None = None,
                       log=print, recipe: Recipe | None = None) -> dict:
     """The arms that use the unlabelled pool, on the transfer study's frozen head: self-training's schedule (kept
-    only if it beats that head alone on the same draws) and cluster-then-label's settings. A choice on the top
+    only if it beats that head alone on the same draws by more than twice the paired standard error) and cluster-then-label's settings. A choice on the top
     edge of a numeric grid extends it by a factor of three (twice at most)."""
     import itertools
 
@@ -279,7 +287,9 @@ def search_unlabelled(data: TransferData | None = None, labels=TRANSFER_LABELS, 
         grid["pseudo_steps"] = steps + [steps[-1] * 3]
     selftrain = {k: best.user_attrs["config"][k] for k in grid}
     # the head alone on the same draws (no rounds: the same code path as the frozen arm)
-    frozen_value = selftrain_trial(study, data, dict(pseudo_fractions=()), base, labels, draws, log).value
+    alone = selftrain_trial(study, data, dict(pseudo_fractions=()), base, labels, draws, log)
+    # kept only where it leads the head alone on the same draws by more than twice the paired standard error
+    lead = paired_lead(best.user_attrs["scores"], alone.user_attrs["scores"])
     cgrid = {k: list(v) for k, v in (cluster_grid or CLUSTER_GRID).items()}
     for extension in range(3):
         ctrials = cluster_trials(study, data, cgrid, labels, draws, log=log)
@@ -291,8 +301,8 @@ def search_unlabelled(data: TransferData | None = None, labels=TRANSFER_LABELS, 
             cgrid[k] = cgrid[k] + [cgrid[k][-1] * 3]
     cluster = {k: cbest.user_attrs["config"][k] for k in cgrid}
     result = {"selftrain": {**{k: (list(v) if isinstance(v, list) else v) for k, v in selftrain.items()},
-                            "validation": best.value, "frozen_validation": frozen_value,
-                            "kept": best.value > frozen_value, "grid": grid},
+                            "validation": best.value, "frozen_validation": alone.value, "lead": lead,
+                            "kept": lead["ahead"], "grid": grid},
               "cluster": {**cluster, "validation": cbest.value, "grid": cgrid}}
     study.set_user_attr("chosen", json.loads(json.dumps(result)))
     log("unlabelled: " + "; ".join(f"{k} {json.dumps(v)}" for k, v in result.items()))

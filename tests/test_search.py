@@ -14,7 +14,7 @@ import torch
 from optuna.trial import TrialState
 
 import helpers as h
-from ex3lib import search
+from ex3lib import search, search_fewlabel
 
 # Tiny: 256 images in batches of 128, one epoch, a small network; one worker, so no process is started.
 TINY = replace(h.RECIPE, ae_train_size=256, ae_val_size=128, ae_epochs=1)
@@ -598,7 +598,10 @@ def test_the_unlabelled_and_mixture_studies_choose_inside_their_grids_and_read_b
     best = max(rounds, key=lambda t: t.value)
     assert result["selftrain"]["pseudo_steps"] == best.user_attrs["config"]["pseudo_steps"]
     alone = next(t for t in selftrain if not t.user_attrs["config"]["pseudo_fractions"])  # the head alone
-    assert result["selftrain"]["kept"] == (best.value > alone.value)
+    lead = search_fewlabel.paired_lead(best.user_attrs["scores"], alone.user_attrs["scores"])
+    assert result["selftrain"]["kept"] == lead["ahead"] and lead["mean"] == pytest.approx(best.value - alone.value)
+    assert search_fewlabel.paired_lead([0.9, 0.8, 0.7], [0.8, 0.7, 0.6])["ahead"]  # the same lead on every draw
+    assert not search_fewlabel.paired_lead([0.9, 0.6, 0.8], [0.7, 0.8, 0.6])["ahead"]  # +0.2, -0.2, +0.2: level
     if best.user_attrs["config"]["pseudo_steps"] == 4:  # on the top edge: the grid grew
         assert result["selftrain"]["grid"]["pseudo_steps"][:3] == [2, 4, 12]
     assert result["cluster"]["components"] == 10 and 0 < result["cluster"]["validation"] <= 1
