@@ -32,7 +32,7 @@ import numpy as np
 from . import runtime
 from .settings import RECIPE, Recipe
 from .autoencoder import AEConfig, ae_config, autoencoder, train_missing
-from .cache import cache_key, code_hash
+from .cache import cache_key, checkpoint_path, code_hash
 from .data import load_mnist
 from .studies import (PrecisionMismatch, check_machine, finished_trials, open_study, open_study_to_train,  # noqa: F401
                       study_precision, tell, trial_key, STUDY_DIR)
@@ -58,13 +58,16 @@ def run_trials(study, stage: str, configs: list, images, log=print, workers: int
         else:
             todo.append(config)
     workers = workers if runtime.DEVICE.type == "cpu" else 1
-    for start in range(0, len(todo), workers):
-        chunk = todo[start:start + workers]
+    # a model already in the checkpoint cache (another stage's trial) is recorded on its own, so that the models
+    # still to train go in full chunks, one per worker
+    cached = [c for c in todo if checkpoint_path(c).exists()]
+    missing = [c for c in todo if c not in cached]
+    for chunk in [[c] for c in cached] + [missing[i:i + workers] for i in range(0, len(missing), workers)]:
         # A trial opens before its model trains, so a kill leaves it running (then failed on resume).
         trials = [study.ask() for _ in chunk]
         begun = time.perf_counter()
         train_missing(chunk, images)
-        trained = {c: autoencoder(c, images) for c in chunk}
+        trained = {c: autoencoder(c, images, progress=False) for c in chunk}
         for trial, config in zip(trials, chunk):
             info = trained[config][1]
             curve = [float(v) for v in info["val_mse_history"]]

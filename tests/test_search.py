@@ -69,6 +69,22 @@ def test_a_killed_search_resumes_without_training_a_finished_trial_again(tmp_pat
     assert json.loads((tmp_path / "autoencoder.jsonl").read_text().splitlines()[0])  # plain-text journal lines
 
 
+def test_models_still_to_train_go_in_full_chunks_one_per_worker(monkeypatch, tmp_path):
+    """A stage whose first config is already in the checkpoint cache (another stage's trial) records it on its own
+    and trains the other two side by side, not the cached one beside one and the last alone."""
+    from types import SimpleNamespace
+
+    configs = [h.AEConfig(d=10, seed=s) for s in (0, 1, 2)]
+    chunks = []
+    monkeypatch.setattr(search, "checkpoint_path", lambda c: SimpleNamespace(exists=lambda: c.seed == 0))
+    monkeypatch.setattr(search, "train_missing", lambda chunk, images: chunks.append([c.seed for c in chunk]))
+    monkeypatch.setattr(search, "autoencoder", lambda c, images, progress: (None, {
+        "val_mse_history": [0.02, 0.01 + c.seed / 1000], "train_seconds": 1.0}))
+    study = search.open_study("autoencoder", tmp_path)
+    out = search.run_trials(study, "noise", configs, None, log=lambda line: None, workers=2)
+    assert chunks == [[0], [1, 2]] and [out[c].value for c in configs] == pytest.approx([0.01, 0.011, 0.012])
+
+
 def test_the_rate_is_refined_at_the_chosen_length_across_latent_sizes(monkeypatch):
     """d = 10 prefers the short run's rate by 1%, d = 64 prefers a quarter of it by 50%: the refined rate is the
     one whose mean relative error is lowest; its spread and one doubling are measured at the length (plateau at
