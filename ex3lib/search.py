@@ -12,9 +12,10 @@ The autoencoder family (`search_autoencoder`):
 2. noise: the chosen recipe at two more seeds, at d = 10 and d = 64: the spread of the validation MSE over seeds;
 3. length: the chosen recipe at twice and four times the epochs (d = 10 and 64, seed 0), more while a doubling
    still gains more than the seed spread; the length is the shortest run whose doubling gains less than that;
-4. refine: the learning rate again at that length (the longest run, where no d reached a plateau), at d = 10 and 64 (lr/8 to lr, by the mean relative validation
-   MSE), then the refined rate's seed spread at the length, and the length again at that rate (half of it, one
-   doubling, more doublings for the report's d while it still falls): each d's length.
+4. refine: the learning rate again at that length (the longest run, where no d reached a plateau), at d = 10
+   and 64 (lr/8 to lr, by the mean relative validation MSE), then the refined rate's seed spread at the length,
+   and the length again at that rate (half of it, one doubling, more doublings for the report's d while it still
+   falls): each d's length.
 The latent-GAN studies (here) and the few-label and mixture studies (search_fewlabel) run on the report's
 autoencoder under this choice (`studied_recipe`).
 """
@@ -415,6 +416,15 @@ def gan_base(family: str, ae_cfg, train_codes: int, recipe: Recipe):
     return replace(config, train_codes=train_codes, precision=runtime.PRECISION)
 
 
+def doubled(study, stage: str, config, values: dict, noise: float, cap: int, judge: Judge, log=print) -> dict:
+    """`values` ({steps: validation FD} of `config`) with the longest run doubled, as trials of `stage`, until a
+    doubling gains less than `noise` (choose_length) or the longest run reaches `cap` steps."""
+    while choose_length(values, noise) is None and max(values) < cap:
+        longer = replace(config, steps=2 * max(values))
+        values[longer.steps] = run_gan_trials(study, stage, [longer], judge, log)[longer].value
+    return values
+
+
 def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | None = None, grid: dict | None = None,
                steps: int | None = None, max_doublings: int = 3, folder: Path | None = None, log=print) -> dict:
     """One latent-GAN family's study (k8: Gaussian noise with k = the report's; gmm_prior; cgan): every setting of
@@ -425,9 +435,8 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     autoencoder study's rule); the spread measured again at that length, and the rule applied again with it
     (doubling further while a doubling still gains more, up to the same cap); then the learning rate refined at
     that length (lr / 3, lr, 3 lr; it moves where another beats it by more than that spread), a moved rate
-    doubled again by the same rule; where the run
-    trains in bfloat16, the final setting once more in float32 (seed 0), to check the precision against the seed
-    spread."""
+    doubled again by the same rule; where the run trains in bfloat16, the final setting once more in float32
+    (seed 0), to check the precision against the seed spread."""
     import itertools
 
     recipe = recipe or RECIPE
@@ -466,12 +475,8 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
             config, current = replace(config, **{name: pick}), scored[pick]
         coordinate[name] = {"values": {str(k): v for k, v in scored.items()}, "chosen": getattr(config, name)}
     chosen = {**chosen, **{name: getattr(config, name) for name in coordinate}}
-    values = {config.steps: current}
-    for k in range(1, max_doublings + 1):
-        longer = replace(config, steps=config.steps * 2 ** k)
-        values[longer.steps] = run_gan_trials(study, "length", [longer], judge, log)[longer].value
-        if choose_length(values, noise) is not None:
-            break
+    cap = config.steps * 2 ** max_doublings
+    values = doubled(study, "length", config, {config.steps: current}, noise, cap, judge, log)
     # the spread again at that length (seeds 1, 2 beside seed 0; at the longest run where none was found): the
     # spread of short runs is not the noise of a run several times longer. The length rule runs again on it, with
     # further doublings (up to the same cap) while the last one still gains more than it.
@@ -480,10 +485,7 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     spread_values = [values[at]] + [noise_trials[c].value if c in noise_trials else
                                     run_gan_trials(study, "spread", [c], judge, log)[c].value for c in seeded_at]
     noise = float(np.std(spread_values, ddof=1))
-    cap = config.steps * 2 ** max_doublings
-    while choose_length(values, noise) is None and max(values) < cap:
-        longer = replace(config, steps=2 * max(values))
-        values[longer.steps] = run_gan_trials(study, "length", [longer], judge, log)[longer].value
+    values = doubled(study, "length", config, values, noise, cap, judge, log)
     lrs, length = grid.get("lr", []), {"values": values, "noise": noise, "steps": choose_length(values, noise),
                                        "spread_at": at, "spread_values": spread_values}
     refined = None
@@ -500,13 +502,9 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
         refined = {"rates": rates, "values": {str(r): v for r, v in scored.items()}, "steps": length["steps"],
                    "lr": best_rate if scored[best_rate] < scored[chosen["lr"]] - noise else chosen["lr"]}
         if refined["lr"] != chosen["lr"]:
-            new = replace(at_length, lr=refined["lr"])
-            values = {new.steps: scored[refined["lr"]]}
-            for k in range(1, max_doublings + 1):  # the moved rate's own length, by the same doubling rule
-                longer = replace(new, steps=new.steps * 2 ** k)
-                values[longer.steps] = run_gan_trials(study, "refine", [longer], judge, log)[longer].value
-                if choose_length(values, noise) is not None:
-                    break
+            new = replace(at_length, lr=refined["lr"])  # the moved rate's own length, by the same doubling rule
+            values = doubled(study, "refine", new, {new.steps: scored[refined["lr"]]}, noise,
+                             new.steps * 2 ** max_doublings, judge, log)
             length = {**length, "values": values, "steps": choose_length(values, noise)}  # the same spread
             chosen = {**chosen, "lr": refined["lr"]}
     # the one check of the precision policy: the chosen setting at its length (seed 0) trained in float32 too,

@@ -263,8 +263,9 @@ def search_unlabelled(data: TransferData | None = None, labels=TRANSFER_LABELS, 
                       selftrain_grid: dict | None = None, cluster_grid: dict | None = None, folder: Path | None = None,
                       log=print, recipe: Recipe | None = None) -> dict:
     """The arms that use the unlabelled pool, on the transfer study's frozen head: self-training's schedule (kept
-    only if it beats that head alone on the same draws by more than twice the paired standard error) and cluster-then-label's settings. A choice on the top
-    edge of a numeric grid extends it by a factor of three (twice at most)."""
+    only if it beats that head alone on the same draws by more than twice the paired standard error) and
+    cluster-then-label's settings. A choice on the top edge of a numeric grid extends it by a factor of three
+    (twice at most)."""
     import itertools
 
     from .transfer import transfer_config
