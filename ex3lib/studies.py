@@ -98,3 +98,29 @@ def tell(study, trial, value: float) -> float:
         value = math.inf if study.direction == StudyDirection.MINIMIZE else -math.inf
     study.tell(trial, value)
     return value
+
+
+def stored_checkpoints(folder: Path | None = None) -> set:
+    """The checkpoint names (cache keys) of every complete trial of every stored study in `folder`: the models the
+    search trained, which the report loads where its config, precision and code are the same (a cold report keeps
+    them and trains the rest)."""
+    from optuna.trial import TrialState
+
+    names = set()
+    for journal in sorted(Path(folder or STUDY_DIR).glob("*.jsonl")):
+        study = open_study(journal.stem, journal.parent)
+        names |= {t.user_attrs.get("cache_key") for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    return names - {"", None}
+
+
+def clear_checkpoints(folder: Path | None = None, studies: Path | None = None) -> tuple:
+    """Delete every checkpoint in `folder` (settings.CHECKPOINT_DIR) that no stored study's trial trained:
+    (kept, deleted) file counts. A checkpoint's file name ends in its cache key (cache.checkpoint_path)."""
+    keep, kept, deleted = stored_checkpoints(studies), 0, 0
+    for path in sorted(Path(folder or settings.CHECKPOINT_DIR).glob("*")):
+        if path.is_file() and path.suffix == ".pt" and path.stem.rpartition("-")[2] in keep:
+            kept += 1
+        elif path.is_file():
+            path.unlink()
+            deleted += 1
+    return kept, deleted

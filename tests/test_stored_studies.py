@@ -255,3 +255,21 @@ def test_every_stored_study_trained_in_one_precision(tmp_path):
         for t in study.trials:
             if t.state == TrialState.COMPLETE and t.user_attrs.get("stage") != "precision":
                 assert t.user_attrs["precision"] == precision, (journal.name, t.number)
+
+
+def test_a_cold_report_keeps_exactly_the_checkpoints_a_stored_trial_trained(tmp_path, checkpoint_dir):
+    from ex3lib.studies import clear_checkpoints, open_study
+
+    studies = tmp_path / "studies"
+    study = open_study("autoencoder", studies)
+    for key, state in (("aaaa", TrialState.COMPLETE), ("bbbb", TrialState.FAIL), ("", TrialState.COMPLETE)):
+        trial = study.ask()
+        trial.set_user_attr("cache_key", key)
+        study.tell(trial, 1.0 if state == TrialState.COMPLETE else None, state=state)
+    checkpoint_dir.mkdir()
+    names = ["AEConfig-aaaa.pt", "AEConfig-bbbb.pt", "GANConfig-cccc.pt", "AEConfig-aaaa.broken", "x.tmp"]
+    for name in names:
+        (checkpoint_dir / name).write_bytes(b"")
+    assert clear_checkpoints(studies=studies) == (1, 4)
+    assert sorted(p.name for p in checkpoint_dir.iterdir()) == ["AEConfig-aaaa.pt"]
+    assert clear_checkpoints(tmp_path / "nowhere", studies) == (0, 0)  # no cache yet: nothing to do
