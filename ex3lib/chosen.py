@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from .search import GAN_GRIDS, open_study
 
 
@@ -104,3 +106,30 @@ def how_chosen(folder: Path | None = None) -> dict:
                                             f"{_values(mixture['grid'])} components: {mixture['components']}"
                                             + (" (the largest tried)" if mixture["on_edge"] else ""))
     return out
+
+
+def autoencoder_lengths(folder: Path | None = None) -> list[dict]:
+    """How far section 1's budget lies from each studied latent size's plateau, from the stored autoencoder study:
+    one row per d of its length stage, with the validation MSE of the three seeds at the recipe stage's budget
+    (its epochs and learning rate), the validation MSE against epochs at the refined rate (seed 0) with its seed
+    spread, the length the doubling rule chose (None: still falling at the longest run) and the share of the
+    budget's error that training to that length (or to the longest run) removes."""
+    from optuna.trial import TrialState
+
+    study = open_study("autoencoder", folder)
+    ae = study.user_attrs.get("chosen")
+    if ae is None or not ae.get("refine"):
+        raise RuntimeError("the autoencoder study has not chosen yet: run `python tools/search.py --family autoencoder`")
+    noise = [(t.user_attrs["config"], t.value) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+             if t.user_attrs["stage"] == "noise"]  # the recipe at its stage's epochs, three seeds at each d
+    rows = []
+    for d, length in sorted(ae["lengths"].items(), key=lambda kv: int(kv[0])):
+        budget = sorted((c["seed"], value) for c, value in noise if c["d"] == int(d))
+        values = {int(e): float(v) for e, v in length["values"].items()}
+        end = length["epochs"] or max(values)
+        mean = float(np.mean([v for _, v in budget]))
+        rows.append({"d": int(d), "budget_epochs": noise[0][0]["epochs"], "budget_lr": ae["recipe_lr"],
+                     "budget_seeds": [v for _, v in budget], "budget_mse": mean, "lr": ae["lr"], "values": values,
+                     "spread": length["noise"], "plateau": length["epochs"], "end_epochs": end,
+                     "end_mse": values[end], "gain": 1 - values[end] / mean})
+    return rows

@@ -256,3 +256,36 @@ def plot_path_density(density: dict, steps_alpha: np.ndarray | None = None):
     return plot_curves({kind: (alpha, dist) for kind, dist in density.items()}, "position on the path α",
                        "distance to the nearest training code (standardised)",
                        "How far each kind of path strays from the training codes", "path_density")
+
+
+def plot_autoencoder_lengths(rows: list[dict]):
+    """Validation MSE against training epochs at each studied latent size (chosen.autoencoder_lengths): section 1's
+    budget (three seeds, crosses) and the refined rate's runs of seed 0 with the seed spread at the chosen length
+    as a band; a star marks each d's plateau, the length the doubling rule chose."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    star = "chosen length (plateau)"  # in the legend once
+    for row, marker in zip(rows, "osD^"):
+        epochs = sorted(row["values"])
+        values = [row["values"][e] for e in epochs]
+        line, = ax.plot(epochs, values, marker=marker, label=f"d = {row['d']}, lr {row['lr']:g}, seed 0")
+        ax.fill_between(epochs, [v - row["spread"] for v in values], [v + row["spread"] for v in values],
+                        alpha=0.2, color=line.get_color())
+        ax.scatter([row["budget_epochs"]] * len(row["budget_seeds"]), row["budget_seeds"], marker="x", s=40,
+                   color=line.get_color(), zorder=3,
+                   label=f"d = {row['d']}, section 1's budget (lr {row['budget_lr']:g}, seeds 0-{len(row['budget_seeds']) - 1})")
+        if row["plateau"]:
+            ax.scatter([row["plateau"]], [row["values"][row["plateau"]]], marker="*", s=200, color="black", zorder=4,
+                       label=star)
+            star = None
+    ticks = sorted({e for row in rows for e in row["values"]} | {row["budget_epochs"] for row in rows})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.set_yscale("log")
+    ax.set_xlabel("training epochs (one-cycle schedule over the whole run)")
+    ax.set_ylabel("validation MSE per pixel (log scale)")
+    ax.set_title("How far section 1's budget lies from the plateau (band: ± seed spread)")
+    ax.legend(fontsize=7)
+    save_figure(fig, "autoencoder_lengths")
+    return fig
