@@ -133,3 +133,33 @@ def autoencoder_lengths(folder: Path | None = None) -> list[dict]:
                      "spread": length["noise"], "plateau": length["epochs"], "end_epochs": end,
                      "end_mse": values[end], "gain": 1 - values[end] / mean})
     return rows
+
+
+def transfer_selection(folder: Path | None = None) -> dict:
+    """Section 3's choices from the stored transfer and unlabelled studies: {"rows": one per arm (its chosen
+    setting, steps and mean validation accuracy), "curves": {arm: {labels: {step: mean validation accuracy}}} of
+    each arm trained by steps at its chosen setting, "steps": {arm: its chosen length}, "draws"}."""
+    transfer_study = open_study("transfer", folder, direction="maximize")
+    transfer = transfer_study.user_attrs.get("chosen")
+    unlabelled = open_study("unlabelled", folder, direction="maximize").user_attrs.get("chosen")
+    if transfer is None or unlabelled is None:
+        raise RuntimeError("the transfer and unlabelled studies have not both chosen: run `python tools/search.py`")
+    by_key = {t.user_attrs.get("key"): t for t in transfer_study.get_trials(deepcopy=False)}
+    setting = lambda pick, keys: ", ".join(f"{k} {pick[k]:g}" if isinstance(pick[k], float) else f"{k} {pick[k]}"
+                                           for k in keys)
+    rows, curves, steps = [], {}, {}
+    for arm, pick in transfer.items():
+        trial = by_key[pick["key"]]
+        curves[arm] = {int(n): {int(s): float(a) for s, a in run["curve"].items()}
+                       for n, run in trial.user_attrs["per_labels"].items()}
+        steps[arm] = pick["steps"]
+        rows.append({"arm": arm, "setting": setting(pick, pick["grid"]) + f", steps {pick['steps']}",
+                     "validation": pick["validation"]})
+    selftrain, cluster = unlabelled["selftrain"], unlabelled["cluster"]
+    rows.append({"arm": "selftrain", "setting": (setting(selftrain, ("pseudo_steps",)) + ", fractions "
+                                                 + " ".join(f"{f:.2f}" for f in selftrain["pseudo_fractions"])
+                                                 + ("" if selftrain["kept"] else " (not kept)")),
+                 "validation": selftrain["validation"]})
+    rows.append({"arm": "cluster", "setting": setting(cluster, cluster["grid"]), "validation": cluster["validation"]})
+    draws = by_key[transfer["frozen"]["key"]].user_attrs["config"]["draws"]
+    return {"rows": rows, "curves": curves, "steps": steps, "draws": draws}

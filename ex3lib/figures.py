@@ -289,3 +289,28 @@ def plot_autoencoder_lengths(rows: list[dict]):
     ax.legend(fontsize=7)
     save_figure(fig, "autoencoder_lengths")
     return fig
+
+
+def plot_transfer_validation(picked: dict):
+    """Validation accuracy against training steps of each arm's chosen setting, one panel per number of labels
+    (chosen.transfer_selection, from the stored transfer study); a cross marks the length each arm trains."""
+    import matplotlib.pyplot as plt
+
+    curves = picked["curves"]
+    labels = sorted({n for arm in curves.values() for n in arm})
+    fig, axes = plt.subplots(1, len(labels), figsize=(4.2 * len(labels), 3.6), sharey=True)
+    for i, (arm, marker) in enumerate(zip(curves, "osD^v")):
+        for ax, n in zip(np.atleast_1d(axes), labels):
+            curve = curves[arm][n]
+            ax.plot(list(curve), list(curve.values()), marker=marker, label=arm)
+            ax.scatter([picked["steps"][arm]], [curve[picked["steps"][arm]]], marker="x", s=60, color="black",
+                       zorder=3, label="chosen length" if i == 0 else None)
+    for ax, n in zip(np.atleast_1d(axes), labels):
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"{n} labels")
+        ax.set_xlabel("training step")
+    np.atleast_1d(axes)[0].set_ylabel("validation accuracy")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.suptitle(f"Validation curves of each arm's chosen setting (mean of {picked['draws']} draws)", y=1.02)
+    save_figure(fig, "transfer_validation_curves")
+    return fig

@@ -299,6 +299,22 @@ def test_the_transfer_study_records_each_arms_curve_and_choice(tmp_path, checkpo
     n_trials = len(study.trials)
     search.search_transfer(data, grids, labels=(10,), draws=1, curve_steps=steps, folder=tmp_path, log=lines.append)
     assert len(search.open_study("transfer", tmp_path, direction="maximize").trials) == n_trials  # all read back
+    # the appendix's selection table and curves read each arm's chosen trial back
+    unlabelled = {"selftrain": dict(pseudo_steps=4, pseudo_fractions=[0.5], validation=0.3, kept=False),
+                  "cluster": dict(dims=2, neighbors=5, components=10, validation=0.4, grid=dict(dims=[2], neighbors=[5]))}
+    search.open_study("unlabelled", tmp_path, direction="maximize").set_user_attr("chosen", unlabelled)
+    from ex3lib.chosen import transfer_selection
+
+    picked = transfer_selection(tmp_path)
+    by_key = {t.user_attrs["key"]: t for t in complete}
+    for arm, pick in result.items():
+        assert picked["curves"][arm] == {10: by_key[pick["key"]].intermediate_values} and picked["steps"][arm] == pick["steps"]
+    rows = {r["arm"]: r for r in picked["rows"]}
+    assert list(rows) == [*grids, "selftrain", "cluster"] and picked["draws"] == 1
+    assert rows["frozen"]["validation"] == result["frozen"]["validation"]
+    assert rows["frozen"]["setting"] == f"lr {result['frozen']['lr']:g}, hidden 16, weight_decay 0, steps {result['frozen']['steps']}"
+    assert rows["selftrain"]["setting"].endswith("(not kept)") and rows["cluster"]["setting"] == "dims 2, neighbors 5"
+    assert h.plot_transfer_validation(picked).axes[0].get_title() == "10 labels"
 
 
 def trained_by_the_study(study, recipe) -> None:
