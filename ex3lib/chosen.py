@@ -47,7 +47,9 @@ def how_chosen(folder: Path | None = None) -> dict:
     transfer = transfer_study.user_attrs.get("chosen")
     unlabelled = open_study("unlabelled", folder, direction="maximize").user_attrs.get("chosen")
     mixture = open_study("mixture", folder, direction="maximize").user_attrs.get("chosen")
-    missing = [name for name, c in (("autoencoder", ae), *((f"gan_{f}", c) for f, c in gans.items()),
+    classifier = open_study("classifier", folder).user_attrs.get("chosen")
+    missing = [name for name, c in (("autoencoder", ae), ("classifier", classifier),
+                                    *((f"gan_{f}", c) for f, c in gans.items()),
                                     ("transfer", transfer), ("unlabelled", unlabelled), ("mixture", mixture)) if c is None]
     if missing:
         raise RuntimeError(f"studies without a choice: {missing}")
@@ -102,6 +104,10 @@ def how_chosen(folder: Path | None = None) -> dict:
             text += (f"; in float32 its validation FD is {check['float32']:.3g} against {check[other]:.3g} in {other} ("
                      + ("within" if check["within_noise"] else "outside") + " the seed spread)")
         out[row] = f"{text}; {FIXED_SETTINGS[row]}"
+    out["evaluation classifier (sections 4-5)"] = (
+        "epochs doubled from 1 while a doubling lowered the validation error by more than the seed spread "
+        f"({classifier['spread']:.2g}): " + (f"{classifier['epochs']}" if classifier["epochs"] else
+                                             f"still falling at {classifier['max_epochs']}"))
     out["Gaussian mixtures (section 4)"] = (f"the larger mixture's size: best held-out log-likelihood over "
                                             f"{_values(mixture['grid'])} components: {mixture['components']}"
                                             + (" (the largest tried)" if mixture["on_edge"] else ""))

@@ -120,9 +120,10 @@ def eval_classifier_config(recipe: Recipe | None = None) -> ClassifierConfig:
     return ClassifierConfig(epochs=recipe.classifier_epochs, train_size=recipe.classifier_train_size)
 
 
-def evaluation_classifier(images=None, labels=None, required: bool = False):
-    """The report's evaluation classifier, from the cache or trained now; returns (model, info)."""
-    config = eval_classifier_config()
+def evaluation_classifier(images=None, labels=None, required: bool = False, config: ClassifierConfig | None = None):
+    """The report's evaluation classifier (or the classifier of `config`), from the cache or trained now on the
+    first config.train_size of `images`; returns (model, info)."""
+    config = config or eval_classifier_config()
 
     def train(model):
         if images is None:

@@ -16,7 +16,8 @@ The autoencoder family (`search_autoencoder`):
    and 64 (lr/8 to lr, by the mean relative validation MSE), then the refined rate's seed spread at the length,
    and the length again at that rate (half of it, one doubling, more doublings for the report's d while it still
    falls): each d's length.
-The latent-GAN studies (here) and the few-label and mixture studies (search_fewlabel) run on the report's
+The evaluation classifier's study (`search_classifier`: its epochs by the same doubling rule), the latent-GAN studies
+(here; judged through that classifier) and the few-label and mixture studies (search_fewlabel) run on the report's
 autoencoder under this choice (`studied_recipe`).
 """
 
@@ -254,11 +255,12 @@ def shared_gan_recipe(recipe: Recipe, folder: Path | None = None) -> Recipe:
 
 
 def picked_recipe(folder: Path | None = None, base: Recipe | None = None) -> Recipe:
-    """`base` with every setting the stored studies chose: the autoencoder recipe (studied_recipe), each latent-GAN
+    """`base` with every setting the stored studies chose: the autoencoder recipe (studied_recipe), the evaluation
+    classifier's epochs (classifier_recipe), each latent-GAN
     family's learning rate and length (and the conditional one's auxiliary weight, the mixture prior's weight
     average), each few-label arm's settings and steps, self-training's schedule, cluster-then-label's settings and
     the mixture baseline's size. The report's FULL must equal it (a test)."""
-    recipe = studied_recipe(folder, base)
+    recipe = classifier_recipe(studied_recipe(folder, base), folder)
     gans = {family: open_study(f"gan_{family}", folder).user_attrs.get("chosen") for family in GAN_GRIDS}
     missing = [f for f, c in gans.items() if c is None or c["length"]["steps"] is None]
     transfer = open_study("transfer", folder, direction="maximize").user_attrs.get("chosen")
@@ -297,6 +299,84 @@ JUDGE_CODE = (("ex3lib.search", ("Judge",)), ("ex3lib.autoencoder", ("decode", "
               ("ex3lib.gan", ("sample_codes",)))
 
 
+# The evaluation classifier -------------------------------------------------------------------------------
+
+
+def classifier_trials(study, stage: str, configs: list, fit, val, log=print) -> dict:
+    """Train the evaluation classifier of each of `configs` on the fit images (through the checkpoint cache), record
+    it as a complete trial of `stage` scored by its validation error (the share of the validation images it gets
+    wrong), and return {config: trial}."""
+    from .classifier import classify, evaluation_classifier
+
+    done, out = finished_trials(study), {}
+    for config in configs:
+        params = {"epochs": config.epochs, "seed": config.seed, "cache_key": cache_key(config)}
+        key = trial_key(stage, params)
+        if key not in done:
+            trial, begun = study.ask(), time.perf_counter()
+            model, info = evaluation_classifier(*fit, config=config)
+            error = float((classify(model, val[0])[1].argmax(1) != val[1].numpy()).mean())
+            attrs = {"stage": stage, "key": key, "config": params, "cache_key": cache_key(config),
+                     "precision": runtime.PRECISION, "curve": [error], "train_seconds": float(info["train_seconds"]),
+                     "value": error, "wall_seconds": time.perf_counter() - begun}
+            for name, value in attrs.items():
+                trial.set_user_attr(name, value)
+            tell(study, trial, error)
+            done[key] = study.get_trials(deepcopy=False)[trial.number]
+            log(f"{stage:<7} epochs {config.epochs} seed {config.seed}: validation error {error:.4f} "
+                f"({info['train_seconds']:.0f} s)")
+        out[config] = done[key]
+    return out
+
+
+def search_classifier(folder: Path | None = None, log=print, recipe: Recipe | None = None, max_epochs: int = 16) -> dict:
+    """The evaluation classifier's length (it judges every latent GAN, so the GAN studies run after it): its
+    validation error at 1 epoch for seeds 0-2 (the spread over seeds), then the epochs doubled (seed 0) until a
+    doubling gains less than that spread (the autoencoder study's rule), up to `max_epochs`; the spread measured
+    again at that length (seeds 1 and 2) and the rule applied again with it. Its other settings are the
+    report's (ClassifierConfig)."""
+    from .classifier import eval_classifier_config
+    from .data import validation_data
+
+    study = open_study_to_train("classifier", folder)
+    fit, val = validation_data("fit"), validation_data("validation")
+    base, start = eval_classifier_config(recipe or RECIPE), time.perf_counter()
+    run = lambda stage, configs: classifier_trials(study, stage, configs, fit, val, log)
+    first = [replace(base, epochs=1, seed=s) for s in (0, 1, 2)]
+    trials = run("noise", first)
+    noise = float(np.std([trials[c].value for c in first], ddof=1))
+    values = {1: trials[first[0]].value}
+
+    def doubled(spread):
+        while choose_length(values, spread) is None and 2 * max(values) <= max_epochs:
+            longer = replace(base, epochs=2 * max(values), seed=0)
+            values[longer.epochs] = run("length", [longer])[longer].value
+        return choose_length(values, spread)
+
+    epochs, spread = doubled(noise), noise
+    at = epochs
+    if epochs is not None:  # the spread where the runs have converged, and the rule again with it
+        seeds = [replace(base, epochs=epochs, seed=s) for s in (1, 2)]
+        more = run("spread", seeds)
+        spread = float(np.std([values[epochs]] + [more[c].value for c in seeds], ddof=1))
+        epochs = doubled(spread)
+    result = {"epochs": epochs, "values": {str(e): v for e, v in sorted(values.items())}, "noise": noise,
+              "spread": spread, "spread_at": at, "max_epochs": max_epochs, "precision": runtime.PRECISION,
+              "seconds": time.perf_counter() - start}
+    study.set_user_attr("chosen", result)
+    log(f"classifier: {epochs} epochs (validation error {json.dumps(result['values'])}; seed spread {spread:.4f})")
+    return result
+
+
+def classifier_recipe(recipe: Recipe, folder: Path | None = None) -> Recipe:
+    """`recipe` with the evaluation classifier's epochs that the classifier study chose (the latent GANs' judge)."""
+    chosen = open_study("classifier", folder).user_attrs.get("chosen")
+    if chosen is None or chosen["epochs"] is None:
+        raise RuntimeError(f"the classifier study has not chosen a length: {chosen} (`python tools/search.py --family "
+                           "classifier`)")
+    return replace(recipe, classifier_epochs=chosen["epochs"])
+
+
 class Judge:
     """Scores latent GANs trained on the fit codes against the validation images: the Frechet distance in the
     features of the evaluation classifier (trained on the fit images only), averaged over sample draws."""
@@ -312,7 +392,7 @@ class Judge:
         self.ae_config = ae_config(recipe=self.recipe)
         model = autoencoder(self.ae_config, load_mnist(train=True)[0])[0]
         self.decoder, self.fit_codes = model.decoder, encode(model.encoder, fit_x)
-        self.classifier, _ = evaluation_classifier(fit_x, self.fit_y)
+        self.classifier, _ = evaluation_classifier(fit_x, self.fit_y, config=eval_classifier_config(self.recipe))
         self.val_feats, probs = classify(self.classifier, self.val_x)
         self.val_accuracy = float((probs.argmax(1) == self.val_y.numpy()).mean())
         # what a score depends on besides the generator: trials scored by another judge are not read back
@@ -511,7 +591,7 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     # against the seed spread
     precision_check = None
     if config.precision != "float32" and length["steps"] is not None:
-        fp32 = replace(config, lr=chosen["lr"], steps=length["steps"], precision="float32")
+        fp32 = replace(config, lr=chosen.get("lr", config.lr), steps=length["steps"], precision="float32")
         precision_check = {"float32": run_gan_trials(study, "precision", [fp32], judge, log)[fp32].value,
                            config.precision: length["values"][length["steps"]], "noise": noise}
         gap = precision_check["float32"] - precision_check[config.precision]

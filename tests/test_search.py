@@ -329,6 +329,9 @@ def test_picked_recipe_takes_every_studys_choice_and_refuses_an_unfinished_one(t
     ae.set_user_attr("chosen", {"lr": 2e-3, "batch_size": 256, "refine": {"lr": 2e-3},
                                 "lengths": {"10": {"epochs": 20}, "64": {"epochs": None}}})
     trained_by_the_study(ae, replace(h.FULL, ae_lr=2e-3, ae_batch_size=256, ae_epochs=20))
+    with pytest.raises(RuntimeError, match="classifier study"):
+        search.picked_recipe(tmp_path, h.FULL)
+    search.open_study("classifier", tmp_path).set_user_attr("chosen", {"epochs": 8})
     shared = {"hidden": 512, "r1": 1.0}
     gans = {"k8": {"lr": 1e-3, "batch_size": 256, "length": {"steps": 12000}, "shared": shared},
             "cgan": {"lr": 1e-4, "aux_weight": 0.3, "length": {"steps": None}, "shared": shared},
@@ -351,7 +354,7 @@ def test_picked_recipe_takes_every_studys_choice_and_refuses_an_unfinished_one(t
     r = search.picked_recipe(tmp_path, h.FULL)
     assert (r.selftrain_steps, r.selftrain_fractions, r.gmm_components) == (900, (0.5,), 50)
     assert r.cluster_setting == {"dims": 10, "neighbors": 50, "components": 20}
-    assert (r.ae_lr, r.ae_batch_size, r.ae_epochs) == (2e-3, 256, 20)
+    assert (r.ae_lr, r.ae_batch_size, r.ae_epochs, r.classifier_epochs) == (2e-3, 256, 20, 8)
     assert (r.gan_recipe["lr"], r.gan_steps, r.gan_recipe["r1"], r.gan_recipe["hidden"]) == (1e-3, 12000, 1.0, 512)
     assert h.gan_config(8, h.ae_config(recipe=r), recipe=r).hidden == 512
     assert (r.cgan_lr, r.cgan_aux_weight, r.cgan_steps) == (1e-4, 0.3, 9000)
@@ -549,6 +552,35 @@ def test_search_all_runs_the_autoencoder_study_first_then_two_lanes_side_by_side
     assert status["gan_cgan"] == -1 and any("could not be read" in line for line in lines)
     assert "unlabelled" not in studies and status["transfer"] == 1  # unlabelled needs transfer's choice
     assert status["gan_k8"] == 0 and status["autoencoder"] == 0 and "gan_gmm_prior" not in status
+    assert studies.index("classifier") < studies.index("gan_k8")  # the GANs' judge is chosen before them
+
+
+def test_the_classifier_study_doubles_the_epochs_until_a_doubling_gains_less_than_the_seed_spread(tmp_path, checkpoint_dir):
+    lines = []
+    result = search.search_classifier(tmp_path, log=lines.append, max_epochs=4)
+    study = search.open_study("classifier", tmp_path)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert all(set(search.TRIAL_FIELDS) <= set(t.user_attrs) and 0 <= t.value <= 1 for t in complete)
+    by = {(t.user_attrs["config"]["epochs"], t.user_attrs["config"]["seed"]): t.value for t in complete}
+    assert result["noise"] == pytest.approx(np.std([by[1, s] for s in (0, 1, 2)], ddof=1))
+    values = {int(e): v for e, v in result["values"].items()}
+    assert values == {e: by[e, 0] for e in values} and sorted(values) == [1, 2, 4][:len(values)]
+    at = result["spread_at"]
+    assert at == search.choose_length(values, result["noise"]) or (at is None and max(values) == 4)
+    if at is not None:  # the spread again where the runs converged, and the rule again with it
+        assert result["spread"] == pytest.approx(np.std([by[at, s] for s in (0, 1, 2)], ddof=1))
+    assert result["epochs"] == search.choose_length(values, result["spread"])
+    n_trials = len(study.trials)
+    again = search.search_classifier(tmp_path, log=lines.append, max_epochs=4)
+    assert {k: v for k, v in again.items() if k != "seconds"} == {k: v for k, v in result.items() if k != "seconds"}
+    assert len(search.open_study("classifier", tmp_path).trials) == n_trials  # every trial read back
+    study.set_user_attr("chosen", {**result, "epochs": 2})
+    recipe = search.classifier_recipe(h.RECIPE, tmp_path)
+    assert recipe.classifier_epochs == 2 and search.Judge(recipe, samples=100, draws=2).signature["classifier"] == \
+        h.cache_key(h.eval_classifier_config(recipe))
+    study.set_user_attr("chosen", {**result, "epochs": None})
+    with pytest.raises(RuntimeError, match="classifier study"):
+        search.classifier_recipe(h.RECIPE, tmp_path)
 
 
 def test_a_study_in_its_own_process_reports_its_exit_status_and_prefixes_its_lines(tmp_path, capsys):
@@ -596,7 +628,11 @@ def test_the_recipe_tables_words_follow_each_stored_choice(tmp_path):
                                                                           "components": [10, 20, 40]}}})
     search.open_study("mixture", tmp_path, direction="maximize").set_user_attr("chosen", {
         "components": 200, "grid": [10, 20, 50, 100, 200], "on_edge": True})
+    with pytest.raises(RuntimeError, match="classifier"):
+        how_chosen(tmp_path)
+    search.open_study("classifier", tmp_path).set_user_attr("chosen", {"epochs": 4, "spread": 0.0012, "max_epochs": 16})
     words = how_chosen(tmp_path)
+    assert words["evaluation classifier (sections 4-5)"].endswith("the seed spread (0.0012): 4")
     assert "lr over 0.001, 0.002, 0.004, 0.008, 0.016 x batch 128, 256 at 10 epochs (d = 10): 0.008, batch 128 (a grid edge)" in words[
         "autoencoders (section 1)"]
     assert words["autoencoders (section 1)"].endswith("d = 10: 40 epochs, d = 64: none found")

@@ -196,8 +196,10 @@ def replay_gan_study(study, family: str) -> None:
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     chosen = study.user_attrs["chosen"]
     assert complete and all(set(search.TRIAL_FIELDS) <= set(t.user_attrs) for t in complete)
-    assert len({t.user_attrs["precision"] for t in complete}) == 1
     stage = lambda name: [t for t in complete if t.user_attrs["stage"] == name]
+    # one precision, the study's, except the precision check's float32 run of the choice
+    assert len({t.user_attrs["precision"] for t in complete if t.user_attrs["stage"] != "precision"}) == 1
+    assert all(t.user_attrs["precision"] == "float32" for t in stage("precision"))
     best = min(stage("recipe"), key=lambda t: t.value)
     grid_choice = {k: best.user_attrs["config"][k] for k in chosen["grid"]}
     lr = best.user_attrs["config"]["lr"]
@@ -273,3 +275,23 @@ def test_a_cold_report_keeps_exactly_the_checkpoints_a_stored_trial_trained(tmp_
     assert clear_checkpoints(studies=studies) == (1, 4)
     assert sorted(p.name for p in checkpoint_dir.iterdir()) == ["AEConfig-aaaa.pt"]
     assert clear_checkpoints(tmp_path / "nowhere", studies) == (0, 0)  # no cache yet: nothing to do
+
+
+def test_the_stored_classifier_study_names_the_committed_checkpoints_and_its_choice_follows_from_its_trials(tmp_path):
+    study = stored_study("classifier", tmp_path)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    base = h.eval_classifier_config(h.FULL)
+    for t in complete:  # the checkpoint the committed code would train for the trial's epochs and seed
+        config = replace(base, epochs=t.user_attrs["config"]["epochs"], seed=t.user_attrs["config"]["seed"])
+        assert t.user_attrs["cache_key"] == h.cache_key(config), t.number
+    chosen = study.user_attrs.get("chosen")
+    if chosen is None:
+        pytest.skip("the stored classifier study has not chosen yet")
+    value = {(t.user_attrs["config"]["epochs"], t.user_attrs["config"]["seed"]): t.value for t in complete}
+    values = {int(e): v for e, v in chosen["values"].items()}
+    assert values == {e: value[e, 0] for e in values}
+    assert chosen["noise"] == pytest.approx(np.std([value[1, s] for s in (0, 1, 2)], ddof=1))
+    at = chosen["spread_at"]
+    if at is not None:
+        assert chosen["spread"] == pytest.approx(np.std([value[at, s] for s in (0, 1, 2)], ddof=1))
+    assert chosen["epochs"] == search.choose_length(values, chosen["spread"])

@@ -1,14 +1,16 @@
 """The validation search, as Optuna studies stored under studies/ (one plain-text journal per model family).
 
-Usage: python tools/search.py [--family all|autoencoder|gan_k8|gan_gmm_prior|gan_cgan|transfer|unlabelled|mixture]
+Usage: python tools/search.py [--family all|autoencoder|classifier|gan_k8|gan_gmm_prior|gan_cgan|transfer|unlabelled|mixture]
        [--folder DIR]
 
 Every trial trains on the first 55,000 training images and is scored on the next 5,000; the test set is never
 loaded. A killed search resumes where it stopped: run the same command again. Prints every trial as it ends
 and the family's choice at the end; the choice is also stored in the study (user attribute "chosen"). The
 other families run on the autoencoder the autoencoder study chose, so that study runs first; unlabelled (self-training
-and cluster-then-label) builds on the transfer study's frozen head, so it runs after transfer; gan_cgan and gan_gmm_prior
-run on the width and R1 weight the gan_k8 study chose, so they run after it.
+and cluster-then-label) builds on the transfer study's frozen head, so it runs after transfer; the latent GANs are judged
+through the evaluation classifier whose length the classifier study chose, so it runs before them (a GAN study runs it
+first where it has not chosen); gan_cgan and gan_gmm_prior run on the width and R1 weight the gan_k8 study chose, so
+they run after it.
 
 `--family all` runs every study in that order: the autoencoder study (two one-thread workers), the report's
 autoencoder under its choice (once, since every other study needs it), then the other families in two lanes side
@@ -39,14 +41,16 @@ if not os.environ.get("EX3_PRECISION"):  # unset or empty (which would mean the 
 import helpers as h  # noqa: E402
 from ex3lib import search  # noqa: E402
 
-FAMILIES = {"autoencoder": search.search_autoencoder, "transfer": search.search_transfer,
+FAMILIES = {"autoencoder": search.search_autoencoder, "classifier": search.search_classifier,
+            "transfer": search.search_transfer,
             "unlabelled": search.search_unlabelled, "mixture": search.search_mixture,
             **{f"gan_{f}": functools.partial(search.search_gan, family=f) for f in search.GAN_GRIDS}}
 
-# Two lanes of studies that depend on each other only through the autoencoder study: the latent GANs in one (the
-# cgan and gmm_prior studies run on the width and R1 weight the k8 study chose), the few-label arms and the
+# Two lanes of studies that depend on each other only through the autoencoder study: the evaluation classifier and
+# the latent GANs it judges in one (the cgan and gmm_prior studies run on the width and R1 weight the k8 study
+# chose), the few-label arms and the
 # mixture in the other (unlabelled builds on transfer's frozen head).
-LANES = (("gan_k8", "gan_cgan", "gan_gmm_prior"), ("transfer", "unlabelled", "mixture"))
+LANES = (("classifier", "gan_k8", "gan_cgan", "gan_gmm_prior"), ("transfer", "unlabelled", "mixture"))
 
 
 def run_in_process(family: str, folder: Path, threads: int = 1) -> int:
@@ -130,6 +134,11 @@ def main(argv=None) -> dict:
     recipe = search.studied_recipe(args.folder)
     print(f"on the autoencoder study's recipe: lr {recipe.ae_lr:g}, batch {recipe.ae_batch_size}, "
           f"{recipe.ae_epochs} epochs", flush=True)
+    if args.family.startswith("gan_"):  # judged through the evaluation classifier the classifier study chose
+        if not search.open_study("classifier", args.folder).user_attrs.get("chosen"):
+            FAMILIES["classifier"](folder=args.folder, log=log, recipe=recipe)  # it has not run yet: first, here
+        recipe = search.classifier_recipe(recipe, args.folder)
+        print(f"judged by the classifier study's evaluation classifier: {recipe.classifier_epochs} epochs", flush=True)
     if args.family in ("gan_cgan", "gan_gmm_prior"):  # the GANs' shared width and R1 weight: the k8 study's
         recipe = search.shared_gan_recipe(recipe, args.folder)
         print(f"on the gan_k8 study's width {recipe.gan_recipe['hidden']} and R1 weight {recipe.gan_recipe['r1']:g}",
