@@ -658,3 +658,13 @@ def test_the_recipe_tables_words_follow_each_stored_choice(tmp_path):
     search.open_study("autoencoder", tmp_path).set_user_attr("chosen", {**ae, "refine": None})
     with pytest.raises(RuntimeError, match="no plateau"):
         how_chosen(tmp_path)
+
+
+def test_the_classifier_study_runs_before_the_autoencoder_study_has_chosen(tmp_path, monkeypatch):
+    """It trains on the fit images alone, so it can use a core the autoencoder study leaves idle."""
+    tool, calls = search_tool(), []
+    monkeypatch.setitem(tool.FAMILIES, "classifier", lambda **kw: calls.append(kw) or {"epochs": 2})
+    assert tool.main(["--family", "classifier", "--folder", str(tmp_path)]) == {"epochs": 2}
+    assert len(calls) == 1 and calls[0]["folder"] == tmp_path and "recipe" not in calls[0]
+    with pytest.raises(RuntimeError, match="autoencoder study has not chosen"):  # the GAN studies still need it
+        tool.main(["--family", "gan_k8", "--folder", str(tmp_path)])

@@ -116,7 +116,8 @@ def main(argv=None) -> dict:
     if h.SMOKE and Path(args.folder).resolve() == Path(search.STUDY_DIR).resolve():
         raise SystemExit("EX3_SMOKE=1 trains tiny models: their trials and choice would mix into the stored studies; "
                          "give them a --folder of their own")
-    # every family but the autoencoder's trains on the autoencoder the autoencoder study chose: its journal too
+    # every family but the autoencoder's and the classifier's trains on the autoencoder the autoencoder study chose:
+    # its journal too
     refuse_mixed_precision(args.folder, FAMILIES if args.family == "all" else {"autoencoder", args.family})
     if args.family == "all":
         status = run_all(args.folder)
@@ -128,7 +129,7 @@ def main(argv=None) -> dict:
           f"{'smoke' if h.SMOKE else 'full'} recipe", flush=True)
     h.refuse_test_images(h.validation_data("validation")[0])
     log = lambda line: print(line, flush=True)
-    if args.family == "autoencoder":
+    if args.family in ("autoencoder", "classifier"):  # the two that do not build on the report's autoencoder
         return FAMILIES[args.family](folder=args.folder, log=log)
     # the families built on the autoencoder run on the autoencoder study's choice
     recipe = search.studied_recipe(args.folder)
