@@ -277,12 +277,17 @@ def test_a_cold_report_keeps_exactly_the_checkpoints_a_stored_trial_trained(tmp_
     assert clear_checkpoints(tmp_path / "nowhere", studies) == (0, 0)  # no cache yet: nothing to do
 
 
-def test_the_stored_classifier_study_names_the_committed_checkpoints_and_its_choice_follows_from_its_trials(tmp_path):
+def test_the_stored_classifier_study_names_the_committed_checkpoints_and_its_choice_follows_from_its_trials(
+        tmp_path, monkeypatch):
+    from ex3lib import runtime
+
     study = stored_study("classifier", tmp_path)
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     base = h.eval_classifier_config(h.FULL)
+    assert len({t.user_attrs["precision"] for t in complete}) == 1  # one precision policy for the whole study
     for t in complete:  # the checkpoint the committed code would train for the trial's epochs and seed
         config = replace(base, epochs=t.user_attrs["config"]["epochs"], seed=t.user_attrs["config"]["seed"])
+        monkeypatch.setattr(runtime, "PRECISION", t.user_attrs["precision"])  # a checkpoint's name holds it
         assert t.user_attrs["cache_key"] == h.cache_key(config), t.number
     chosen = study.user_attrs.get("chosen")
     if chosen is None:
