@@ -36,7 +36,7 @@ from .settings import RECIPE, Recipe
 from .autoencoder import AEConfig, ae_config, autoencoder, train_missing
 from .cache import cache_key, checkpoint_path, code_hash
 from .data import load_mnist
-from .studies import (PrecisionMismatch, check_machine, finished_trials, open_study, open_study_to_train,  # noqa: F401
+from .studies import (PrecisionMismatch, check_machine, complete, finished_trials, open_study, open_study_to_train,  # noqa: F401
                       study_precision, tell, trial_key, STUDY_DIR)
 
 TRIAL_FIELDS = ("stage", "config", "cache_key", "precision", "curve", "train_seconds", "value")
@@ -73,16 +73,11 @@ def run_trials(study, stage: str, configs: list, images, log=print, workers: int
         for trial, config in zip(trials, chunk):
             info = trained[config][1]
             curve = [float(v) for v in info["val_mse_history"]]
-            for epoch, value in enumerate(curve, 1):
-                trial.report(value, epoch)
             attrs = {"stage": stage, "key": ae_trial_key(stage, config), "config": _params(config),
                      "cache_key": cache_key(config), "precision": runtime.PRECISION, "curve": curve,
                      "train_seconds": float(info["train_seconds"]), "value": curve[-1],
                      "wall_seconds": time.perf_counter() - begun}
-            for name, value in attrs.items():
-                trial.set_user_attr(name, value)
-            tell(study, trial, curve[-1])
-            out[config] = study.get_trials(deepcopy=False)[trial.number]
+            out[config] = complete(study, trial, attrs, dict(enumerate(curve, 1)))
             log(f"{stage:<7} d={config.d:<3} lr {config.lr:g} batch {config.batch_size} epochs {config.epochs} "
                 f"seed {config.seed}: validation MSE {curve[-1]:.6f} ({info['train_seconds']:.0f} s)")
     return out
@@ -310,19 +305,17 @@ def classifier_trials(study, stage: str, configs: list, fit, val, log=print) -> 
 
     done, out = finished_trials(study), {}
     for config in configs:
-        params = {"epochs": config.epochs, "seed": config.seed, "cache_key": cache_key(config)}
+        name = cache_key(config)
+        params = {"epochs": config.epochs, "seed": config.seed, "cache_key": name}
         key = trial_key(stage, params)
         if key not in done:
             trial, begun = study.ask(), time.perf_counter()
             model, info = evaluation_classifier(*fit, config=config)
             error = float((classify(model, val[0])[1].argmax(1) != val[1].numpy()).mean())
-            attrs = {"stage": stage, "key": key, "config": params, "cache_key": cache_key(config),
-                     "precision": runtime.PRECISION, "curve": [error], "train_seconds": float(info["train_seconds"]),
-                     "value": error, "wall_seconds": time.perf_counter() - begun}
-            for name, value in attrs.items():
-                trial.set_user_attr(name, value)
-            tell(study, trial, error)
-            done[key] = study.get_trials(deepcopy=False)[trial.number]
+            attrs = {"stage": stage, "key": key, "config": params, "cache_key": name, "precision": runtime.PRECISION,
+                     "curve": [error], "train_seconds": float(info["train_seconds"]), "value": error,
+                     "wall_seconds": time.perf_counter() - begun}
+            done[key] = complete(study, trial, attrs)
             log(f"{stage:<7} epochs {config.epochs} seed {config.seed}: validation error {error:.4f} "
                 f"({info['train_seconds']:.0f} s)")
         out[config] = done[key]
@@ -347,19 +340,17 @@ def search_classifier(folder: Path | None = None, log=print, recipe: Recipe | No
     noise = float(np.std([trials[c].value for c in first], ddof=1))
     values = {1: trials[first[0]].value}
 
-    def doubled(spread):
-        while choose_length(values, spread) is None and 2 * max(values) <= max_epochs:
-            longer = replace(base, epochs=2 * max(values), seed=0)
-            values[longer.epochs] = run("length", [longer])[longer].value
-        return choose_length(values, spread)
+    def longer(epochs):
+        config = replace(base, epochs=epochs, seed=0)
+        return run("length", [config])[config].value
 
-    epochs, spread = doubled(noise), noise
+    epochs, spread = choose_length(doubled(values, noise, max_epochs, longer), noise), noise
     at = epochs
     if epochs is not None:  # the spread where the runs have converged, and the rule again with it
         seeds = [replace(base, epochs=epochs, seed=s) for s in (1, 2)]
         more = run("spread", seeds)
         spread = float(np.std([values[epochs]] + [more[c].value for c in seeds], ddof=1))
-        epochs = doubled(spread)
+        epochs = choose_length(doubled(values, spread, max_epochs, longer), spread)
     result = {"epochs": epochs, "values": {str(e): v for e, v in sorted(values.items())}, "noise": noise,
               "spread": spread, "spread_at": at, "max_epochs": max_epochs, "precision": runtime.PRECISION,
               "seconds": time.perf_counter() - start}
@@ -452,11 +443,9 @@ def run_gan_trials(study, stage: str, configs: list, judge: Judge, log=print) ->
         attrs = {"stage": stage, "key": key, "config": params, "cache_key": cache_key(config),
                  "precision": config.precision, "curve": [fd], "train_seconds": float(info["train_seconds"]), "value": fd,
                  "fd_draw_std": fd_std, "wall_seconds": time.perf_counter() - begun}
-        for name, value in attrs.items():
-            trial.set_user_attr(name, value)
-        fd = tell(study, trial, fd)
-        out[config] = study.get_trials(deepcopy=False)[trial.number]
-        log(f"{stage:<7} {json.dumps(params)}: validation FD {fd:.3f} +- {fd_std:.3f} ({info['train_seconds']:.0f} s)")
+        out[config] = complete(study, trial, attrs)
+        log(f"{stage:<7} {json.dumps(params)}: validation FD {out[config].value:.3f} +- {fd_std:.3f} "
+            f"({info['train_seconds']:.0f} s)")
     return out
 
 
@@ -496,13 +485,20 @@ def gan_base(family: str, ae_cfg, train_codes: int, recipe: Recipe):
     return replace(config, train_codes=train_codes, precision=runtime.PRECISION)
 
 
-def doubled(study, stage: str, config, values: dict, noise: float, cap: int, judge: Judge, log=print) -> dict:
-    """`values` ({steps: validation FD} of `config`) with the longest run doubled, as trials of `stage`, until a
-    doubling gains less than `noise` (choose_length) or the longest run reaches `cap` steps."""
-    while choose_length(values, noise) is None and max(values) < cap:
-        longer = replace(config, steps=2 * max(values))
-        values[longer.steps] = run_gan_trials(study, stage, [longer], judge, log)[longer].value
+def doubled(values: dict, noise: float, cap: int, score) -> dict:
+    """`values` ({length: validation score}) with the longest run doubled, scored by score(length), until a
+    doubling gains less than `noise` (choose_length) or another doubling would pass `cap`."""
+    while choose_length(values, noise) is None and 2 * max(values) <= cap:
+        values[2 * max(values)] = score(2 * max(values))
     return values
+
+
+def gan_steps(study, stage: str, config, judge: Judge, log=print):
+    """score(steps) for doubled: the validation FD of `config` trained for that many steps, as a trial of `stage`."""
+    def score(steps):
+        longer = replace(config, steps=steps)
+        return run_gan_trials(study, stage, [longer], judge, log)[longer].value
+    return score
 
 
 def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | None = None, grid: dict | None = None,
@@ -556,7 +552,7 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
         coordinate[name] = {"values": {str(k): v for k, v in scored.items()}, "chosen": getattr(config, name)}
     chosen = {**chosen, **{name: getattr(config, name) for name in coordinate}}
     cap = config.steps * 2 ** max_doublings
-    values = doubled(study, "length", config, {config.steps: current}, noise, cap, judge, log)
+    values = doubled({config.steps: current}, noise, cap, gan_steps(study, "length", config, judge, log))
     # the spread again at that length (seeds 1, 2 beside seed 0; at the longest run where none was found): the
     # spread of short runs is not the noise of a run several times longer. The length rule runs again on it, with
     # further doublings (up to the same cap) while the last one still gains more than it.
@@ -565,7 +561,7 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     spread_values = [values[at]] + [noise_trials[c].value if c in noise_trials else
                                     run_gan_trials(study, "spread", [c], judge, log)[c].value for c in seeded_at]
     noise = float(np.std(spread_values, ddof=1))
-    values = doubled(study, "length", config, values, noise, cap, judge, log)
+    values = doubled(values, noise, cap, gan_steps(study, "length", config, judge, log))
     lrs, length = grid.get("lr", []), {"values": values, "noise": noise, "steps": choose_length(values, noise),
                                        "spread_at": at, "spread_values": spread_values}
     refined = None
@@ -583,8 +579,8 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
                    "lr": best_rate if scored[best_rate] < scored[chosen["lr"]] - noise else chosen["lr"]}
         if refined["lr"] != chosen["lr"]:
             new = replace(at_length, lr=refined["lr"])  # the moved rate's own length, by the same doubling rule
-            values = doubled(study, "refine", new, {new.steps: scored[refined["lr"]]}, noise,
-                             new.steps * 2 ** max_doublings, judge, log)
+            values = doubled({new.steps: scored[refined["lr"]]}, noise, new.steps * 2 ** max_doublings,
+                             gan_steps(study, "refine", new, judge, log))
             length = {**length, "values": values, "steps": choose_length(values, noise)}  # the same spread
             chosen = {**chosen, "lr": refined["lr"]}
     # the one check of the precision policy: the chosen setting at its length (seed 0) trained in float32 too,

@@ -16,7 +16,7 @@ from .settings import RECIPE, Recipe
 from .autoencoder import ae_config, autoencoder
 from .cache import cache_key, code_hash
 from .data import load_mnist
-from .studies import finished_trials, open_study, open_study_to_train, tell, trial_key
+from .studies import complete, finished_trials, open_study, open_study_to_train, trial_key
 
 
 # Section 3's few-label arms -------------------------------------------------------------------------------
@@ -115,8 +115,6 @@ def run_transfer_trial(study, data: TransferData, arm: str, setting: dict, base,
     trial, begun = study.ask(), time.perf_counter()
     runs = arm_curves(data, arm, replace(base, **setting), labels, draws, curve_steps)
     mean_curve = {step: float(np.mean([runs[n]["curve"][step] for n in labels])) for step in curve_steps}
-    for step, value in mean_curve.items():
-        trial.report(value, step)
     attrs = {"stage": arm, "key": key, "config": params, "cache_key": "", "precision": runtime.PRECISION,
              "curve": [mean_curve[s] for s in curve_steps], "per_labels": {str(n): runs[n] for n in labels},
              "steps": plateau_steps(mean_curve), "train_seconds": time.perf_counter() - begun,
@@ -124,12 +122,10 @@ def run_transfer_trial(study, data: TransferData, arm: str, setting: dict, base,
     # scored where the report will stop it (its plateau step), not at its best point: a noisier curve's best
     # point is higher by chance, and it is not the length the report trains
     attrs["value"] = mean_curve[attrs["steps"]]
-    for name, value in attrs.items():
-        trial.set_user_attr(name, json.loads(json.dumps(value, default=str)))
-    tell(study, trial, attrs["value"])
+    stored = complete(study, trial, attrs, mean_curve)
     log(f"{arm:<9} {json.dumps(setting)}: validation {attrs['value']:.4f} at {attrs['steps']} steps "
         f"({attrs['train_seconds']:.0f} s)")
-    return study.get_trials(deepcopy=False)[trial.number]
+    return stored
 
 
 def search_transfer(data: TransferData | None = None, grids: dict | None = None, labels=TRANSFER_LABELS,
@@ -184,14 +180,11 @@ MIXTURE_COMPONENTS = (10, 20, 50, 100, 200)
 
 def _record(study, stage: str, key: str, config: dict, value: float, begun: float, log, **extra):
     """Store one finished trial of a stage whose model is not a cached checkpoint (a fit, a head's rounds)."""
-    trial = study.ask()
     attrs = {"stage": stage, "key": key, "config": config, "cache_key": "", "precision": runtime.PRECISION,
              "curve": [], "train_seconds": time.perf_counter() - begun, "value": value, **extra}
-    for name, v in attrs.items():
-        trial.set_user_attr(name, json.loads(json.dumps(v, default=str)))
-    value = tell(study, trial, value)
-    log(f"{stage:<9} {json.dumps(config)}: validation {value:.4f} ({attrs['train_seconds']:.0f} s)")
-    return study.get_trials(deepcopy=False)[trial.number]
+    stored = complete(study, study.ask(), attrs)
+    log(f"{stage:<9} {json.dumps(config)}: validation {stored.value:.4f} ({attrs['train_seconds']:.0f} s)")
+    return stored
 
 
 def selftrain_trial(study, data: TransferData, setting: dict, base, labels, draws, log=print):

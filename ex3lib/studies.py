@@ -100,6 +100,18 @@ def tell(study, trial, value: float) -> float:
     return value
 
 
+def complete(study, trial, attrs: dict, curve: dict | None = None):
+    """Finish `trial`, asked before its model trained (so that a kill leaves it running, then failed on resume):
+    its validation curve ({step: value}) as intermediate values, `attrs` as user attributes (as JSON stores them),
+    told with attrs["value"] (tell: a diverged value loses every comparison). Returns the stored trial."""
+    for step, value in (curve or {}).items():
+        trial.report(value, step)
+    for name, value in attrs.items():
+        trial.set_user_attr(name, json.loads(json.dumps(value, default=str)))
+    tell(study, trial, attrs["value"])
+    return study.get_trials(deepcopy=False)[trial.number]
+
+
 def stored_checkpoints(folder: Path | None = None) -> set:
     """The checkpoint names (cache keys) of every complete trial of every stored study in `folder`: the models the
     search trained, which the report loads where its config, precision and code are the same (a cold report keeps
