@@ -37,7 +37,7 @@ from .autoencoder import AEConfig, ae_config, autoencoder, train_missing
 from .cache import cache_key, checkpoint_path, code_hash
 from .data import load_mnist
 from .studies import (PrecisionMismatch, check_machine, complete, finished_trials, open_study, open_study_to_train,  # noqa: F401
-                      study_precision, tell, trial_key, STUDY_DIR)
+                      set_chosen, study_precision, tell, trial_key, STUDY_DIR)
 
 TRIAL_FIELDS = ("stage", "config", "cache_key", "precision", "curve", "train_seconds", "value")
 
@@ -151,7 +151,7 @@ def search_autoencoder(images=None, recipe: Recipe | None = None, lrs=(1e-3, 2e-
               "batch_on_edge": batch in (min(batches), max(batches)) and len(batches) > 1, "lengths": lengths,
               "refine": refined,
               "precision": runtime.PRECISION, "seconds": time.perf_counter() - start}
-    study.set_user_attr("chosen", json.loads(json.dumps(result, default=str)))
+    set_chosen(study, result)
     log(f"autoencoder: lr {lr:g}, batch {batch}; lengths " +
         ", ".join(f"d={d}: {v['epochs']} epochs (seed spread {v['noise']:.2e})" for d, v in lengths.items()))
     return result
@@ -354,7 +354,7 @@ def search_classifier(folder: Path | None = None, log=print, recipe: Recipe | No
     result = {"epochs": epochs, "values": {str(e): v for e, v in sorted(values.items())}, "noise": noise,
               "spread": spread, "spread_at": at, "max_epochs": max_epochs, "precision": runtime.PRECISION,
               "seconds": time.perf_counter() - start}
-    study.set_user_attr("chosen", result)
+    set_chosen(study, result)
     log(f"classifier: {epochs} epochs (validation error {json.dumps(result['values'])}; seed spread {spread:.4f})")
     return result
 
@@ -600,7 +600,7 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
               "lr_on_edge": len(lrs) > 1 and not lrs[0] < chosen["lr"] < lrs[-1], "refine": refined,
               "noise_values": [t.value for t in noise_trials.values()], "length": length,
               "classifier_val_accuracy": judge.val_accuracy, "seconds": time.perf_counter() - start}
-    study.set_user_attr("chosen", json.loads(json.dumps(result, default=str)))
+    set_chosen(study, result)
     log(f"gan {family}: {json.dumps(chosen)}; length {result['length']['steps']} steps "
         f"(seed spread of the validation FD {noise:.3f})")
     return result

@@ -16,7 +16,7 @@ from .settings import RECIPE, Recipe
 from .autoencoder import ae_config, autoencoder
 from .cache import cache_key, code_hash
 from .data import load_mnist
-from .studies import complete, finished_trials, open_study, open_study_to_train, trial_key
+from .studies import complete, finished_trials, open_study, open_study_to_train, set_chosen, trial_key
 
 
 # Section 3's few-label arms -------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def search_transfer(data: TransferData | None = None, grids: dict | None = None,
                        "still_rising": best.user_attrs["steps"] == max(steps)}
         if arm == "frozen":  # the other arms' heads: the frozen head's chosen rate, width and weight decay
             base = replace(base, **{k: v for k, v in chosen.items() if k in ("lr", "hidden", "weight_decay")})
-    study.set_user_attr("chosen", result)
+    set_chosen(study, result)
     log("transfer: " + "; ".join(f"{arm} {json.dumps(v)}" for arm, v in result.items()))
     return result
 
@@ -298,7 +298,7 @@ def search_unlabelled(data: TransferData | None = None, labels=TRANSFER_LABELS, 
                             "validation": best.value, "frozen_validation": alone.value, "lead": lead,
                             "kept": lead["ahead"], "grid": grid},
               "cluster": {**cluster, "validation": cbest.value, "grid": cgrid}}
-    study.set_user_attr("chosen", json.loads(json.dumps(result)))
+    set_chosen(study, result)
     log("unlabelled: " + "; ".join(f"{k} {json.dumps(v)}" for k, v in result.items()))
     return result
 
@@ -333,7 +333,7 @@ def search_mixture(data: TransferData | None = None, components=MIXTURE_COMPONEN
         grid.append(grid[-1] * 2)
     result = {"components": best, "scores": {str(k): v for k, v in scores.items()}, "grid": grid,
               "on_edge": best == grid[-1]}
-    study.set_user_attr("chosen", result)
+    set_chosen(study, result)
     log(f"mixture: {best} components ({json.dumps(result['scores'])})")
     return result
 

@@ -668,3 +668,19 @@ def test_the_classifier_study_runs_before_the_autoencoder_study_has_chosen(tmp_p
     assert len(calls) == 1 and calls[0]["folder"] == tmp_path and "recipe" not in calls[0]
     with pytest.raises(RuntimeError, match="autoencoder study has not chosen"):  # the GAN studies still need it
         tool.main(["--family", "gan_k8", "--folder", str(tmp_path)])
+
+
+def test_a_replayed_choice_keeps_its_stored_seconds_and_adds_no_line(tmp_path):
+    from ex3lib import studies
+
+    journal = tmp_path / "family.jsonl"
+    studies.set_chosen(studies.open_study("family", tmp_path), {"lr": 1e-3, "values": {1: 0.5}, "seconds": 100.0})
+    lines = journal.read_text().count("\n")
+    # a resumed search replays the finished study to the same choice, in a fraction of the time
+    studies.set_chosen(studies.open_study("family", tmp_path), {"lr": 1e-3, "values": {1: 0.5}, "seconds": 0.2})
+    assert journal.read_text().count("\n") == lines
+    assert studies.open_study("family", tmp_path).user_attrs["chosen"]["seconds"] == 100.0
+    # another choice replaces it
+    studies.set_chosen(studies.open_study("family", tmp_path), {"lr": 2e-3, "values": {1: 0.5}, "seconds": 0.2})
+    assert studies.open_study("family", tmp_path).user_attrs["chosen"] == {"lr": 2e-3, "values": {"1": 0.5},
+                                                                            "seconds": 0.2}
