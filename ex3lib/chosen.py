@@ -89,8 +89,8 @@ def how_chosen(folder: Path | None = None) -> dict:
             f"{name} over {_values(sorted(float(k) for k in c['values']))}: {_values([c['chosen']])}; "
             for name, c in (g.get("coordinate") or {}).items())
         if coordinate:
-            coordinate = (f"then one at a time (kept where it beat the grid's choice by more than the seed spread; "
-                          f"shared by every latent GAN) {coordinate}")
+            coordinate = (f"then one at a time (kept where it beat the grid's choice by more than the seed spread, "
+                          f"widths at equal multiply-adds; shared by every latent GAN) {coordinate}")
         text = (f"{_grid_text(g['grid'], grid_choice)} at {g['steps']:,} steps; {coordinate}steps doubled while a "
                 f"doubling lowered the validation FD by more than its seed spread ({length['noise']:.3g}): "
                 + steps(refine["steps"] if refine else length["steps"]))

@@ -463,8 +463,10 @@ GAN_GRIDS = {
 
 GAN_BATCH = 256  # GANConfig's batch: the batch the k8 study's grid compares it with must not win silently
 # The width and the R1 weight that every latent GAN shares (Recipe.gan_recipe): the k8 study tries each other
-# value one at a time around its grid's choice (a change kept only where it beats that by more than the seed
-# spread); the cgan and gmm_prior studies then run on its choice (shared_gan_recipe).
+# value one at a time around its grid's choice, at the same multiply-adds (equal_compute: a width's steps
+# scale inversely with its weights, as the grid's batches see the same codes; the R1 weight costs nothing), a
+# change kept only where it beats that by more than the seed spread; the cgan and gmm_prior studies then run on
+# its choice (shared_gan_recipe).
 COORDINATES = {"hidden": (128, 256, 512), "r1": (1.0, 10.0, 100.0)}
 
 
@@ -493,6 +495,21 @@ def doubled(values: dict, noise: float, cap: int, score) -> dict:
     return values
 
 
+def step_weights(config) -> int:
+    """The weights one training step of a latent GAN multiplies each code by (generator, discriminator and
+    auxiliary classifier): its multiply-adds per code, up to the R1 penalty's share."""
+    from .gan import LatentGAN
+
+    return sum(p.numel() for p in LatentGAN(config).parameters())
+
+
+def equal_compute(config, other):
+    """`other` for as many multiply-adds as `config`: its steps scaled by the ratio of their step_weights, to the
+    nearest power of two (a wider network trains for fewer steps, as the grid's larger batch does)."""
+    ratio = step_weights(config) / step_weights(other)
+    return replace(other, steps=max(1, round(config.steps * 2.0 ** round(math.log2(ratio)))))
+
+
 def gan_steps(study, stage: str, config, judge: Judge, log=print):
     """score(steps) for doubled: the validation FD of `config` trained for that many steps, as a trial of `stage`."""
     def score(steps):
@@ -507,7 +524,7 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     its grid at the same number of codes seen, the learning-rate grid extended past an edge its choice lands on
     (twice at most); the chosen setting at seeds 1 and 2 for its noise (the spread of the validation FD over
     seeds, each the mean of the judge's sample draws); in the k8 study, the GANs' shared width and R1 weight one
-    at a time (COORDINATES); then its length doubled until a doubling gains less than that spread (the
+    at a time (COORDINATES, widths at equal multiply-adds); then its length doubled until a doubling gains less than that spread (the
     autoencoder study's rule); the spread measured again at that length, and the rule applied again with it
     (doubling further while a doubling still gains more, up to the same cap); then the learning rate refined at
     that length (lr / 3, lr, 3 lr; it moves where another beats it by more than that spread), a moved rate
@@ -541,15 +558,16 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     noise = float(np.std([t.value for t in noise_trials.values()], ddof=1))
     current, coordinate = best.value, {}
     for name, options in (COORDINATES if family == "k8" else {}).items():
-        scored = {getattr(config, name): current}
+        tried, scored = {getattr(config, name): config}, {getattr(config, name): current}
         for option in options:
             if option not in scored:
-                other = replace(config, **{name: option})
-                scored[option] = run_gan_trials(study, "coordinate", [other], judge, log)[other].value
+                tried[option] = equal_compute(config, replace(config, **{name: option}))
+                scored[option] = run_gan_trials(study, "coordinate", [tried[option]], judge, log)[tried[option]].value
         pick = min(scored, key=scored.get)
         if scored[pick] < current - noise:  # only a lead beyond the seed spread moves it
-            config, current = replace(config, **{name: pick}), scored[pick]
-        coordinate[name] = {"values": {str(k): v for k, v in scored.items()}, "chosen": getattr(config, name)}
+            config, current = tried[pick], scored[pick]
+        coordinate[name] = {"values": {str(k): v for k, v in scored.items()},
+                            "steps": {str(k): c.steps for k, c in tried.items()}, "chosen": getattr(config, name)}
     chosen = {**chosen, **{name: getattr(config, name) for name in coordinate}}
     cap = config.steps * 2 ** max_doublings
     values = doubled({config.steps: current}, noise, cap, gan_steps(study, "length", config, judge, log))

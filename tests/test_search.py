@@ -197,9 +197,10 @@ def test_a_gan_studys_rate_is_refined_at_its_length(monkeypatch, tmp_path):
     import math
     from types import SimpleNamespace
 
-    def fd(c):
+    def fd(c):  # the narrower network, at its equal-compute 24,000 steps, still loses
         best = 3e-4 if c.steps < 24000 else 9e-4
-        return 5 + 4 * math.log10(c.lr / best) ** 2 - 2 * min(c.steps, 24000) / 24000 + 0.01 * c.seed
+        return (5 + 4 * math.log10(c.lr / best) ** 2 - 2 * min(c.steps, 24000) / 24000 + 0.01 * c.seed
+                + 1.6 * (c.hidden == 128))
 
     stages, trained = [], []
     monkeypatch.setattr(search, "run_gan_trials", lambda study, stage, configs, judge, log: stages.append(stage) or trained.extend(configs) or {
@@ -217,6 +218,9 @@ def test_a_gan_studys_rate_is_refined_at_its_length(monkeypatch, tmp_path):
     assert out["length"]["spread_at"] == 24000 and out["length"]["spread_values"] == pytest.approx(
         [fd(replace(trained[0], steps=24000, seed=s, lr=3e-4)) for s in (0, 1, 2)])
     assert out["shared"] == {"hidden": 256, "r1": 10.0}  # no width or R1 weight beat the grid's choice
+    # the widths at the grid choice's multiply-adds: a quarter of the weights, four times the steps
+    assert out["coordinate"]["hidden"]["steps"] == {"256": 6000, "128": 24000, "512": 1500}
+    assert out["coordinate"]["r1"]["steps"] == {"10.0": 6000, "1.0": 6000, "100.0": 6000}
     assert {c.precision for c in trained[:-1]} == {"bfloat16"} and out["precision"] == "bfloat16"
     check = trained[-1]  # the final setting, at its length and seed 0, in float32
     assert (check.precision, check.steps, check.seed, check.lr) == ("float32", 24000, 0, pytest.approx(9e-4))
@@ -232,7 +236,9 @@ def test_a_gan_studys_rate_is_refined_at_its_length(monkeypatch, tmp_path):
     out = search.search_gan(judge, "k8", grid=dict(lr=(1e-4, 3e-4, 1e-3), batch_size=(256,)), steps=6000,
                             folder=tmp_path / "wide", log=lambda line: None)
     assert out["shared"] == {"hidden": 512, "r1": 10.0} and out["coordinate"]["hidden"]["chosen"] == 512
-    assert {c.hidden for c in trained if c.steps > 6000} == {512}
+    wide = trained.index(replace(trained[0], lr=3e-4, hidden=512, steps=1500))  # its equal-compute trial
+    assert {c.hidden for c in trained[wide:]} == {512}  # the R1 weight, the length, the spread: on the wider one
+    assert out["length"]["values"][1500] == pytest.approx(fd(trained[wide]))  # its doublings start from its steps
 
 
 def test_a_moved_gan_rate_is_doubled_until_its_own_plateau(monkeypatch, tmp_path):
@@ -643,7 +649,8 @@ def test_the_recipe_tables_words_follow_each_stored_choice(tmp_path):
            "the same rule: 24,000;" in k8 and "test images" in k8
     assert "in float32 its validation FD is 3.61 against 3.2 in bfloat16 (outside the seed spread)" in k8
     assert ("256 (a grid edge) at 6,000 steps; then one at a time (kept where it beat the grid's choice by more than "
-            "the seed spread; shared by every latent GAN) hidden over 128, 256, 512: 256; r1 over 1, 10, 100: 10; "
+            "the seed spread, widths at equal multiply-adds; shared by every latent GAN) hidden over 128, 256, 512: "
+            "256; r1 over 1, 10, 100: 10; "
             "steps doubled") in k8
     assert "still falling at the cap" in words["latent GAN, mixture prior (section 4)"]
     assert "(0.123): 6,000; lr again at that length over 0.0001, 0.0003, 0.0009: 0.0003;" in words[

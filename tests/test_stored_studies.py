@@ -219,15 +219,19 @@ def replay_gan_study(study, family: str) -> None:
     noise = float(np.std(noise_values, ddof=1))
     assert noise_values == pytest.approx(chosen["noise_values"])  # the grid's spread (the length's is measured again)
     # the k8 study's coordinate stage: the shared width and R1 weight, one at a time, moved only beyond the noise
-    current, shared = best.value, {k: best.user_attrs["config"][k] for k in search.COORDINATES}
+    # (each option at the multiply-adds of the setting it would replace: search.equal_compute)
+    current, config = best.value, h.GANConfig(**best.user_attrs["config"])
+    shared = {k: getattr(config, k) for k in search.COORDINATES}
     for name in (search.COORDINATES if family == "k8" else {}):
-        scored = {shared[name]: current} | {t.user_attrs["config"][name]: t.value for t in stage("coordinate")
-                                            if all(t.user_attrs["config"][k] == v for k, v in shared.items() if k != name)}
+        tried = {t.user_attrs["config"][name]: t for t in stage("coordinate")
+                 if h.GANConfig(**t.user_attrs["config"]) == search.equal_compute(
+                     config, replace(config, **{name: t.user_attrs["config"][name]}))}
+        scored = {shared[name]: current} | {option: t.value for option, t in tried.items()}
         pick = min(scored, key=scored.get)
         if scored[pick] < current - noise:
-            shared[name], current = pick, scored[pick]
+            shared[name], current, config = pick, scored[pick], h.GANConfig(**tried[pick].user_attrs["config"])
     assert chosen["shared"] == shared
-    values = {best.user_attrs["config"]["steps"]: current} | {
+    values = {config.steps: current} | {
         t.user_attrs["config"]["steps"]: t.value for t in stage("length") if same(t, seed=0, **shared)}
     # the spread again at the length the grid's spread gave, then the rule with it
     # (longer runs added after it leave the shortest plateau under the grid's spread where it was)
@@ -243,7 +247,7 @@ def replay_gan_study(study, family: str) -> None:
         assert chosen.get("lr", lr) == lr and chosen["length"]["steps"] == length  # (a grid without rates)
         return
     at_length = {r: t.value for t in stage("refine") for r in refine["rates"]
-                 if same(t, seed=0, lr=r, steps=length)}
+                 if same(t, seed=0, lr=r, steps=length, **shared)}
     best_rate = min(at_length, key=at_length.get)  # moves only by more than the seed spread
     assert set(at_length) == set(refine["rates"])
     assert refine["lr"] == (best_rate if at_length[best_rate] < at_length[lr] - noise else lr)
