@@ -86,7 +86,8 @@ def how_chosen(folder: Path | None = None) -> dict:
         steps = lambda n: f"{n:,}" if n else "still falling at the cap"
         grid_choice = {**g, "lr": refine["rates"][1] if refine else g["lr"]}
         coordinate = "".join(  # the GANs' shared width and R1 weight, one at a time (the k8 study only)
-            f"{name} over {_values(sorted(float(k) for k in c['values']))}: {_values([c['chosen']])}; "
+            f"{name} over {_values(sorted(float(k) for k in c['values']))}: {_values([c['chosen']])}"
+            f"{_edge(float(c['chosen']), [float(k) for k in c['values']])}; "
             for name, c in (g.get("coordinate") or {}).items())
         if coordinate:
             coordinate = (f"then one at a time (kept where it beat the grid's choice by more than the seed spread, "

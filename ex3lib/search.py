@@ -465,9 +465,11 @@ GAN_BATCH = 256  # GANConfig's batch: the batch the k8 study's grid compares it 
 # The width and the R1 weight that every latent GAN shares (Recipe.gan_recipe): the k8 study tries each other
 # value one at a time around its grid's choice, at the same multiply-adds (equal_compute: a width's steps
 # scale inversely with its weights, as the grid's batches see the same codes; the R1 weight costs nothing), a
-# change kept only where it beats that by more than the seed spread; the cgan and gmm_prior studies then run on
-# its choice (shared_gan_recipe).
+# change kept only where it beats that by more than the seed spread (a move onto an edge of the values tries the
+# next value past it, COORDINATE_STEP away, twice at most); the cgan and gmm_prior studies then run on its
+# choice (shared_gan_recipe).
 COORDINATES = {"hidden": (128, 256, 512), "r1": (1.0, 10.0, 100.0)}
+COORDINATE_STEP = {"hidden": 2, "r1": 10.0}  # a move onto an edge tries the next value past it, this factor away
 
 
 def _gan_params(config) -> dict:
@@ -558,13 +560,20 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     noise = float(np.std([t.value for t in noise_trials.values()], ddof=1))
     current, coordinate = best.value, {}
     for name, options in (COORDINATES if family == "k8" else {}).items():
-        tried, scored = {getattr(config, name): config}, {getattr(config, name): current}
-        for option in options:
-            if option not in scored:
-                tried[option] = equal_compute(config, replace(config, **{name: option}))
-                scored[option] = run_gan_trials(study, "coordinate", [tried[option]], judge, log)[tried[option]].value
-        pick = min(scored, key=scored.get)
-        if scored[pick] < current - noise:  # only a lead beyond the seed spread moves it
+        tried, scored, options = {getattr(config, name): config}, {getattr(config, name): current}, sorted(options)
+        for extension in range(3):
+            for option in options:
+                if option not in scored:
+                    tried[option] = equal_compute(config, replace(config, **{name: option}))
+                    scored[option] = run_gan_trials(study, "coordinate", [tried[option]], judge, log)[tried[option]].value
+            pick = min(scored, key=scored.get)
+            moves = scored[pick] < current - noise  # only a lead beyond the seed spread moves it
+            if extension == 2 or not moves or options[0] < pick < options[-1]:
+                break
+            # a move onto an edge of the values: one more step past it (twice at most)
+            step = COORDINATE_STEP[name]
+            options = [type(pick)(pick / step)] + options if pick == options[0] else options + [type(pick)(pick * step)]
+        if moves:
             config, current = tried[pick], scored[pick]
         coordinate[name] = {"values": {str(k): v for k, v in scored.items()},
                             "steps": {str(k): c.steps for k, c in tried.items()}, "chosen": getattr(config, name)}

@@ -237,8 +237,32 @@ def test_a_gan_studys_rate_is_refined_at_its_length(monkeypatch, tmp_path):
                             folder=tmp_path / "wide", log=lambda line: None)
     assert out["shared"] == {"hidden": 512, "r1": 10.0} and out["coordinate"]["hidden"]["chosen"] == 512
     wide = trained.index(replace(trained[0], lr=3e-4, hidden=512, steps=1500))  # its equal-compute trial
-    assert {c.hidden for c in trained[wide:]} == {512}  # the R1 weight, the length, the spread: on the wider one
+    # 512, an edge, tried 1024 past it (no better); the R1 weight, the length, the spread ran on 512
+    assert trained[wide + 1] == replace(trained[wide], hidden=1024, steps=375)
+    assert {c.hidden for c in trained[wide + 2:]} == {512}
     assert out["length"]["values"][1500] == pytest.approx(fd(trained[wide]))  # its doublings start from its steps
+
+
+def test_a_width_or_r1_weight_moved_onto_an_edge_tries_the_next_value_past_it(monkeypatch, tmp_path):
+    """FD falls with every halving of the width (at equal multiply-adds) and is flat in the R1 weight but for
+    R1 100: the width moves to 128, an edge, so 64 and then 32 are tried (twice at most), and 32 is kept; R1 100
+    leads by less than the spread, so the R1 weight stays (no extension)."""
+    import math
+    from types import SimpleNamespace
+
+    fd = lambda c: 5 + math.log2(c.hidden / 256) + 0.01 * c.seed - 0.005 * (c.r1 == 100.0)
+    trained = []
+    monkeypatch.setattr(search, "run_gan_trials", lambda study, stage, configs, judge, log: trained.extend(configs) or {
+        c: SimpleNamespace(value=fd(c), user_attrs={"config": search._gan_params(c), "fd_draw_std": 0.1})
+        for c in configs})
+    judge = SimpleNamespace(ae_config=h.ae_config(), fit_codes=torch.zeros(100, 10), val_accuracy=0.9)
+    out = search.search_gan(judge, "k8", grid=dict(lr=(1e-4, 3e-4, 1e-3)), steps=6000, max_doublings=1,
+                            folder=tmp_path, log=lambda line: None)
+    widths = out["coordinate"]["hidden"]
+    assert widths["steps"] == {"256": 6000, "128": 24000, "512": 1500, "64": 96000, "32": 384000}
+    assert widths["chosen"] == 32 and out["shared"] == {"hidden": 32, "r1": 10.0}
+    assert sorted(out["coordinate"]["r1"]["values"]) == ["1.0", "10.0", "100.0"]  # no move, no extension
+    assert {c.hidden for c in trained if c.r1 == 100.0} == {32}  # the R1 weight tried on the moved width
 
 
 def test_a_moved_gan_rate_is_doubled_until_its_own_plateau(monkeypatch, tmp_path):
