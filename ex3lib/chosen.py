@@ -68,9 +68,11 @@ def how_chosen(folder: Path | None = None) -> dict:
         "plateau at " + ", ".join(f"d = {d}: {v['epochs'] or 'none found'}" + (" epochs" if v["epochs"] else "")
                                   for d, v in lengths.items()))
     for arm, pick in transfer.items():
-        out[f"section 3, {arm}"] = (f"{_grid_text(pick['grid'], pick)}; steps: the fewest within half a point of "
-                                    f"the validation curve's best ({pick['steps']})"
-                                    + (", the curve's last point" if pick.get("still_rising") else ""))
+        out[f"section 3, {arm}"] = (f"{_grid_text(pick['grid'], pick)}; steps: the longest of the label counts' "
+                                    f"plateaus (each the fewest steps within half a point of that count's best "
+                                    f"validation accuracy; the curve doubled while its choice still rose at its last "
+                                    f"point): {pick['steps']}"
+                                    + (", still rising at the cap" if pick.get("still_rising") else ""))
     selftrain, cluster = unlabelled["selftrain"], unlabelled["cluster"]
     out["section 3, selftrain"] = (f"the frozen arm's head; rounds of {_values(selftrain['grid']['pseudo_steps'])} "
                                    f"steps x {len(selftrain['grid']['pseudo_fractions'])} schedules of pseudo-labelled "

@@ -634,7 +634,7 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
 
 
 # Section 3's few-label arms, self-training, cluster-then-label and the mixture baseline: their own module
-from .search_fewlabel import (CLUSTER_GRID, CURVE_STEPS, MIXTURE_COMPONENTS, PLATEAU, SELFTRAIN_GRID,  # noqa: E402,F401
-                              TRANSFER_CODE, TRANSFER_DRAWS, TRANSFER_GRIDS, TRANSFER_LABELS, TransferData, arm_curves,
-                              chosen_trials, cluster_trials, draw_indices, plateau_steps, run_transfer_trial,
+from .search_fewlabel import (CLUSTER_GRID, CURVE_DOUBLINGS, CURVE_STEPS, MIXTURE_COMPONENTS, PLATEAU,  # noqa: E402,F401
+                              SELFTRAIN_GRID, TRANSFER_CODE, TRANSFER_DRAWS, TRANSFER_GRIDS, TRANSFER_LABELS,
+                              TransferData, arm_curves, arm_steps, chosen_trials, cluster_trials, draw_indices, plateau_steps, run_transfer_trial,
                               search_mixture, search_transfer, search_unlabelled, selftrain_trial)

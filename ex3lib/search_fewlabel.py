@@ -24,11 +24,12 @@ from .studies import complete, finished_trials, open_study, open_study_to_train,
 TRANSFER_LABELS, TRANSFER_DRAWS = (10, 100, 1000), 3  # labelled images per draw, draws per label count
 # The code a few-label trial runs (training, the batched frozen heads, scoring, the draws), in its key.
 TRANSFER_CODE = (("ex3lib.transfer", ("train_few_label", "frozen_heads", "accuracy")),
-                 ("ex3lib.search_fewlabel", ("arm_curves", "draw_indices", "plateau_steps")))
+                 ("ex3lib.search_fewlabel", ("arm_curves", "draw_indices", "plateau_steps", "arm_steps")))
 CLUSTER_CODE = (("ex3lib.transfer", ("CodeClusters",)), ("ex3lib.search_fewlabel", ("draw_indices",)))  # its key's
 MIXTURE_CODE = (("ex3lib.gan", ("gaussian_mixture",)),)  # in a mixture trial's key
 CURVE_STEPS = {"frozen": (50, 100, 200, 400, 800, 1600), "encoder": (50, 100, 200, 400, 800, 1600)}
-PLATEAU = 0.005  # an arm's length: the fewest steps within half a point of its curve's best
+PLATEAU = 0.005  # a label count's plateau: the fewest steps within half a point of its curve's best
+CURVE_DOUBLINGS = 2  # a chosen setting still rising at its curve's last point: the curve doubled, at most this often
 # Each arm's grid (TransferConfig fields). Learning rates span the earlier choices with room on both sides;
 # a choice on a learning-rate edge extends that grid by a factor of three (twice at most).
 TRANSFER_GRIDS = {
@@ -100,9 +101,17 @@ def plateau_steps(curve: dict) -> int:
     return min(step for step, acc in curve.items() if acc >= best - PLATEAU)
 
 
+def arm_steps(runs: dict) -> int:
+    """An arm's length (one for all its label counts): the longest of the label counts' plateaus, so that every
+    count trains to its own (a mean curve over counts would stop the largest count, which learns longest,
+    short of its plateau)."""
+    return max(plateau_steps(run["curve"]) for run in runs.values())
+
+
 def run_transfer_trial(study, data: TransferData, arm: str, setting: dict, base, labels, draws, curve_steps, log=print):
     """One candidate setting of one arm as a trial: its mean validation curve over label counts and draws as
-    intermediate values, its value at its plateau step (plateau_steps: the report's length of it); read back from the journal when already finished."""
+    intermediate values, its value that curve at the arm's length (arm_steps: the report's length of it); read
+    back from the journal when already finished."""
     # the key holds the autoencoder and the whole config the setting changes (the other arms' base follows the
     # frozen arm's choice), so a trial trained under another base or autoencoder is not read back
     params = {"arm": arm, **setting, "labels": list(labels), "draws": draws, "curve_steps": list(curve_steps),
@@ -117,10 +126,10 @@ def run_transfer_trial(study, data: TransferData, arm: str, setting: dict, base,
     mean_curve = {step: float(np.mean([runs[n]["curve"][step] for n in labels])) for step in curve_steps}
     attrs = {"stage": arm, "key": key, "config": params, "cache_key": "", "precision": runtime.PRECISION,
              "curve": [mean_curve[s] for s in curve_steps], "per_labels": {str(n): runs[n] for n in labels},
-             "steps": plateau_steps(mean_curve), "train_seconds": time.perf_counter() - begun,
+             "steps": arm_steps(runs), "train_seconds": time.perf_counter() - begun,
              "best": max(mean_curve.values())}
-    # scored where the report will stop it (its plateau step), not at its best point: a noisier curve's best
-    # point is higher by chance, and it is not the length the report trains
+    # scored where the report will stop it (its length), not at its best point: a noisier curve's best point is
+    # higher by chance, and it is not the length the report trains
     attrs["value"] = mean_curve[attrs["steps"]]
     stored = complete(study, trial, attrs, mean_curve)
     log(f"{arm:<9} {json.dumps(setting)}: validation {attrs['value']:.4f} at {attrs['steps']} steps "
@@ -131,10 +140,11 @@ def run_transfer_trial(study, data: TransferData, arm: str, setting: dict, base,
 def search_transfer(data: TransferData | None = None, grids: dict | None = None, labels=TRANSFER_LABELS,
                     draws: int = TRANSFER_DRAWS, curve_steps: dict | None = None, folder: Path | None = None,
                     log=print, recipe: Recipe | None = None) -> dict:
-    """Section 3's arms: every setting of each arm's grid scored by its mean validation accuracy (at its curve's
-    plateau step), the learning-rate grid extended past an edge its choice lands on; each arm's choice with the
-    steps where its curve comes within half a point of its best. The fine-tuned arm starts from the frozen
-    arm's chosen head."""
+    """Section 3's arms: every setting of each arm's grid scored by its mean validation accuracy over label
+    counts at its length (arm_steps: the longest of the counts' plateaus), the learning-rate grid extended past
+    an edge its choice lands on; a choice still rising at its curve's last point trained again with the curve
+    doubled (CURVE_DOUBLINGS at most), which gives its length. The fine-tuned arm starts from the frozen arm's
+    chosen head."""
     import itertools
 
     from .transfer import transfer_config
@@ -156,8 +166,13 @@ def search_transfer(data: TransferData | None = None, grids: dict | None = None,
             if extension == 2 or len(lrs) < 2 or lrs[0] < chosen[lr_key] < lrs[-1]:
                 break
             grid[lr_key] = lrs + [lrs[-1] * 3] if chosen[lr_key] == lrs[-1] else [lrs[0] / 3] + lrs
+        for _ in range(CURVE_DOUBLINGS):  # the chosen setting's length, past the curve's last point
+            if best.user_attrs["steps"] < max(steps):
+                break
+            steps = (*steps, 2 * max(steps))
+            best = run_transfer_trial(study, data, arm, chosen, base, labels, draws, steps, log)
         result[arm] = {**chosen, "steps": best.user_attrs["steps"], "validation": best.value, "grid": grid,
-                       "key": best.user_attrs["key"],
+                       "key": best.user_attrs["key"], "curve_steps": list(steps),
                        "on_edge": not (len(grid[lr_key]) < 2 or grid[lr_key][0] < chosen[lr_key] < grid[lr_key][-1]),
                        "still_rising": best.user_attrs["steps"] == max(steps)}
         if arm == "frozen":  # the other arms' heads: the frozen head's chosen rate, width and weight decay

@@ -305,6 +305,37 @@ def test_a_gan_never_loads_in_place_of_one_trained_on_other_codes(checkpoint_dir
     assert h.checkpoint_path(config) != h.checkpoint_path(replace(config, train_codes=200))
 
 
+def test_an_arms_length_is_its_slowest_label_counts_plateau_and_a_rising_choice_is_trained_longer(monkeypatch, tmp_path):
+    """10 labels plateau at once; 1,000 labels rise until 200 steps (scratch: until 400): the frozen arm's
+    length is 1,000 labels' plateau, not the mean curve's; scratch, still rising at its grid's last point (200),
+    is trained again with the curve doubled to 400 (the last point again) and 800, where it has stopped rising."""
+    from types import SimpleNamespace
+
+    runs = {10: {"curve": {50: 0.70, 100: 0.70, 200: 0.69}}, 1000: {"curve": {50: 0.90, 100: 0.93, 200: 0.95}}}
+    assert search.plateau_steps({s: (runs[10]["curve"][s] + runs[1000]["curve"][s]) / 2 for s in (50, 100, 200)}) == 100
+    assert search.arm_steps(runs) == 200
+
+    def curves(data, arm, config, labels, draws, curve_steps):
+        top = 400 if arm == "scratch" else 200
+        return {10: {"curve": {s: 0.70 for s in curve_steps}, "train": 1.0},
+                1000: {"curve": {s: 0.90 + 0.01 * min(s, top) / 50 for s in curve_steps}, "train": 1.0}}
+
+    from ex3lib import search_fewlabel
+
+    monkeypatch.setattr(search_fewlabel, "arm_curves", curves)
+    data = SimpleNamespace(ae_config=h.ae_config())
+    grids = {"frozen": dict(lr=(1e-3,)), "scratch": dict(lr=(1e-3,))}
+    steps = {"frozen": (50, 100, 200, 400), "encoder": (50, 100, 200)}
+    result = search.search_transfer(data, grids, labels=(10, 1000), draws=1, curve_steps=steps, folder=tmp_path,
+                                    log=lambda line: None)
+    assert result["frozen"]["steps"] == 200 and not result["frozen"]["still_rising"]
+    assert result["frozen"]["curve_steps"] == [50, 100, 200, 400]  # not rising at its last point: no doubling
+    assert result["scratch"]["steps"] == 400 and result["scratch"]["curve_steps"] == [50, 100, 200, 400, 800]
+    assert not result["scratch"]["still_rising"]
+    study = search.open_study("transfer", tmp_path, direction="maximize")
+    assert result["scratch"]["key"] == study.trials[-1].user_attrs["key"]  # the longest curve's trial
+
+
 def test_the_transfer_study_records_each_arms_curve_and_choice(tmp_path, checkpoint_dir):
     data = search.TransferData()
     assert len(data.fit_codes) == h.RECIPE.ae_train_size and len(data.val_codes) == h.RECIPE.ae_val_size
@@ -318,10 +349,13 @@ def test_the_transfer_study_records_each_arms_curve_and_choice(tmp_path, checkpo
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert {t.user_attrs["stage"] for t in complete} == set(grids)
     for t in complete:
-        assert set(search.TRIAL_FIELDS) <= set(t.user_attrs) and sorted(t.intermediate_values) == [2, 4]
-        curve = t.intermediate_values  # scored at its plateau step, the length the report would train it
-        assert t.value == curve[search.plateau_steps(curve)] == curve[t.user_attrs["steps"]]
-        assert t.user_attrs["best"] == max(curve.values()) >= t.value > max(curve.values()) - search.PLATEAU - 1e-9
+        assert set(search.TRIAL_FIELDS) <= set(t.user_attrs)
+        # the grid's curve, or a choice still rising at its last point trained again with the curve doubled
+        assert sorted(t.intermediate_values) == t.user_attrs["config"]["curve_steps"] in ([2, 4], [2, 4, 8], [2, 4, 8, 16])
+        curve = t.intermediate_values  # scored at its length, the one the report would train it
+        runs = {n: {"curve": {int(s): v for s, v in r["curve"].items()}} for n, r in t.user_attrs["per_labels"].items()}
+        assert t.value == curve[search.arm_steps(runs)] == curve[t.user_attrs["steps"]]
+        assert t.user_attrs["best"] == max(curve.values()) >= t.value
     frozen = [t for t in complete if t.user_attrs["stage"] == "frozen"]
     best = [t.user_attrs["config"]["lr"] for t in frozen if t.value == max(f.value for f in frozen)]  # ties are possible
     assert result["frozen"]["lr"] in best and study.user_attrs["chosen"] == result
@@ -680,7 +714,8 @@ def test_the_recipe_tables_words_follow_each_stored_choice(tmp_path):
     assert "(0.123): 6,000; lr again at that length over 0.0001, 0.0003, 0.0009: 0.0003;" in words[
         "conditional GAN (section 5)"]  # the rate stayed: no second length
     assert words["section 3, frozen"].startswith("lr over 0.001, 0.003, 0.01: 0.003; hidden over 512: 512")
-    assert "(400)" in words["section 3, frozen"] and "weight_decay over 0, 0.0001: 0 (a grid edge)" in words["section 3, frozen"]
+    frozen = words["section 3, frozen"]
+    assert frozen.endswith("last point): 400") and "weight_decay over 0, 0.0001: 0 (a grid edge)" in frozen
     assert "0.003 (a grid edge)" not in words["section 3, frozen"]  # every numeric edge said, and only edges
     assert words["section 3, selftrain"].endswith("300 steps, 0.1, 0.3")
     assert words["section 3, cluster"] == ("dims over 2, 10: 2 (a grid edge); neighbors over 15, 50: 15 (a grid edge); "
