@@ -470,6 +470,9 @@ GAN_BATCH = 256  # GANConfig's batch: the batch the k8 study's grid compares it 
 # choice (shared_gan_recipe).
 COORDINATES = {"hidden": (128, 256, 512), "r1": (1.0, 10.0, 100.0)}
 COORDINATE_STEP = {"hidden": 2, "r1": 10.0}  # a move onto an edge tries the next value past it, this factor away
+# The width and R1 weight the k8 study's grid runs at (the report's before any study), whatever the recipe
+# holds: a recipe that already holds the study's choice must not move the grid, or a rerun would train others.
+GAN_START = {"hidden": 256, "r1": 10.0}
 
 
 def _gan_params(config) -> dict:
@@ -541,6 +544,8 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     steps = steps or default_steps
     study = open_study_to_train(f"gan_{family}", folder)
     base = gan_base(family, judge.ae_config, len(judge.fit_codes), recipe)
+    if family == "k8":
+        base = replace(base, **GAN_START)
     start = time.perf_counter()
     for extension in range(3):
         configs = [replace(base, **setting, steps=max(1, steps * 256 // setting.get("batch_size", base.batch_size)))

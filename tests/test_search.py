@@ -263,6 +263,12 @@ def test_a_width_or_r1_weight_moved_onto_an_edge_tries_the_next_value_past_it(mo
     assert widths["chosen"] == 32 and out["shared"] == {"hidden": 32, "r1": 10.0}
     assert sorted(out["coordinate"]["r1"]["values"]) == ["1.0", "10.0", "100.0"]  # no move, no extension
     assert {c.hidden for c in trained if c.r1 == 100.0} == {32}  # the R1 weight tried on the moved width
+    # a recipe that already holds the study's choice trains the same trials (the grid starts at GAN_START)
+    first, trained[:] = list(trained), []
+    moved = replace(h.RECIPE, gan_recipe={**h.RECIPE.gan_recipe, "hidden": 32, "r1": 1.0})
+    search.search_gan(judge, "k8", recipe=moved, grid=dict(lr=(1e-4, 3e-4, 1e-3)), steps=6000, max_doublings=1,
+                      folder=tmp_path / "rerun", log=lambda line: None)
+    assert trained == first and (first[0].hidden, first[0].r1) == (256, 10.0)
 
 
 def test_a_moved_gan_rate_is_doubled_until_its_own_plateau(monkeypatch, tmp_path):

@@ -255,7 +255,8 @@ def replay_gan_study(study, family: str) -> None:
     if refine["lr"] == lr:
         assert chosen["length"]["steps"] == length
     else:  # the moved rate's doublings from the chosen length
-        moved = {t.user_attrs["config"]["steps"]: t.value for t in stage("refine") if same(t, seed=0, lr=refine["lr"])}
+        moved = {t.user_attrs["config"]["steps"]: t.value for t in stage("refine")
+                 if same(t, seed=0, lr=refine["lr"], **shared)}
         assert moved == pytest.approx({int(k): v for k, v in chosen["length"]["values"].items()})
         assert search.choose_length(moved, noise) == chosen["length"]["steps"]
 
