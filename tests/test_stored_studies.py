@@ -228,6 +228,11 @@ def replay_gan_study(study, family: str) -> None:
                      config, replace(config, **{name: t.user_attrs["config"][name]}))}
         scored = {shared[name]: current} | {option: t.value for option, t in tried.items()}
         pick = min(scored, key=scored.get)
+        stored = chosen["coordinate"][name]  # every value tried, at its own steps, as the study recorded them
+        assert {float(k): v for k, v in stored["values"].items()} == pytest.approx(
+            {float(k): v for k, v in scored.items()})
+        assert {float(k): s for k, s in stored["steps"].items()} == {
+            float(k): (tried[k].user_attrs["config"]["steps"] if k in tried else config.steps) for k in scored}
         if scored[pick] < current - noise:
             shared[name], current, config = pick, scored[pick], h.GANConfig(**tried[pick].user_attrs["config"])
     assert chosen["shared"] == shared
