@@ -529,8 +529,8 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     its grid at the same number of codes seen, the learning-rate grid extended past an edge its choice lands on
     (twice at most); the chosen setting at seeds 1 and 2 for its noise (the spread of the validation FD over
     seeds, each the mean of the judge's sample draws); in the k8 study, the GANs' shared width and R1 weight one
-    at a time (COORDINATES, widths at equal multiply-adds); then its length doubled until a doubling gains less than that spread (the
-    autoencoder study's rule); the spread measured again at that length, and the rule applied again with it
+    at a time (COORDINATES, widths at equal multiply-adds); then its length doubled until a doubling gains less
+    than that spread (the autoencoder study's rule); the spread measured again at that length, and the rule applied again with it
     (doubling further while a doubling still gains more, up to the same cap); then the learning rate refined at
     that length (lr / 3, lr, 3 lr; it moves where another beats it by more than that spread), a moved rate
     doubled again by the same rule; where the run trains in bfloat16, the final setting once more in float32
@@ -569,8 +569,8 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
         for extension in range(3):
             for option in options:
                 if option not in scored:
-                    tried[option] = equal_compute(config, replace(config, **{name: option}))
-                    scored[option] = run_gan_trials(study, "coordinate", [tried[option]], judge, log)[tried[option]].value
+                    other = tried[option] = equal_compute(config, replace(config, **{name: option}))
+                    scored[option] = run_gan_trials(study, "coordinate", [other], judge, log)[other].value
             pick = min(scored, key=scored.get)
             moves = scored[pick] < current - noise  # only a lead beyond the seed spread moves it
             if extension == 2 or not moves or options[0] < pick < options[-1]:
@@ -641,5 +641,6 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
 # Section 3's few-label arms, self-training, cluster-then-label and the mixture baseline: their own module
 from .search_fewlabel import (CLUSTER_GRID, CURVE_DOUBLINGS, CURVE_STEPS, MIXTURE_COMPONENTS, PLATEAU,  # noqa: E402,F401
                               SELFTRAIN_GRID, TRANSFER_CODE, TRANSFER_DRAWS, TRANSFER_GRIDS, TRANSFER_LABELS,
-                              TransferData, arm_curves, arm_steps, chosen_trials, cluster_trials, draw_indices, plateau_steps, run_transfer_trial,
-                              search_mixture, search_transfer, search_unlabelled, selftrain_trial)
+                              TransferData, arm_curves, arm_steps, chosen_trials, cluster_trials, draw_indices,
+                              plateau_steps, run_transfer_trial, search_mixture, search_transfer, search_unlabelled,
+                              selftrain_trial)
