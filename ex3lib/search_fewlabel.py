@@ -29,7 +29,7 @@ CLUSTER_CODE = (("ex3lib.transfer", ("CodeClusters",)), ("ex3lib.search_fewlabel
 MIXTURE_CODE = (("ex3lib.gan", ("gaussian_mixture",)),)  # in a mixture trial's key
 CURVE_STEPS = {"frozen": (50, 100, 200, 400, 800, 1600), "encoder": (50, 100, 200, 400, 800, 1600)}
 PLATEAU = 0.005  # a label count's plateau: the fewest steps within half a point of its curve's best
-CURVE_DOUBLINGS = 2  # a chosen setting still rising at its curve's last point: the curve doubled, at most this often
+CURVE_DOUBLINGS = 2  # a choice still rising at its curve's last point: the rising settings' curves doubled, this often
 # Each arm's grid (TransferConfig fields). Learning rates span the earlier choices with room on both sides;
 # a choice on a learning-rate edge extends that grid by a factor of three (twice at most).
 TRANSFER_GRIDS = {
@@ -142,9 +142,9 @@ def search_transfer(data: TransferData | None = None, grids: dict | None = None,
                     log=print, recipe: Recipe | None = None) -> dict:
     """Section 3's arms: every setting of each arm's grid scored by its mean validation accuracy over label
     counts at its length (arm_steps: the longest of the counts' plateaus), the learning-rate grid extended past
-    an edge its choice lands on; a choice still rising at its curve's last point trained again with the curve
-    doubled (CURVE_DOUBLINGS at most), which gives its length. The fine-tuned arm starts from the frozen arm's
-    chosen head."""
+    an edge its choice lands on. While the choice still rises at its curve's last point, every setting still
+    rising there is trained again with the curve doubled (CURVE_DOUBLINGS at most) and the choice made again.
+    The fine-tuned arm starts from the frozen arm's chosen head."""
     import itertools
 
     from .transfer import transfer_config
@@ -166,11 +166,18 @@ def search_transfer(data: TransferData | None = None, grids: dict | None = None,
             if extension == 2 or len(lrs) < 2 or lrs[0] < chosen[lr_key] < lrs[-1]:
                 break
             grid[lr_key] = lrs + [lrs[-1] * 3] if chosen[lr_key] == lrs[-1] else [lrs[0] / 3] + lrs
-        for _ in range(CURVE_DOUBLINGS):  # the chosen setting's length, past the curve's last point
+        for _ in range(CURVE_DOUBLINGS):  # past the curve's last point while the choice still rises there
             if best.user_attrs["steps"] < max(steps):
                 break
+            # every setting still rising is trained longer, not only the leader: a slower rate that is behind at
+            # the last point may pass it with a longer curve
+            rising = [t for t in trials if t.user_attrs["steps"] == max(steps)]
             steps = (*steps, 2 * max(steps))
-            best = run_transfer_trial(study, data, arm, chosen, base, labels, draws, steps, log)
+            trials = [t for t in trials if t not in rising] + [
+                run_transfer_trial(study, data, arm, {k: t.user_attrs["config"][k] for k in grid}, base, labels,
+                                   draws, steps, log) for t in rising]
+            best = max(trials, key=lambda t: t.value)
+            chosen = {k: best.user_attrs["config"][k] for k in grid}
         result[arm] = {**chosen, "steps": best.user_attrs["steps"], "validation": best.value, "grid": grid,
                        "key": best.user_attrs["key"], "curve_steps": list(steps),
                        "on_edge": not (len(grid[lr_key]) < 2 or grid[lr_key][0] < chosen[lr_key] < grid[lr_key][-1]),

@@ -342,6 +342,34 @@ def test_an_arms_length_is_its_slowest_label_counts_plateau_and_a_rising_choice_
     assert result["scratch"]["key"] == study.trials[-1].user_attrs["key"]  # the longest curve's trial
 
 
+def test_every_setting_still_rising_is_trained_longer_and_a_slower_one_can_win(monkeypatch, tmp_path):
+    """At the grid's last point (200 steps) lr 1e-3 leads and 3e-4 is behind, both still rising; 1e-2 has stopped.
+    Both rising settings are trained with the curve doubled (400), where 3e-4 takes the lead, both still rising,
+    so both are doubled again (800), where 3e-4 has stopped rising at 400 steps: the choice, with that length.
+    1e-2 is never trained longer."""
+    from types import SimpleNamespace
+
+    from ex3lib import search_fewlabel
+
+    accuracy = {1e-3: {50: 0.60, 100: 0.70, 200: 0.80, 400: 0.85, 800: 0.85},
+                3e-4: {50: 0.50, 100: 0.60, 200: 0.75, 400: 0.90, 800: 0.902},
+                1e-2: {50: 0.70, 100: 0.70, 200: 0.70, 400: 0.70, 800: 0.70}}
+
+    def curves(data, arm, config, labels, draws, curve_steps):
+        return {10: {"curve": {s: accuracy[config.lr][s] for s in curve_steps}, "train": 1.0}}
+
+    monkeypatch.setattr(search_fewlabel, "arm_curves", curves)
+    result = search.search_transfer(SimpleNamespace(ae_config=h.ae_config()), {"scratch": dict(lr=(3e-4, 1e-3, 1e-2))},
+                                    labels=(10,), draws=1, curve_steps={"encoder": (50, 100, 200)},
+                                    folder=tmp_path, log=lambda line: None)
+    assert result["scratch"]["lr"] == 3e-4 and result["scratch"]["steps"] == 400
+    assert result["scratch"]["curve_steps"] == [50, 100, 200, 400, 800] and not result["scratch"]["still_rising"]
+    assert result["scratch"]["validation"] == 0.90
+    study = search.open_study("transfer", tmp_path, direction="maximize")
+    tried = sorted((t.user_attrs["config"]["lr"], t.user_attrs["config"]["curve_steps"][-1]) for t in study.trials)
+    assert tried == [(3e-4, 200), (3e-4, 400), (3e-4, 800), (1e-3, 200), (1e-3, 400), (1e-3, 800), (1e-2, 200)]
+
+
 def test_the_transfer_study_records_each_arms_curve_and_choice(tmp_path, checkpoint_dir):
     data = search.TransferData()
     assert len(data.fit_codes) == h.RECIPE.ae_train_size and len(data.val_codes) == h.RECIPE.ae_val_size
