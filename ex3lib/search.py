@@ -515,6 +515,13 @@ def equal_compute(config, other):
     return replace(other, steps=max(1, round(config.steps * 2.0 ** round(math.log2(ratio)))))
 
 
+def grid_steps(base, steps: int) -> int:
+    """The steps a family's grid runs `base` for: GAN_GRIDS' steps, set for the width the k8 study started from
+    (GAN_START), at the same multiply-adds at `base`'s width (equal_compute), so that the cgan and gmm_prior
+    studies on the k8 study's width start as far from their plateau as the k8 grid did."""
+    return equal_compute(replace(base, **GAN_START, steps=steps), base).steps
+
+
 def gan_steps(study, stage: str, config, judge: Judge, log=print):
     """score(steps) for doubled: the validation FD of `config` trained for that many steps, as a trial of `stage`."""
     def score(steps):
@@ -526,7 +533,7 @@ def gan_steps(study, stage: str, config, judge: Judge, log=print):
 def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | None = None, grid: dict | None = None,
                steps: int | None = None, max_doublings: int = 3, folder: Path | None = None, log=print) -> dict:
     """One latent-GAN family's study (k8: Gaussian noise with k = the report's; gmm_prior; cgan): every setting of
-    its grid at the same number of codes seen, the learning-rate grid extended past an edge its choice lands on
+    its grid at the same number of codes seen (grid_steps at batch 256), the learning-rate grid extended past an edge its choice lands on
     (twice at most); the chosen setting at seeds 1 and 2 for its noise (the spread of the validation FD over
     seeds, each the mean of the judge's sample draws); in the k8 study, the GANs' shared width and R1 weight one
     at a time (COORDINATES, widths at equal multiply-adds); then its length doubled until a doubling gains less
@@ -541,11 +548,11 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
     judge = judge or Judge(recipe)
     default_grid, default_steps = GAN_GRIDS[family]
     grid = {k: sorted(v) for k, v in (grid or default_grid).items()}
-    steps = steps or default_steps
     study = open_study_to_train(f"gan_{family}", folder)
     base = gan_base(family, judge.ae_config, len(judge.fit_codes), recipe)
     if family == "k8":
         base = replace(base, **GAN_START)
+    steps = steps or grid_steps(base, default_steps)
     start = time.perf_counter()
     for extension in range(3):
         configs = [replace(base, **setting, steps=max(1, steps * 256 // setting.get("batch_size", base.batch_size)))

@@ -302,6 +302,19 @@ def test_a_moved_gan_rate_is_doubled_until_its_own_plateau(monkeypatch, tmp_path
     assert out["lr"] == pytest.approx(1e-3) and out["length"]["steps"] == 3000
 
 
+def test_a_gan_familys_grid_runs_at_the_multiply_adds_of_its_start_width():
+    """GAN_GRIDS' steps are set for width 256 (GAN_START): at 256 they stand; a narrower base trains as many
+    multiply-adds (to a power of two, like equal_compute), and the k8 grid, which starts at 256, never moves."""
+    from dataclasses import replace
+
+    base = search.gan_base("cgan", h.ae_config(), 55000, h.RECIPE)
+    assert search.grid_steps(replace(base, hidden=256), 3000) == 3000
+    narrow = replace(base, hidden=64)
+    ratio = search.step_weights(replace(base, hidden=256)) / search.step_weights(narrow)
+    assert 8 < ratio < 32 and search.grid_steps(narrow, 3000) == 3000 * 16
+    assert search.grid_steps(narrow, 3000) == search.equal_compute(replace(base, hidden=256, steps=3000), narrow).steps
+
+
 def test_a_gan_never_loads_in_place_of_one_trained_on_other_codes(checkpoint_dir):
     codes = torch.randn(300, 10)
     config = h.GANConfig(steps=5, hidden=16, train_codes=300)

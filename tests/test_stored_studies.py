@@ -35,7 +35,7 @@ def test_the_gan_studies_score_on_validation_images_and_record_their_choice(tmp_
         assert length["spread_values"][0] == length["values"][length["spread_at"]]
         assert length["noise"] == pytest.approx(float(np.std(length["spread_values"], ddof=1)))
         assert run()["length"] == result["length"]  # run again: every trial read back from the journal
-        replay_gan_study(study, family)  # the stored-journal test's replay, on a study it can check here
+        replay_gan_study(study, family, grid_at=20)  # the stored-journal test's replay, on a study it can check here
         assert len(search.open_study(f"gan_{family}", tmp_path).trials) == len(study.trials)
     assert {t.user_attrs["config"]["n_classes"] for t in study.trials} == {10}
 
@@ -194,8 +194,9 @@ def test_each_stored_gan_study_holds_every_field_and_its_choice_follows_from_its
     replay_gan_study(search.open_study(f"gan_{family}", tmp_path), family)
 
 
-def replay_gan_study(study, family: str) -> None:
-    """The rules of search_gan on a study's trials: the grid's best, the spread of seeds 0-2, the k8 study's
+def replay_gan_study(study, family: str, grid_at: int | None = None) -> None:
+    """The rules of search_gan on a study's trials (its grid at `grid_at` steps at batch 256, by default the
+    family's grid_steps): the grid's best, the spread of seeds 0-2, the k8 study's
     coordinates, the length rule on the doublings, the spread again at that length and the rule with it, the
     refined rate at that length (and a moved rate's own doublings)."""
     import numpy as np
@@ -211,6 +212,10 @@ def replay_gan_study(study, family: str) -> None:
     assert len({t.user_attrs["precision"] for t in complete if t.user_attrs["stage"] != "precision"}) == 1
     assert all(t.user_attrs["precision"] == "float32" for t in stage("precision"))
     best = min(stage("recipe"), key=lambda t: t.value)
+    # the grid at the multiply-adds its steps were set for at the start width (search.grid_steps), every batch
+    # seeing as many codes
+    at = grid_at or search.grid_steps(h.GANConfig(**best.user_attrs["config"]), search.GAN_GRIDS[family][1])
+    assert all(t.user_attrs["config"]["steps"] == at * 256 // t.user_attrs["config"]["batch_size"] for t in stage("recipe"))
     grid_choice = {k: best.user_attrs["config"][k] for k in chosen["grid"]}
     lr = best.user_attrs["config"]["lr"]
     assert all(chosen[k] == v for k, v in grid_choice.items() if k != "lr") and chosen["steps"] == best.user_attrs["config"]["steps"]
