@@ -35,7 +35,7 @@ CURVE_DOUBLINGS = 2  # a choice still rising at its curve's last point: the risi
 TRANSFER_GRIDS = {
     "frozen": dict(lr=(1e-3, 3e-3, 1e-2), hidden=(128, 512), weight_decay=(0.0, 1e-4)),
     "finetune": dict(encoder_lr=(3e-6, 1e-5, 1e-4), batchnorm=("frozen", "train")),
-    "whole": dict(lr=(3e-4, 1e-3, 3e-3), batchnorm=("train",)),
+    "whole": dict(lr=(3e-4, 1e-3, 3e-3), batchnorm=("train",), max_shift=(0, 2)),  # as scratch: they differ in the start
     "scratch": dict(lr=(1e-3, 3e-3, 1e-2), max_shift=(0, 2)),
 }
 
