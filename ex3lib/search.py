@@ -532,16 +532,21 @@ def gan_steps(study, stage: str, config, judge: Judge, log=print):
 
 def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | None = None, grid: dict | None = None,
                steps: int | None = None, max_doublings: int = 3, folder: Path | None = None, log=print) -> dict:
-    """One latent-GAN family's study (k8: Gaussian noise with k = the report's; gmm_prior; cgan): every setting of
-    its grid at the same number of codes seen (grid_steps at batch 256), the learning-rate grid extended past an edge its choice lands on
-    (twice at most); the chosen setting at seeds 1 and 2 for its noise (the spread of the validation FD over
-    seeds, each the mean of the judge's sample draws); in the k8 study, the GANs' shared width and R1 weight one
-    at a time (COORDINATES, widths at equal multiply-adds); then its length doubled until a doubling gains less
-    than that spread (the autoencoder study's rule); the spread measured again at that length, and the rule applied again with it
-    (doubling further while a doubling still gains more, up to the same cap); then the learning rate refined at
-    that length (lr / 3, lr, 3 lr; it moves where another beats it by more than that spread), a moved rate
-    doubled again by the same rule; where the run trains in bfloat16, the final setting once more in float32
-    (seed 0), to check the precision against the seed spread."""
+    """One latent-GAN family's study (k8: Gaussian noise with k = the report's; gmm_prior; cgan):
+    - every setting of its grid at the same number of codes seen (grid_steps at batch 256), the learning-rate grid
+      extended past an edge its choice lands on (twice at most);
+    - the chosen setting at seeds 1 and 2 for its noise (the spread of the validation FD over seeds, each the mean
+      of the judge's sample draws);
+    - in the k8 study, the GANs' shared width and R1 weight one at a time (COORDINATES, widths at equal
+      multiply-adds);
+    - its length doubled until a doubling gains less than that spread (the autoencoder study's rule); the spread
+      measured again at that length, and the rule applied again with it (doubling further while a doubling still
+      gains more, up to the same cap);
+    - the learning rate refined at that length (lr / 3, lr, 3 lr; it moves where another beats it by more than
+      that spread, a move onto an edge trying one more factor of three past it, twice at most), a moved rate
+      doubled again by the same rule;
+    - where the run trains in bfloat16, the final setting once more in float32 (seed 0), to check the precision
+      against the seed spread."""
     import itertools
 
     recipe = recipe or RECIPE
@@ -608,14 +613,21 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
         # refine: the learning rate again at the chosen length (chosen at the grid's length, it need not suit a
         # run several times longer); a rate that moves gets its own length
         at_length = replace(config, steps=length["steps"])
-        rates = [chosen["lr"] / 3, chosen["lr"], chosen["lr"] * 3]
-        scored = {r: run_gan_trials(study, "refine", [replace(at_length, lr=r)], judge, log)[replace(at_length, lr=r)].value
-                  for r in rates}
-        # the rate moves only where another beats it by more than the seed spread (one seed each: a smaller lead
-        # is noise, and a moved rate costs a length search of its own)
-        best_rate = min(rates, key=scored.get)
-        refined = {"rates": rates, "values": {str(r): v for r, v in scored.items()}, "steps": length["steps"],
-                   "lr": best_rate if scored[best_rate] < scored[chosen["lr"]] - noise else chosen["lr"]}
+        score = lambda r: run_gan_trials(study, "refine", [replace(at_length, lr=r)], judge, log)[replace(at_length, lr=r)].value
+        scored = {r: score(r) for r in (chosen["lr"] / 3, chosen["lr"], chosen["lr"] * 3)}
+        for extension in range(3):
+            # the rate moves only where another beats it by more than the seed spread (one seed each: a smaller
+            # lead is noise, and a moved rate costs a length search of its own); a move onto an edge of the rates
+            # tries one more factor of three past it (twice at most)
+            best_rate = min(scored, key=scored.get)
+            moves = scored[best_rate] < scored[chosen["lr"]] - noise
+            if extension == 2 or not moves or min(scored) < best_rate < max(scored):
+                break
+            further = best_rate / 3 if best_rate == min(scored) else best_rate * 3
+            scored[further] = score(further)
+        rates = sorted(scored)
+        refined = {"rates": rates, "values": {str(r): scored[r] for r in rates}, "steps": length["steps"],
+                   "lr": best_rate if moves else chosen["lr"], "on_edge": moves and best_rate in (rates[0], rates[-1])}
         if refined["lr"] != chosen["lr"]:
             new = replace(at_length, lr=refined["lr"])  # the moved rate's own length, by the same doubling rule
             values = doubled({new.steps: scored[refined["lr"]]}, noise, new.steps * 2 ** max_doublings,
@@ -636,7 +648,8 @@ def search_gan(judge: Judge | None = None, family: str = "k8", recipe: Recipe | 
             + ("within" if precision_check["within_noise"] else "OUTSIDE") + " the seed spread")
     result = {"family": family, **chosen, "grid": grid, "precision": config.precision, "precision_check": precision_check,
               "coordinate": coordinate, "shared": {k: getattr(config, k) for k in COORDINATES},
-              "lr_on_edge": len(lrs) > 1 and not lrs[0] < chosen["lr"] < lrs[-1], "refine": refined,
+              "lr_on_edge": refined["on_edge"] if refined else len(lrs) > 1 and not lrs[0] < chosen["lr"] < lrs[-1],
+              "refine": refined,
               "noise_values": [t.value for t in noise_trials.values()], "length": length,
               "classifier_val_accuracy": judge.val_accuracy, "seconds": time.perf_counter() - start}
     set_chosen(study, result)

@@ -192,8 +192,8 @@ def test_a_trial_is_scored_on_validation_images_and_trains_the_reports_checkpoin
 
 def test_a_gan_studys_rate_is_refined_at_its_length(monkeypatch, tmp_path):
     """The best rate is 3e-4 below 24,000 steps and 9e-4 from there on; FD falls until 24,000 steps: the grid
-    picks 3e-4 at 6,000 steps, the length rule 24,000, and the refine stage moves the rate to 9e-4 and checks
-    one doubling there."""
+    picks 3e-4 at 6,000 steps, the length rule 24,000, and the refine stage moves the rate to 9e-4 (trying 2.7e-3
+    past that edge) and checks one doubling there."""
     import math
     from types import SimpleNamespace
 
@@ -211,10 +211,12 @@ def test_a_gan_studys_rate_is_refined_at_its_length(monkeypatch, tmp_path):
     out = search.search_gan(judge, "k8", grid=dict(lr=(1e-4, 3e-4, 1e-3), batch_size=(256,)), steps=6000,
                             folder=tmp_path, log=lambda line: None)
     assert out["length"]["noise"] == pytest.approx(0.01)  # seeds 0, 1, 2 of the grid's choice
-    assert out["refine"]["rates"] == pytest.approx([1e-4, 3e-4, 9e-4]) and out["lr"] == pytest.approx(9e-4)
+    # 9e-4, the refine rates' top edge, tried 2.7e-3 past it (worse): 9e-4 is inside the rates tried
+    assert out["refine"]["rates"] == pytest.approx([1e-4, 3e-4, 9e-4, 2.7e-3]) and out["lr"] == pytest.approx(9e-4)
+    assert not out["refine"]["on_edge"] and not out["lr_on_edge"]
     assert out["length"]["steps"] == 24000 and set(out["length"]["values"]) == {24000, 48000}
     assert stages == (["recipe"] + ["noise"] * 2 + ["coordinate"] * 4 + ["length"] * 3 + ["spread"] * 2
-                      + ["refine"] * 4 + ["precision"])
+                      + ["refine"] * 5 + ["precision"])
     assert out["length"]["spread_at"] == 24000 and out["length"]["spread_values"] == pytest.approx(
         [fd(replace(trained[0], steps=24000, seed=s, lr=3e-4)) for s in (0, 1, 2)])
     assert out["shared"] == {"hidden": 256, "r1": 10.0}  # no width or R1 weight beat the grid's choice
@@ -272,9 +274,10 @@ def test_a_width_or_r1_weight_moved_onto_an_edge_tries_the_next_value_past_it(mo
 
 
 def test_a_moved_gan_rate_is_doubled_until_its_own_plateau(monkeypatch, tmp_path):
-    """The grid picks 1e-3 over 3e-4; at 3,000 steps 3.3e-4 leads 1e-3 by more than the seed spread, the FD grows with length at 1e-3 and falls until 12,000
-    steps at 3.3e-4: the length rule stops at 3,000, the refine stage moves the rate to 3.3e-4 and doubles it
-    twice, to the plateau at 12,000 steps (a single doubling would leave the length undecided)."""
+    """The grid picks 1e-3 over 3e-4; at 3,000 steps 3.3e-4 leads 1e-3 by more than the seed spread, the FD grows
+    with length at 1e-3 and falls until 12,000 steps at 3.3e-4: the length rule stops at 3,000, the refine stage
+    moves the rate to 3.3e-4 (1.1e-4, past that edge, is worse) and doubles it twice, to the plateau at 12,000
+    steps (a single doubling would leave the length undecided)."""
     import math
     from types import SimpleNamespace
 
@@ -295,7 +298,8 @@ def test_a_moved_gan_rate_is_doubled_until_its_own_plateau(monkeypatch, tmp_path
                             folder=tmp_path, log=lambda line: None)
     assert out["lr"] == pytest.approx(1e-3 / 3) and out["length"]["steps"] == 12000
     assert set(out["length"]["values"]) == {3000, 6000, 12000, 24000}
-    assert stages.count("refine") == 3 + 3
+    assert stages.count("refine") == 3 + 1 + 3  # the rates, 1e-3 / 9 past the moved rate's edge, the doublings
+    assert out["refine"]["rates"] == pytest.approx([1e-3 / 9, 1e-3 / 3, 1e-3, 3e-3]) and not out["lr_on_edge"]
     lead = 0.01  # a lead no larger than the seed spread (0.01): the grid's rate and its length stay
     out = search.search_gan(judge, "cgan", grid=dict(lr=(1e-4, 3e-4, 1e-3, 3e-3), aux_weight=(0.1,)), steps=3000,
                             folder=tmp_path / "level", log=lambda line: None)

@@ -258,9 +258,16 @@ def replay_gan_study(study, family: str, grid_at: int | None = None) -> None:
         return
     at_length = {r: t.value for t in stage("refine") for r in refine["rates"]
                  if same(t, seed=0, lr=r, steps=length, **shared)}
-    best_rate = min(at_length, key=at_length.get)  # moves only by more than the seed spread
-    assert set(at_length) == set(refine["rates"])
-    assert refine["lr"] == (best_rate if at_length[best_rate] < at_length[lr] - noise else lr)
+    scored = {r: at_length[r] for r in (lr / 3, lr, lr * 3)}
+    for extension in range(3):  # moves only by more than the seed spread; a move onto an edge tries one more past it
+        best_rate = min(scored, key=scored.get)
+        moves = scored[best_rate] < scored[lr] - noise
+        if extension == 2 or not moves or min(scored) < best_rate < max(scored):
+            break
+        further = best_rate / 3 if best_rate == min(scored) else best_rate * 3
+        scored[further] = at_length[further]
+    assert set(scored) == set(at_length) == set(refine["rates"])
+    assert refine["lr"] == (best_rate if moves else lr)
     assert chosen["lr"] == refine["lr"]
     if refine["lr"] == lr:
         assert chosen["length"]["steps"] == length
