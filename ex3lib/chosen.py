@@ -23,17 +23,22 @@ def _values(values) -> str:
     return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
-def _edge(value, grid) -> str:
-    """' (a grid edge)' where a numeric choice sits on an end of its grid, else ''."""
+def _edge(value, grid, floor=None) -> str:
+    """' (a grid edge)' where a numeric choice sits on an end of its grid, ' (its least possible value)' where
+    that end is the setting's floor (FLOORS: the grid cannot extend past it), else ''."""
     grid = sorted(grid)
-    return " (a grid edge)" if len(grid) > 1 and value in (grid[0], grid[-1]) else ""
+    if len(grid) < 2 or value not in (grid[0], grid[-1]):
+        return ""
+    return " (its least possible value)" if floor is not None and value == grid[0] <= floor else " (a grid edge)"
 
 
 def _grid_text(grid: dict, chosen: dict) -> str:
     """Each setting's grid and choice; a number chosen on an end of its grid says so (whatever the setting)."""
+    from .search_fewlabel import FLOORS
+
     numeric = lambda v: all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
-    return "; ".join(f"{k} over {_values(v)}: {_values([chosen[k]])}{_edge(chosen[k], v) if numeric(v) else ''}"
-                     for k, v in grid.items())
+    return "; ".join(f"{k} over {_values(v)}: {_values([chosen[k]])}"
+                     f"{_edge(chosen[k], v, FLOORS.get(k)) if numeric(v) else ''}" for k, v in grid.items())
 
 
 def how_chosen(folder: Path | None = None) -> dict:
@@ -113,7 +118,7 @@ def how_chosen(folder: Path | None = None) -> dict:
                                              f"still falling at {classifier['max_epochs']}"))
     out["Gaussian mixtures (section 4)"] = (f"the larger mixture's size: best held-out log-likelihood over "
                                             f"{_values(mixture['grid'])} components: {mixture['components']}"
-                                            + (" (the largest tried)" if mixture["on_edge"] else ""))
+                                            + _edge(mixture["components"], mixture["grid"], 1))
     return out
 
 

@@ -197,7 +197,28 @@ SELFTRAIN_GRID = dict(pseudo_steps=(100, 300, 900),
 # Cluster-then-label: UMAP's output size and neighbours, the mixture's components. Components start at the 10
 # digits (fewer clusters than digits cannot name every digit: a hard lower limit).
 CLUSTER_GRID = dict(dims=(2, 10), neighbors=(15, 50), components=(10, 20, 40))
+# The least value a setting can take, which a grid does not extend past: fewer clusters than digits cannot name
+# every digit, UMAP needs two neighbours and one output dimension, a round one step; no decay, no shift, no term.
+FLOORS = dict(components=10, neighbors=2, dims=1, pseudo_steps=1, weight_decay=0.0, max_shift=0, aux_weight=0.0)
 MIXTURE_COMPONENTS = (10, 20, 50, 100, 200)
+
+
+def extended(grid: dict, choice: dict, floors: dict = FLOORS) -> list:
+    """Extend in place each numeric axis of `grid` (several values) whose choice is on an edge, by a factor of three
+    past it (down to its floor, which stops it): the axes that moved."""
+    moved = []
+    for k, values in grid.items():
+        if len(values) < 2 or not all(isinstance(v, (int, float)) for v in values):
+            continue
+        if choice[k] == values[-1]:
+            grid[k] = values + [values[-1] * 3]
+        elif choice[k] == values[0] and (further := values[0] // 3 if isinstance(values[0], int) else values[0] / 3) \
+                >= floors.get(k, 0) and further < values[0]:
+            grid[k] = [further] + values
+        else:
+            continue
+        moved.append(k)
+    return moved
 
 
 def _record(study, stage: str, key: str, config: dict, value: float, begun: float, log, **extra):
@@ -279,8 +300,8 @@ def search_unlabelled(data: TransferData | None = None, labels=TRANSFER_LABELS, 
                       log=print, recipe: Recipe | None = None) -> dict:
     """The arms that use the unlabelled pool, on the transfer study's frozen head: self-training's schedule (kept
     only if it beats that head alone on the same draws by more than twice the paired standard error) and
-    cluster-then-label's settings. A choice on the top edge of a numeric grid extends it by a factor of three
-    (twice at most)."""
+    cluster-then-label's settings. A choice on an edge of a numeric grid extends it by a factor of three past
+    that edge (twice at most; not below FLOORS)."""
     import itertools
 
     from .transfer import transfer_config
@@ -297,10 +318,8 @@ def search_unlabelled(data: TransferData | None = None, labels=TRANSFER_LABELS, 
         trials = [selftrain_trial(study, data, dict(zip(grid, values)), base, labels, draws, log)
                   for values in itertools.product(*grid.values())]
         best = max(trials, key=lambda t: t.value)
-        steps = grid["pseudo_steps"]
-        if extension == 2 or best.user_attrs["config"]["pseudo_steps"] != steps[-1]:
+        if extension == 2 or not extended(grid, best.user_attrs["config"]):
             break
-        grid["pseudo_steps"] = steps + [steps[-1] * 3]
     selftrain = {k: best.user_attrs["config"][k] for k in grid}
     # the head alone on the same draws (no rounds: the same code path as the frozen arm)
     alone = selftrain_trial(study, data, dict(pseudo_fractions=()), base, labels, draws, log)
@@ -310,11 +329,8 @@ def search_unlabelled(data: TransferData | None = None, labels=TRANSFER_LABELS, 
     for extension in range(3):
         ctrials = cluster_trials(study, data, cgrid, labels, draws, log=log)
         cbest = max(ctrials, key=lambda t: t.value)
-        moved = [k for k in cgrid if len(cgrid[k]) > 1 and cbest.user_attrs["config"][k] == cgrid[k][-1]]
-        if extension == 2 or not moved:
+        if extension == 2 or not extended(cgrid, cbest.user_attrs["config"]):
             break
-        for k in moved:
-            cgrid[k] = cgrid[k] + [cgrid[k][-1] * 3]
     cluster = {k: cbest.user_attrs["config"][k] for k in cgrid}
     result = {"selftrain": {**{k: (list(v) if isinstance(v, list) else v) for k, v in selftrain.items()},
                             "validation": best.value, "frozen_validation": alone.value, "lead": lead,
@@ -328,8 +344,8 @@ def search_unlabelled(data: TransferData | None = None, labels=TRANSFER_LABELS, 
 def search_mixture(data: TransferData | None = None, components=MIXTURE_COMPONENTS, folder: Path | None = None,
                    log=print, recipe: Recipe | None = None) -> dict:
     """The Gaussian mixture's size: the mean log-likelihood of the validation codes under a mixture fitted by EM to
-    the fit codes, both standardised with the fit codes' statistics as fit_gmm standardises them; a choice on the
-    top edge doubles the grid's top (twice at most)."""
+    the fit codes, both standardised with the fit codes' statistics as fit_gmm standardises them; a choice on an
+    edge extends the grid by a factor of two past it (twice at most)."""
     from .gan import gaussian_mixture
 
     data = data or TransferData(recipe)
@@ -350,11 +366,11 @@ def search_mixture(data: TransferData | None = None, components=MIXTURE_COMPONEN
                                     fit_loglik=float(mixture.score(fit.numpy())))
             scores[k] = done[key].value
         best = max(scores, key=scores.get)
-        if extension == 2 or best != grid[-1]:
+        if extension == 2 or best not in (grid[0], grid[-1]) or best == grid[0] == 1:
             break
-        grid.append(grid[-1] * 2)
+        grid = grid + [grid[-1] * 2] if best == grid[-1] else [max(1, grid[0] // 2)] + grid
     result = {"components": best, "scores": {str(k): v for k, v in scores.items()}, "grid": grid,
-              "on_edge": best == grid[-1]}
+              "on_edge": best in (grid[0], grid[-1]) and best != 1}
     set_chosen(study, result)
     log(f"mixture: {best} components ({json.dumps(result['scores'])})")
     return result

@@ -528,7 +528,20 @@ def test_the_unlabelled_and_mixture_studies_choose_inside_their_grids_and_read_b
     mixture = search.search_mixture(data, components=(2, 4), folder=tmp_path, log=lines.append)
     scores = {int(k): v for k, v in mixture["scores"].items()}
     assert mixture["components"] == max(scores, key=scores.get) and set(scores) == set(mixture["grid"])
-    assert mixture["grid"][:2] == [2, 4] and (len(mixture["grid"]) == 2) == (mixture["components"] == 2)
+    grid = mixture["grid"]  # 2, 4, then past whichever edge the choice took (twice at most; not below 1)
+    assert grid[grid.index(2):grid.index(4) + 1] == [2, 4]
+    assert grid[0] < mixture["components"] < grid[-1] or len(grid) == 4 or mixture["components"] == 1
+
+
+def test_a_choice_on_either_edge_of_a_numeric_grid_extends_it_down_to_its_floor():
+    grid = {"neighbors": [15, 50], "components": [10, 20], "dims": [2, 10], "rate": [0.1, 0.3],
+            "fractions": [(0.5,), (0.1, 0.3)]}
+    choice = {"neighbors": 15, "components": 10, "dims": 10, "rate": 0.1, "fractions": (0.5,)}
+    assert search_fewlabel.extended(grid, choice, floors={"components": 10}) == ["neighbors", "dims", "rate"]
+    assert grid == {"neighbors": [5, 15, 50], "components": [10, 20], "dims": [2, 10, 30],
+                    "rate": [pytest.approx(0.1 / 3), 0.1, 0.3], "fractions": [(0.5,), (0.1, 0.3)]}
+    assert search_fewlabel.extended(grid, {**choice, "neighbors": 15, "dims": 2, "rate": 0.1}) == []  # inside; dims 2: 0 < 1
+    assert search_fewlabel.extended({"steps": [2, 4]}, {"steps": 2}, floors={"steps": 1}) == []  # 2 // 3 < 1
 
 
 def test_opening_a_stored_study_again_writes_nothing_to_its_journal(tmp_path):
@@ -766,12 +779,12 @@ def test_the_recipe_tables_words_follow_each_stored_choice(tmp_path):
         "conditional GAN (section 5)"]  # the rate stayed: no second length
     assert words["section 3, frozen"].startswith("lr over 0.001, 0.003, 0.01: 0.003; hidden over 512: 512")
     frozen = words["section 3, frozen"]
-    assert frozen.endswith("last point): 400") and "weight_decay over 0, 0.0001: 0 (a grid edge)" in frozen
+    assert frozen.endswith("last point): 400") and "weight_decay over 0, 0.0001: 0 (its least possible value)" in frozen
     assert "0.003 (a grid edge)" not in words["section 3, frozen"]  # every numeric edge said, and only edges
     assert words["section 3, selftrain"].endswith("300 steps, 0.1, 0.3")
     assert words["section 3, cluster"] == ("dims over 2, 10: 2 (a grid edge); neighbors over 15, 50: 15 (a grid edge); "
-                                           "components over 10, 20, 40: 10 (a grid edge)")
-    assert words["Gaussian mixtures (section 4)"].endswith("10, 20, 50, 100, 200 components: 200 (the largest tried)")
+                                           "components over 10, 20, 40: 10 (its least possible value)")
+    assert words["Gaussian mixtures (section 4)"].endswith("10, 20, 50, 100, 200 components: 200 (a grid edge)")
     search.open_study("autoencoder", tmp_path).set_user_attr("chosen", {**ae, "refine": None})
     with pytest.raises(RuntimeError, match="no plateau"):
         how_chosen(tmp_path)
