@@ -49,7 +49,7 @@ def balanced_subset(labels: torch.Tensor, n: int, seed: int, n_classes: int = 10
 @dataclass(frozen=True)
 class TransferConfig:
     """The recipe of a few-label classifier of section 3. The defaults are the report's base recipe, which each
-    arm changes (Recipe.transfer_settings); tools/validate.py scores other settings on validation images."""
+    arm changes (Recipe.transfer_settings); the transfer study (ex3lib.search_fewlabel) scores other settings on validation images."""
 
     hidden: int = 128
     steps: int = 400  # every arm's but the whole network's (recipe.transfer_settings)
@@ -76,7 +76,7 @@ class TransferConfig:
 
 
 def transfer_config(recipe: Recipe | None = None) -> TransferConfig:
-    """The base recipe that every arm's settings change (tools/validate.py searches from it)."""
+    """The base recipe that every arm's settings change (the transfer study searches from it)."""
     recipe = recipe or RECIPE
     return TransferConfig(pseudo_fractions=recipe.selftrain_fractions, pseudo_steps=recipe.selftrain_steps)
 
@@ -215,7 +215,7 @@ def transfer_experiment(ae_config: AEConfig, encoder_state: dict, train_images, 
     """Training and test accuracy of every arm of ARMS, for draws[n] draws of a labelled subset of n images.
 
     The labelled subsets come from the training images; the first RECIPE.transfer_pool_size training images
-    (all of them in the report), without their labels, are the unlabelled pool. Every arm of one draw
+    (the 55,000 fit images in the report), without their labels, are the unlabelled pool. Every arm of one draw
     sees the same labelled images. `configs` maps each arm of train_few_label to its recipe (arm_config
     by default). The frozen heads of all draws of a
     label count train as one batched model; the frozen arms and cluster-then-label are scored on
@@ -264,7 +264,7 @@ def encoder_lr0_control(ae_config: AEConfig, encoder_state: dict, train_images, 
     draw and seed, both in float32 (under bfloat16 autocast the fine-tuned head would see codes computed in
     bfloat16): the fine-tuning code path with a still encoder must be the frozen arm. `config` is the frozen
     arm's (arm_config by default); `labelled`, the indices of the n labelled images (the report's first draw by
-    default); `test_images` are whatever images score the two (validation images in the search)."""
+    default); `test_images` are whatever images score the two."""
     config = replace(config or arm_config("frozen"), encoder_lr=0.0, batchnorm="frozen", max_shift=0)
     i = balanced_subset(train_labels, n, seed=1000 * n) if labelled is None else labelled
     models = {arm: train_few_label(arm, encoder_state, ae_config, train_images[i], train_labels[i], train_images,
@@ -410,7 +410,7 @@ class CodeClusters:
             x = self._standardise(codes)
             # Below UMAP's own size for exact neighbours it would compute every distance through one Python call
             # per pair (84 s of the 115 s of section 3 in the smoke run); the same Euclidean distances come from
-            # one torch.cdist here. The report's 60,000 codes take UMAP's approximate search as before.
+            # one torch.cdist here. The report's 55,000 codes take UMAP's approximate search as before.
             self.fitted = x if len(x) < EXACT_NEIGHBOURS_BELOW else None
             self.projection = umap.UMAP(n_components=dims, n_neighbors=neighbors, min_dist=0.0, random_state=seed,
                                         n_jobs=1, metric="euclidean" if self.fitted is None else "precomputed")
