@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .search import GAN_GRIDS, open_study
+from .search import GAN_GRIDS, open_study, stored_choice
 
 
 # Settings of each family that no study searches, and why (keyed by the recipe table's row names).
@@ -47,12 +47,12 @@ def how_chosen(folder: Path | None = None) -> dict:
     settings no study searches (FIXED_SETTINGS). Raises where a study has not chosen."""
     ae_study = open_study("autoencoder", folder)
     ae = ae_study.user_attrs.get("chosen")
-    gans = {f: open_study(f"gan_{f}", folder).user_attrs.get("chosen") for f in GAN_GRIDS}
+    gans = {f: stored_choice(f"gan_{f}", folder) for f in GAN_GRIDS}
     transfer_study = open_study("transfer", folder, direction="maximize")
     transfer = transfer_study.user_attrs.get("chosen")
-    unlabelled = open_study("unlabelled", folder, direction="maximize").user_attrs.get("chosen")
-    mixture = open_study("mixture", folder, direction="maximize").user_attrs.get("chosen")
-    classifier = open_study("classifier", folder).user_attrs.get("chosen")
+    unlabelled = stored_choice("unlabelled", folder)
+    mixture = stored_choice("mixture", folder)
+    classifier = stored_choice("classifier", folder)
     missing = [name for name, c in (("autoencoder", ae), ("classifier", classifier),
                                     *((f"gan_{f}", c) for f, c in gans.items()),
                                     ("transfer", transfer), ("unlabelled", unlabelled), ("mixture", mixture)) if c is None]
@@ -155,7 +155,7 @@ def transfer_selection(folder: Path | None = None) -> dict:
     each arm trained by steps at its chosen setting, "steps": {arm: its chosen length}, "draws"}."""
     transfer_study = open_study("transfer", folder, direction="maximize")
     transfer = transfer_study.user_attrs.get("chosen")
-    unlabelled = open_study("unlabelled", folder, direction="maximize").user_attrs.get("chosen")
+    unlabelled = stored_choice("unlabelled", folder)
     if transfer is None or unlabelled is None:
         raise RuntimeError("the transfer and unlabelled studies have not both chosen: run `python tools/search.py`")
     by_key = {t.user_attrs.get("key"): t for t in transfer_study.get_trials(deepcopy=False)}

@@ -37,7 +37,7 @@ from .autoencoder import AEConfig, ae_config, autoencoder, train_missing
 from .cache import cache_key, checkpoint_path, code_hash
 from .data import load_mnist
 from .studies import (PrecisionMismatch, check_machine, complete, finished_trials, open_study, open_study_to_train,  # noqa: F401
-                      set_chosen, study_precision, tell, trial_key, STUDY_DIR)
+                      set_chosen, stored_choice, study_precision, tell, trial_key, STUDY_DIR)
 
 TRIAL_FIELDS = ("stage", "config", "cache_key", "precision", "curve", "train_seconds", "value")
 
@@ -242,7 +242,7 @@ def studied_recipe(folder: Path | None = None, base: Recipe | None = None) -> Re
 def shared_gan_recipe(recipe: Recipe, folder: Path | None = None) -> Recipe:
     """`recipe` with the width and R1 weight the k8 study chose (COORDINATES), which every latent GAN shares: the
     recipe of the cgan and gmm_prior studies, which run after it."""
-    k8 = open_study("gan_k8", folder).user_attrs.get("chosen")
+    k8 = stored_choice("gan_k8", folder)
     if k8 is None:
         raise RuntimeError("the gan_k8 study has not chosen the GANs' shared width and R1 weight yet: run it first "
                            "(`python tools/search.py --family gan_k8`)")
@@ -256,11 +256,11 @@ def picked_recipe(folder: Path | None = None, base: Recipe | None = None) -> Rec
     average), each few-label arm's settings and steps, self-training's schedule, cluster-then-label's settings and
     the mixture baseline's size. The report's FULL must equal it (a test)."""
     recipe = classifier_recipe(studied_recipe(folder, base), folder)
-    gans = {family: open_study(f"gan_{family}", folder).user_attrs.get("chosen") for family in GAN_GRIDS}
+    gans = {family: stored_choice(f"gan_{family}", folder) for family in GAN_GRIDS}
     missing = [f for f, c in gans.items() if c is None or c["length"]["steps"] is None]
-    transfer = open_study("transfer", folder, direction="maximize").user_attrs.get("chosen")
-    unlabelled = open_study("unlabelled", folder, direction="maximize").user_attrs.get("chosen")
-    mixture = open_study("mixture", folder, direction="maximize").user_attrs.get("chosen")
+    transfer = stored_choice("transfer", folder)
+    unlabelled = stored_choice("unlabelled", folder)
+    mixture = stored_choice("mixture", folder)
     missing += [name for name, c in (("transfer", transfer), ("unlabelled", unlabelled), ("mixture", mixture)) if c is None]
     if missing:
         raise RuntimeError(f"studies without a choice or a length: {missing}")
@@ -361,7 +361,7 @@ def search_classifier(folder: Path | None = None, log=print, recipe: Recipe | No
 
 def classifier_recipe(recipe: Recipe, folder: Path | None = None) -> Recipe:
     """`recipe` with the evaluation classifier's epochs that the classifier study chose (the latent GANs' judge)."""
-    chosen = open_study("classifier", folder).user_attrs.get("chosen")
+    chosen = stored_choice("classifier", folder)
     if chosen is None or chosen["epochs"] is None:
         raise RuntimeError(f"the classifier study has not chosen a length: {chosen} (`python tools/search.py --family "
                            "classifier`)")

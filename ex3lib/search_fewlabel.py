@@ -16,7 +16,7 @@ from .settings import RECIPE, Recipe
 from .autoencoder import ae_config, autoencoder
 from .cache import cache_key, code_hash
 from .data import load_mnist
-from .studies import complete, finished_trials, open_study, open_study_to_train, set_chosen, trial_key
+from .studies import complete, finished_trials, open_study, open_study_to_train, set_chosen, stored_choice, trial_key
 
 
 # Section 3's few-label arms -------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ def search_unlabelled(data: TransferData | None = None, labels=TRANSFER_LABELS, 
     from .transfer import transfer_config
 
     data = data or TransferData(recipe)
-    transfer = open_study("transfer", folder, direction="maximize").user_attrs.get("chosen")
+    transfer = stored_choice("transfer", folder)
     if transfer is None:
         raise RuntimeError("the transfer study has not chosen yet: run `python tools/search.py --family transfer`")
     study = open_study_to_train("unlabelled", folder, direction="maximize")

@@ -29,6 +29,14 @@ def open_study(family: str, folder: Path | None = None, direction: str = "minimi
         return optuna.create_study(study_name=family, storage=storage, direction=direction)
 
 
+def stored_choice(family: str, folder: Path | None = None):
+    """The choice the family's stored study recorded, or None where it has none yet or no journal is stored
+    (reading creates no journal)."""
+    if not (Path(folder or STUDY_DIR) / f"{family}.jsonl").exists():
+        return None
+    return open_study(family, folder).user_attrs.get("chosen")
+
+
 class PrecisionMismatch(RuntimeError):
     """A stored study trained its models in another precision than this machine's: resuming would mix them."""
 
