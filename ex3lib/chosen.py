@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .search import GAN_GRIDS, open_study, stored_choice
+from .search_fewlabel import FLOORS
 
 
 # Settings of each family that no study searches, and why (keyed by the recipe table's row names).
@@ -34,8 +35,6 @@ def _edge(value, grid, floor=None) -> str:
 
 def _grid_text(grid: dict, chosen: dict) -> str:
     """Each setting's grid and choice; a number chosen on an end of its grid says so (whatever the setting)."""
-    from .search_fewlabel import FLOORS
-
     numeric = lambda v: all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
     return "; ".join(f"{k} over {_values(v)}: {_values([chosen[k]])}"
                      f"{_edge(chosen[k], v, FLOORS.get(k)) if numeric(v) else ''}" for k, v in grid.items())

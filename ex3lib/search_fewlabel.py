@@ -210,11 +210,11 @@ def extended(grid: dict, choice: dict, floors: dict = FLOORS) -> list:
     for k, values in grid.items():
         if len(values) < 2 or not all(isinstance(v, (int, float)) for v in values):
             continue
+        below = values[0] // 3 if isinstance(values[0], int) else values[0] / 3
         if choice[k] == values[-1]:
             grid[k] = values + [values[-1] * 3]
-        elif choice[k] == values[0] and (further := values[0] // 3 if isinstance(values[0], int) else values[0] / 3) \
-                >= floors.get(k, 0) and further < values[0]:
-            grid[k] = [further] + values
+        elif choice[k] == values[0] and floors.get(k, 0) <= below < values[0]:
+            grid[k] = [below] + values
         else:
             continue
         moved.append(k)
