@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
 export NUMBA_CACHE_DIR := $(CURDIR)/$(VENV)/numba-cache
 TEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc
 
-.PHONY: install report fresh-report test bench validate search pdf tex-tools submission sync clean
+.PHONY: install report fresh-report test bench search pdf tex-tools submission sync clean
 
 install: $(STAMP)
 
@@ -45,13 +45,9 @@ sync: install
 bench: install
 	$(PY) tools/bench_training.py
 
-# The validation search: candidate settings scored on held-out training images (never the test set),
-# printed, and written with the chosen ones to figures/validation.json.
-validate: install
-	$(PY) tools/validate.py
-
 # The validation search as Optuna studies, one journal per model family under studies/ (resumable: run again);
-# every family in dependency order by default, one family with FAMILY=autoencoder, gan_k8, transfer, ...
+# every family in dependency order by default, one family with FAMILY=autoencoder, gan_k8, transfer, ... Its
+# choices are the report's recipe (settings.FULL; a test keeps the two equal).
 search: install
 	$(PY) tools/search.py --family $(or $(FAMILY),all)
 

@@ -62,3 +62,18 @@ def checkpoint_dir(tmp_path, patch):
     """An empty checkpoint cache for one test."""
     patch("CHECKPOINT_DIR", tmp_path / "checkpoints")
     return tmp_path / "checkpoints"
+
+
+@pytest.fixture
+def no_test_images(patch):
+    """MNIST's training images only: a test that asks for the test set (load_mnist(train=False)) fails."""
+    from ex3lib import data
+
+    real = data.load_mnist
+
+    def training_set_only(train=True, folder=None):
+        if train is not True:
+            raise AssertionError("the validation search asked for the test set")
+        return real(train, folder)
+
+    patch("load_mnist", training_set_only)

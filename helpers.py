@@ -23,6 +23,7 @@ Everything else the notebook calls, in the order it uses it:
 | timing | ms per training step, the run's clock |
 | tables | metrics.json and Markdown tables |
 | report | what each section computes, as rows |
+| chosen | how the stored studies (studies/) chose the report's settings, their curves and selections |
 | figures | one function per kind of figure |
 """
 
@@ -42,3 +43,4 @@ from ex3lib.timing import *  # noqa: F401,F403
 from ex3lib.tables import *  # noqa: F401,F403
 from ex3lib.report import *  # noqa: F401,F403
 from ex3lib.figures import *  # noqa: F401,F403
+from ex3lib.chosen import autoencoder_lengths, how_chosen, transfer_selection  # noqa: F401

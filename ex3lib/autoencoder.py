@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import settings
 from .settings import FULL, RECIPE, Recipe
-from .runtime import DEVICE, adam, autocast, batches, set_seed, tqdm
+from .runtime import DEVICE, adam, autocast, batches, cores, set_seed, tqdm
 from .cache import cached_model, checkpoint_path
 from .data import DIGIT_AREA, check_images, load_mnist
 
@@ -229,11 +229,6 @@ def _train_in_worker(config: AEConfig, threads: int, folder: Path) -> None:
     autoencoder(config, load_mnist(train=True)[0], progress=False, folder=folder)
 
 
-def _cores() -> int:
-    threads = os.environ.get("OMP_NUM_THREADS", "")
-    return int(threads) if threads.isdigit() and int(threads) > 0 else (os.cpu_count() or 1)
-
-
 def train_missing(configs: list, images: torch.Tensor) -> None:
     """Train the configs that have no checkpoint yet, so that `autoencoder(config)` loads each.
 
@@ -244,7 +239,7 @@ def train_missing(configs: list, images: torch.Tensor) -> None:
     """
     # Longest first, so that two workers finish close together.
     missing = sorted((c for c in dict.fromkeys(configs) if not checkpoint_path(c).exists()), key=lambda c: -c.epochs)
-    workers = min(len(missing), _cores()) if DEVICE.type == "cpu" else 1
+    workers = min(len(missing), cores()) if DEVICE.type == "cpu" else 1
     if workers > 1:
         import concurrent.futures as cf
         import multiprocessing

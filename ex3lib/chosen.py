@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .search import GAN_GRIDS, open_study, stored_choice
+from .search import REPORT_GANS, open_study, stored_choice
 from .search_fewlabel import FLOORS
 
 
@@ -14,8 +14,6 @@ from .search_fewlabel import FLOORS
 FIXED_SETTINGS = {
     "latent GAN, Gaussian noise (section 4)": "Adam betas, D's lr ratio, decay, depth and R1 interval fixed after "
                                               "earlier runs scored on test images",
-    "latent GAN, mixture prior (section 4)": "10 components and the warm-up fixed after earlier runs scored on "
-                                             "test images",
     "conditional GAN (section 5)": "the auxiliary classifier's steps fixed after earlier runs scored on test images",
 }
 
@@ -46,7 +44,7 @@ def how_chosen(folder: Path | None = None) -> dict:
     settings no study searches (FIXED_SETTINGS). Raises where a study has not chosen."""
     ae_study = open_study("autoencoder", folder)
     ae = ae_study.user_attrs.get("chosen")
-    gans = {f: stored_choice(f"gan_{f}", folder) for f in GAN_GRIDS}
+    gans = {f: stored_choice(f"gan_{f}", folder) for f in REPORT_GANS}
     transfer_study = open_study("transfer", folder, direction="maximize")
     transfer = transfer_study.user_attrs.get("chosen")
     unlabelled = stored_choice("unlabelled", folder)
@@ -85,8 +83,7 @@ def how_chosen(folder: Path | None = None) -> dict:
                                    + ("" if selftrain["kept"] else "; no schedule beat the head alone by more than "
                                                                    "twice the paired standard error"))
     out["section 3, cluster"] = _grid_text(cluster["grid"], cluster)
-    for family, row in (("k8", "latent GAN, Gaussian noise (section 4)"), ("gmm_prior", "latent GAN, mixture prior (section 4)"),
-                        ("cgan", "conditional GAN (section 5)")):
+    for family, row in (("k8", "latent GAN, Gaussian noise (section 4)"), ("cgan", "conditional GAN (section 5)")):
         g, refine = gans[family], gans[family]["refine"]
         length = g["length"]
         steps = lambda n: f"{n:,}" if n else "still falling at the cap"

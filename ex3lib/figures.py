@@ -14,7 +14,6 @@ from .autoencoder import decode
 from .metrics import correlation_spectrum
 from .transfer import ARMS
 from .gan import Generator, sample_codes
-from .tables import chosen_candidate
 from .report import AutoencoderStudy
 
 
@@ -207,32 +206,6 @@ def plot_spectrum(codes: dict, untrained: dict, ds=SPECTRUM_DS):
     np.atleast_1d(axes)[0].legend(fontsize=8)
     fig.suptitle("Spectrum of the correlation matrix of the code", y=1.02)
     save_figure(fig, "correlation_spectrum")
-    return fig
-
-
-def plot_validation_curves(search: dict):
-    """Validation accuracy against training steps of each arm's chosen setting, per number of labels, from
-    the validation search (figures/validation.json); a cross marks the steps the recipe takes."""
-    import matplotlib.pyplot as plt
-
-    transfer = search["transfer"]
-    labels = [str(n) for n in transfer["labels"]]
-    fig, axes = plt.subplots(1, len(labels), figsize=(4.2 * len(labels), 3.6), sharey=True)
-    for i, (arm, marker) in enumerate(zip(("frozen", "finetune", "whole", "scratch"), "osD^")):
-        chosen, cand = transfer["selection"][arm], chosen_candidate(transfer, arm)
-        for ax, n in zip(np.atleast_1d(axes), labels):
-            curve = cand["runs"][n]["curve"]
-            ax.plot([int(k) for k in curve], list(curve.values()), marker=marker, label=arm)
-            ax.scatter([chosen["steps"]], [curve[str(chosen["steps"])]], marker="x", s=60, color="black", zorder=3,
-                       label="chosen length" if i == 0 else None)
-    for ax, n in zip(np.atleast_1d(axes), labels):
-        ax.set_xscale("log", base=2)
-        ax.set_title(f"{n} labels")
-        ax.set_xlabel("training step")
-    np.atleast_1d(axes)[0].set_ylabel("validation accuracy (5,000 images)")
-    np.atleast_1d(axes)[0].legend(fontsize=8)
-    fig.suptitle(f"Validation curves of each arm's chosen setting (mean of {transfer['draws']} draws)", y=1.02)
-    save_figure(fig, "transfer_validation_curves")
     return fig
 
 

@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from dataclasses import dataclass
 from dataclasses import replace
 
-from . import settings
+from . import runtime, settings
 from .settings import FULL, RECIPE, Recipe
-from .runtime import DEVICE, PRECISIONS, autocast, set_seed, tqdm
-from .cache import cache_key, cached_model
+from .runtime import DEVICE, PRECISIONS, autocast, cores, set_seed, tqdm
+from .cache import cache_key, cached_model, checkpoint_path
 from .autoencoder import AEConfig, ae_config, autoencoder, decode
 from .classifier import fit_classifier
 
@@ -49,11 +49,11 @@ class GANConfig:
     aux_weight: float = 0.0  # conditional only: weight of the auxiliary digit classifier's loss on G
     aux_steps: int = FULL.cgan_aux_steps  # training steps of that classifier of real codes, before the GAN
     seed: int = 0
-    # The codes it trains on: those of the first train_codes training images (all 60,000 in the report; the
-    # validation search's 55,000 fit images), so a model trained on other codes never loads in its place.
-    train_codes: int = FULL.train_size
-    # Its training precision: "float32", or "bfloat16" (autocast of the forward passes, as the autoencoders train
-    # where the device is fast at it); the report's GANs train in float32, the validation search's in the run's.
+    # The codes it trains on: those of the first train_codes training images (the autoencoder's own 55,000, in the
+    # report as in the validation search), so a model trained on other codes never loads in its place.
+    train_codes: int = FULL.ae_train_size
+    # Its training precision: "float32", or "bfloat16" (autocast of the forward passes, where the device is fast at
+    # it); the report and the validation search train every model in the run's precision, float32 by default.
     precision: str = "float32"
 
     def __post_init__(self):
@@ -262,8 +262,8 @@ def gan_config(noise_dim: int, ae_config: AEConfig, conditional: bool = False, a
         aux_weight = recipe.cgan_aux_weight if conditional else 0.0
     return GANConfig(noise_dim=noise_dim, latent_dim=ae_config.d, ae_key=cache_key(ae_config),
                      n_classes=10 if conditional else 0, steps=recipe.cgan_steps if conditional else recipe.gan_steps,
-                     aux_weight=aux_weight, aux_steps=recipe.cgan_aux_steps, seed=seed, train_codes=recipe.train_size,
-                     **{**recipe.gan_recipe, **({"lr": recipe.cgan_lr} if conditional else {})})
+                     aux_weight=aux_weight, aux_steps=recipe.cgan_aux_steps, seed=seed, train_codes=recipe.ae_train_size,
+                     precision=runtime.PRECISION, **{**recipe.gan_recipe, **({"lr": recipe.cgan_lr} if conditional else {})})
 
 
 def mixture_gan_config(ae_config: AEConfig, seed: int = 0, recipe: Recipe | None = None) -> GANConfig:
@@ -272,7 +272,8 @@ def mixture_gan_config(ae_config: AEConfig, seed: int = 0, recipe: Recipe | None
     recipe = recipe or RECIPE
     return GANConfig(noise_dim=ae_config.d, latent_dim=ae_config.d, ae_key=cache_key(ae_config), prior="gmm",
                      steps=recipe.mixture_steps, **{**recipe.gan_recipe, "lr": recipe.mixture_lr}, lr_decay=False,
-                     ema=recipe.mixture_ema, d_warmup=recipe.mixture_warmup, seed=seed, train_codes=recipe.train_size)
+                     ema=recipe.mixture_ema, d_warmup=recipe.mixture_warmup, seed=seed, train_codes=recipe.ae_train_size,
+                     precision=runtime.PRECISION)
 
 
 def mixture_recipe_gan_config(ae_config: AEConfig, seed: int = 0, recipe: Recipe | None = None) -> GANConfig:
@@ -284,8 +285,9 @@ def mixture_recipe_gan_config(ae_config: AEConfig, seed: int = 0, recipe: Recipe
                    lr=mix.lr, lr_decay=mix.lr_decay, ema=mix.ema, d_warmup=mix.d_warmup)
 
 
-def latent_gan(config: GANConfig, codes=None, labels=None, required: bool = False):
-    """The trained LatentGAN for `config`, from the cache or trained now; returns (gan, info)."""
+def latent_gan(config: GANConfig, codes=None, labels=None, required: bool = False, folder=None):
+    """The trained LatentGAN for `config`, from the cache (`folder`, the run's by default) or trained now; returns
+    (gan, info)."""
     if codes is not None and len(codes) != config.train_codes:
         raise ValueError(f"codes holds {len(codes)} codes; the config trains on train_codes={config.train_codes}")
 
@@ -294,7 +296,36 @@ def latent_gan(config: GANConfig, codes=None, labels=None, required: bool = Fals
             raise FileNotFoundError(f"no cached latent GAN for {config}; run `{settings.TRAIN_COMMAND}`")
         return train_latent_gan(gan, codes, labels if config.n_classes else None)
 
-    return cached_model(config, LatentGAN, train, required=required)
+    return cached_model(config, LatentGAN, train, required=required, folder=folder)
+
+
+def _train_gan_in_worker(config: GANConfig, codes: torch.Tensor, labels, folder) -> None:
+    import os
+
+    os.environ["TQDM_DISABLE"] = "1"  # the parent shows one bar for the workers' models
+    torch.set_num_threads(1)
+    latent_gan(config, codes, labels, folder=folder)
+
+
+def train_missing_gans(configs: list, codes: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+    """Train the configs that have no checkpoint yet, so that `latent_gan(config, codes, labels)` loads each.
+
+    On a CPU with several cores the missing GANs train side by side, one worker process of one thread per core, as
+    the search's one-thread processes train them (the same weights): a step of these small MLPs is bound by Python
+    overhead, so two one-thread processes do nearly twice the work of one two-threaded one. Elsewhere they train
+    later, one by one, in latent_gan."""
+    missing = sorted((c for c in dict.fromkeys(configs) if not checkpoint_path(c).exists()), key=lambda c: -c.steps)
+    workers = min(len(missing), cores()) if DEVICE.type == "cpu" else 1
+    if workers < 2:
+        return
+    import concurrent.futures as cf
+    import multiprocessing
+
+    with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = [pool.submit(_train_gan_in_worker, c, codes, labels if c.n_classes else None, settings.CHECKPOINT_DIR)
+                for c in missing]
+        for job in tqdm(cf.as_completed(jobs), total=len(jobs), desc="latent GANs", leave=False):
+            job.result()
 
 
 @torch.no_grad()
@@ -350,15 +381,15 @@ def fit_gmm(codes: torch.Tensor, components: int = 10, seed: int = 0):
 # Public sampling API
 
 def generate(n: int, digit: int | None = None, seed: int = 0) -> torch.Tensor:
-    """n new digits [n, 1, 32, 32] in [0, 1]: samples of the mixture-prior latent GAN, or samples of
-    `digit` from the conditional generator if given."""
+    """n new digits [n, 1, 32, 32] in [0, 1]: samples of the latent GAN with Gaussian noise (the report's noise size,
+    seed 0), or samples of `digit` from the conditional generator if given."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if digit is not None and (not isinstance(digit, int) or isinstance(digit, bool) or not 0 <= digit <= 9):
         raise ValueError(f"digit must be None or an integer 0..9, got {digit!r}")
     ae_cfg = ae_config()
     ae, _ = autoencoder(ae_cfg, required=True)
-    config = mixture_gan_config(ae_cfg) if digit is None else gan_config(RECIPE.report_noise_dim, ae_cfg, conditional=True)
+    config = gan_config(RECIPE.report_noise_dim, ae_cfg, conditional=digit is not None)
     gan, _ = latent_gan(config, required=True)
     digits = torch.full((n,), digit, dtype=torch.long) if digit is not None else None
     return decode(ae.decoder, sample_codes(gan.generator, n, digits, seed=seed))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn as nn
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .settings import RECIPE
 from .runtime import DEVICE, set_seed, tqdm
@@ -19,12 +19,12 @@ from .metrics import (
 )
 from .classifier import EvalClassifier, classify, eval_classifier_config
 from .transfer import ALL_ARMS, ARMS, arm_config
-from .gan import Generator, fit_gaussian, fit_gmm, gan_config, latent_gan, mixture_gan_config, sample_codes
+from .gan import Generator, fit_gaussian, fit_gmm, gan_config, latent_gan, sample_codes, train_missing_gans
 from .generation import interpolate, invert_generator, path_scores, slerp
 from functools import partial
 
 from .tables import (
-    Column, Table, accuracy_cell, chosen_candidate, format_cell, interval_cell, mean_std, read_metrics, read_validation,
+    Column, Table, accuracy_cell, format_cell, interval_cell, mean_std, read_metrics,
 )
 
 
@@ -36,30 +36,43 @@ class AutoencoderStudy:
     """The autoencoders of section 1: {config: (model, info)} and which config is which."""
 
     trained: dict
-    sweep: dict  # (d, seed) -> AEConfig
-    designs: dict  # (design, seed) -> AEConfig
-    long: dict  # d -> AEConfig of the same model (seed 0) on a schedule twice as long
+    sweep: dict  # (d, seed) -> AEConfig, at section 1's budget (RECIPE.sweep_epochs)
+    designs: dict  # (design, seed) -> AEConfig, at the same budget
+    report: AEConfig  # the report's autoencoder (d = RECIPE.report_d), at its plateau (RECIPE.ae_epochs)
 
     def model(self, d: int = RECIPE.report_d, seed: int = 0) -> Autoencoder:
+        """The sweep's model of size d at section 1's budget."""
         return self.trained[self.sweep[d, seed]][0]
+
+    def report_model(self) -> Autoencoder:
+        """The autoencoder that sections 3-5 build on."""
+        return self.trained[self.report][0]
+
+
+def section1_config(d: int, design: str | None = None, seed: int = 0, recipe=None) -> AEConfig:
+    """Section 1's autoencoder of size d and design (the report's by default): the recipe's at section 1's length and
+    rate (recipe.sweep_epochs, recipe.sweep_lr)."""
+    recipe = recipe or RECIPE
+    return replace(ae_config(d, design, seed=seed, recipe=recipe), epochs=recipe.sweep_epochs, lr=recipe.sweep_lr)
 
 
 def train_autoencoder_study(images: torch.Tensor) -> AutoencoderStudy:
-    """Every autoencoder of section 1: the latent-size sweep (RECIPE.seeds at RECIPE.seed_ds), the bottleneck designs,
-    every seed of RECIPE.seeds for the RECIPE.seeded_designs designs with the lowest held-out error, and the
-    RECIPE.long_schedule_ds models on twice RECIPE.ae_epochs."""
-    sweep = {(d, s): ae_config(d, seed=s) for d in RECIPE.sweep_ds for s in RECIPE.seeds if s == 0 or d in RECIPE.seed_ds}
-    designs = {(name, 0): ae_config(RECIPE.report_d, name) for name in RECIPE.bottleneck_designs}
-    long = {d: ae_config(d, epochs=2 * RECIPE.ae_epochs) for d in RECIPE.long_schedule_ds}
-    configs = [*long.values(), *sweep.values(), *designs.values()]
+    """Every autoencoder of section 1: the latent-size sweep (RECIPE.seeds at RECIPE.seed_ds) and the bottleneck
+    designs at RECIPE.sweep_epochs and RECIPE.sweep_lr, every seed of RECIPE.seeds for the RECIPE.seeded_designs designs with the lowest
+    held-out error, and the report's autoencoder at its length (RECIPE.ae_epochs)."""
+    sweep = {(d, s): section1_config(d, seed=s) for d in RECIPE.sweep_ds for s in RECIPE.seeds
+             if s == 0 or d in RECIPE.seed_ds}
+    designs = {(name, 0): section1_config(RECIPE.report_d, name) for name in RECIPE.bottleneck_designs}
+    report = ae_config()
+    configs = [report, *sweep.values(), *designs.values()]
     train_missing(configs, images)
     trained = {c: autoencoder(c, images) for c in configs}
     held_out = {name: trained[c][1]["val_mse_history"][-1] for (name, _), c in designs.items()}
     for name in sorted(held_out, key=held_out.get)[:RECIPE.seeded_designs]:
-        designs.update({(name, s): ae_config(RECIPE.report_d, name, seed=s) for s in RECIPE.seeds[1:]})
+        designs.update({(name, s): section1_config(RECIPE.report_d, name, seed=s) for s in RECIPE.seeds[1:]})
     train_missing(list(designs.values()), images)
     trained.update({c: autoencoder(c, images) for c in designs.values()})
-    return AutoencoderStudy(trained, sweep, designs, long)
+    return AutoencoderStudy(trained, sweep, designs, report)
 
 
 def reconstruction_scores(s1: AutoencoderStudy, test_images: torch.Tensor) -> dict:
@@ -132,24 +145,26 @@ SWEEP_TABLE = Table(
     Column("train_seconds", metric="ae.train_seconds.d{d}"))
 
 
-def long_schedule_rows(s1: AutoencoderStudy, scores: dict) -> list[dict]:
-    """One row per RECIPE.long_schedule_ds size: test MSE after RECIPE.ae_epochs and after twice as many, and the
-    relative change (negative: the longer schedule reconstructs better)."""
-    rows = []
-    for d, config in s1.long.items():
-        short, long = scores[s1.sweep[d, 0]]["mse"], scores[config]["mse"]
-        rows.append({"d": d, "epochs": s1.sweep[d, 0].epochs, "long_epochs": config.epochs, "mse": short,
-                     "long_mse": long, "rel_change": long / short - 1})
-    return rows
+def plateau_rows() -> list[dict]:
+    """How far section 1's budget lies from the plateau, from the stored autoencoder study (chosen.
+    autoencoder_lengths): one row per studied d, validation MSE (on the 5,000 held-out training images) at the
+    budget (mean of three seeds) and at the length the doubling rule chose, and the share of the error it removes."""
+    from .chosen import autoencoder_lengths
+
+    return [{"d": r["d"], "budget_epochs": r["budget_epochs"], "budget_mse": r["budget_mse"],
+             "plateau": r["plateau"], "end_epochs": r["end_epochs"], "end_mse": r["end_mse"], "gain": r["gain"],
+             "spread": r["spread"]} for r in autoencoder_lengths()]
 
 
-LONG_SCHEDULE_TABLE = Table(
+PLATEAU_TABLE = Table(
     Column("d", "d"),
-    Column("epochs", "epochs"),
-    Column("mse", "test MSE", ".4g"),
-    Column("long_epochs", "epochs (long)", "", "ae.long_schedule.d{d}.epochs"),
-    Column("long_mse", "test MSE (long)", ".4g", "ae.long_schedule.d{d}.test_mse"),
-    Column("rel_change", "relative change", "+.1%", "ae.long_schedule.d{d}.rel_change"))
+    Column("budget_epochs", "epochs in section 1", "", "ae.plateau.d{d}.budget_epochs"),
+    Column("budget_mse", "validation MSE there, mean of 3 seeds", ".4g", "ae.plateau.d{d}.budget_mse"),
+    Column("spread", "seed spread", ".2g", "ae.plateau.d{d}.spread"),
+    Column("plateau", "plateau (epochs, seed 0)", lambda r: f"{r['plateau']}" if r["plateau"] else f"none by {r['end_epochs']}",
+           "ae.plateau.d{d}.epochs"),
+    Column("end_mse", "validation MSE there", ".4g", "ae.plateau.d{d}.mse"),
+    Column("gain", "share of the error removed", ".1%", "ae.plateau.d{d}.gain"))
 
 
 # Section 2 --------------------------------------------------------------------------------------
@@ -282,20 +297,11 @@ PAIRED_TABLE = Table(
 
 
 def selection_rows() -> list[dict]:
-    """One row per arm of section 3: the setting chosen on validation images and its mean validation accuracy
-    (over SEARCH_LABELS and draws), read from the validation search's figures/validation.json."""
-    search = read_validation()["transfer"]
-    rows = []
-    for arm, setting in RECIPE.transfer_settings.items():
-        chosen = search["selection"]["frozen" if arm == "selftrain" else arm]
-        score = (search["selection"]["selftrain"]["selftrain"] if arm == "selftrain" else
-                 chosen_candidate(search, arm)["mean_curve"][str(chosen["steps"])])
-        rows.append({"arm": arm, "setting": ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-                                                     for k, v in setting.items()), "validation": score})
-    best = max(search["cluster"], key=lambda c: c["mean"])
-    rows.insert(2, {"arm": "cluster", "setting": ", ".join(f"{k} {v}" for k, v in RECIPE.cluster_setting.items()),
-                    "validation": best["mean"]})
-    return rows
+    """One row per arm of section 3: the setting the stored transfer and unlabelled studies chose on validation
+    images and its mean validation accuracy (chosen.transfer_selection)."""
+    from .chosen import transfer_selection
+
+    return transfer_selection()["rows"]
 
 
 SELECTION_TABLE = Table(
@@ -317,22 +323,35 @@ CONTROL_TABLE = Table(
 
 
 def train_section4_gans(ae_cfg: AEConfig, train_codes: torch.Tensor) -> dict:
-    """{(kind, seed): LatentGAN}: the Gaussian-noise GAN (k = RECIPE.report_noise_dim) and the mixture-prior GAN, each
-    under its own searched recipe, at every RECIPE.gan_seeds seed; the other noise sizes RECIPE.noise_sweep at seed 0."""
-    gans = {}
+    """{(kind, seed): LatentGAN}: the Gaussian-noise GAN (k = RECIPE.report_noise_dim) under its searched recipe, at
+    every RECIPE.gan_seeds seed; the other noise sizes RECIPE.noise_sweep at seed 0.
+    They train on the codes of the autoencoder's own training images (the first RECIPE.ae_train_size), as the search's
+    did, side by side (train_missing_gans)."""
+    configs = {}
     for seed in RECIPE.gan_seeds:
-        gans["k8", seed] = latent_gan(gan_config(RECIPE.report_noise_dim, ae_cfg, seed=seed), train_codes)[0]
-        gans["gmm_prior", seed] = latent_gan(mixture_gan_config(ae_cfg, seed=seed), train_codes)[0]
+        configs["k8", seed] = gan_config(RECIPE.report_noise_dim, ae_cfg, seed=seed)
     for k in RECIPE.noise_sweep:
-        gans[f"k{k}", 0] = latent_gan(gan_config(k, ae_cfg), train_codes)[0]
-    return gans
+        configs[f"k{k}", 0] = gan_config(k, ae_cfg)
+    codes = train_codes[:RECIPE.ae_train_size]
+    train_missing_gans(list(configs.values()), codes)
+    return {key: latent_gan(config, codes)[0] for key, config in configs.items()}
+
+
+def train_section5_gans(ae_cfg: AEConfig, train_codes: torch.Tensor, train_labels: torch.Tensor) -> dict:
+    """{(auxiliary weight, seed): LatentGAN}: the conditional generator with the recipe's auxiliary weight and
+    without the term, at every RECIPE.cgan_seeds seed (the ablation's arms share initial weights, batches and
+    noise), on the same codes as section 4's GANs."""
+    configs = {(w, s): gan_config(RECIPE.report_noise_dim, ae_cfg, conditional=True, aux_weight=w, seed=s)
+               for w in (RECIPE.cgan_aux_weight, 0.0) for s in RECIPE.cgan_seeds}
+    codes, labels = train_codes[:RECIPE.ae_train_size], train_labels[:RECIPE.ae_train_size]
+    train_missing_gans(list(configs.values()), codes, labels)
+    return {key: latent_gan(config, codes, labels)[0] for key, config in configs.items()}
 
 
 # The samplers of section 4's table: metric key -> name in the table.
 SAMPLERS = {"gaussian": "one Gaussian", "gmm10": "Gaussian mixture, 10 components",
             "gmm_best": f"Gaussian mixture, {RECIPE.gmm_components} components",
-            **{f"k{k}": f"GAN, Gaussian noise k={k}" for k in sorted({*RECIPE.noise_sweep, RECIPE.report_noise_dim})},
-            "gmm_prior": "GAN, mixture prior"}
+            **{f"k{k}": f"GAN, Gaussian noise k={k}" for k in sorted({*RECIPE.noise_sweep, RECIPE.report_noise_dim})}}
 
 
 def section4_samplers(gans: dict, train_codes: torch.Tensor) -> dict:
@@ -417,9 +436,7 @@ def fd_sample_noise(sample, decoder: nn.Module, classifier: EvalClassifier, refe
 
 
 # The paired comparisons of section 4's samplers: (a, b) for the FD difference a - b, seed by seed (lower wins).
-SAMPLER_PAIRS = {"gmm_best_minus_k8": ("gmm_best", "k8"), "gmm_best_minus_gmm_prior": ("gmm_best", "gmm_prior"),
-                 "k8_minus_gmm_prior": ("k8", "gmm_prior"), "k8_minus_gmm10": ("k8", "gmm10"),
-                 "gmm_prior_minus_gmm10": ("gmm_prior", "gmm10")}
+SAMPLER_PAIRS = {"gmm_best_minus_k8": ("gmm_best", "k8"), "k8_minus_gmm10": ("k8", "gmm10")}
 
 
 def sampler_pair_rows(rows: list[dict]) -> list[dict]:
@@ -662,12 +679,11 @@ def headline_rows() -> list[dict]:
     return [
         {"result": "1. autoencoder d=10 (fc512), test MSE per pixel, seeds 0-2", "value": pm("ae.test_mse_seeds.d10", ".4g")},
         {"result": "1. PCA with 10 components, test MSE per pixel", "value": f"{m['pca.test_mse.d10']:.4g}"},
-        {"result": "1. test MSE change with twice the epochs, d=10 / d=64",
-         "value": " / ".join(f"{m[f'ae.long_schedule.d{d}.rel_change']:+.1%}" for d in RECIPE.long_schedule_ds)},
+        {"result": "1. validation error removed by training to the plateau instead of section 1's length, d=10 / d=64",
+         "value": " / ".join(f"{m[f'ae.plateau.d{d}.gain']:.1%}" for d in (10, 64))},
         {"result": "2. mean abs correlation of the d=10 code (seed 0)", "value": f"{m['corr.d10']:.3f}"},
         *[{"result": f"3. {arm}, 10 / 100 labels, test accuracy", "value": arms(arm)} for arm in ARMS],
         {"result": f"4. FD, Gaussian mixture of {RECIPE.gmm_components} components (3 seeds)", "value": pm("gan.fid_gmm_best", ".2f")},
-        {"result": "4. FD, latent GAN with mixture prior (3 seeds)", "value": pm("gan.fid_gmm_prior", ".2f")},
         {"result": "4. FD, latent GAN with Gaussian noise k=8 (3 seeds)", "value": pm("gan.fid_k8", ".2f")},
         {"result": "4. FD of held-out real images (floor)", "value": f"{m['fid.real_floor']:.2f}"},
         {"result": "5. conditional generator: requested digit recognised (3 seeds)", "value": pct("cgan.accuracy")},
@@ -713,6 +729,8 @@ def environment_rows() -> list[dict]:
              "value": f"{m['runtime.device']}, {m['runtime.precision']}, {m['runtime.threads']}"},
             {"item": f"cost unit: one training step of the d={RECIPE.report_d} autoencoder (batch {RECIPE.ae_batch_size}), over its whole training",
              "value": f"{m['runtime.unit_step_ms']:.1f} ms"},
+            {"item": "models trained by this run, and read back (trained before it: in a cold run, by the validation search)",
+             "value": f"{m['runtime.models_trained']}, {m['runtime.models_loaded']}"},
             {"item": "Python, PyTorch, NumPy, scikit-learn, SciPy",
              "value": f"{platform.python_version()}, {torch.__version__}, {np.__version__}, {sklearn.__version__}, "
                       f"{scipy.__version__}"}]
@@ -723,42 +741,19 @@ RUNTIME_TABLE = Table(Column("part", "part of the run"), Column("seconds", "seco
                       Column("steps", "in autoencoder training steps", ",.0f"))
 RECIPE_TABLE = Table(Column("model", "model"), Column("recipe", "recipe"), Column("chosen", "how the settings were chosen"))
 
-# How each family's settings were chosen: the grids of the validation search (tools/validate.py, on the 5,000
-# held-out training images) or the reason a setting is fixed. Keyed by recipe_rows' "model".
-FIXED_AFTER_TEST = "fixed after earlier runs scored on test images"
-CHOSEN_HOW = {
-    "autoencoders (section 1)": "fixed in advance, not searched; a schedule twice as long in Appendix A",
-    "section 3, frozen": "head lr searched over 3e-4, 1e-3, 3e-3 (the largest won: a grid edge); steps from its "
-                         "validation curve; head width and weight decay fixed in advance",
-    "section 3, selftrain": "the frozen arm's head; the rounds' schedule fixed in advance",
-    "section 3, finetune": "encoder lr searched over 1e-5, 1e-4, 1e-3 (the smallest won: a grid edge), BatchNorm "
-                           "statistics frozen or learning; steps from its curve; head lr fixed at 1e-3",
-    "section 3, whole": "one candidate (one lr for all weights, as the exercise reads); steps from its curve",
-    "section 3, scratch": "lr searched over 1e-3, 3e-3 (the largest won: a grid edge), random shifts or none; steps "
-                          "from its curve",
-    "section 3, cluster": "searched: UMAP to 2 or 10 dimensions, 15 or 50 neighbours, 10, 20 or 40 components",
-    "evaluation classifier (sections 4-5)": "epochs: the fewest within 0.1 point of the best validation accuracy",
-    "latent GAN, Gaussian noise (section 4)": "steps: held-out FD, doubled while it fell by more than 10%, at most "
-                                              "twice (still falling at the cap); lr, R1 weight and width searched; "
-                                              "betas, batch, D's lr ratio, decay, depth, R1 interval " + FIXED_AFTER_TEST,
-    "latent GAN, mixture prior (section 4)": "steps as above; lr, EMA and warm-up searched; 10 components "
-                                             + FIXED_AFTER_TEST,
-    "Gaussian mixtures (section 4)": "the larger mixture's size: best held-out log-likelihood among 10 to 100 "
-                                     "components (the largest won: a grid edge)",
-    "conditional GAN (section 5)": "steps as above; auxiliary weight searched over 0, 0.1, 0.3, 1 (mean per-digit "
-                                   "FD); lr the Gaussian-noise GAN's; the auxiliary classifier's steps " + FIXED_AFTER_TEST,
-    "train-on-generated classifier (section 5)": "the evaluation classifier's recipe, unchanged",
-}
 HEADLINE_TABLE = Table(Column("result", "result"), Column("value", "value"))
 
 
 def transfer_recipe(arm: str) -> str:
     """One arm's recipe of section 3 in words."""
     t, lr = arm_config(arm), lambda x: f"{x:g}"
-    text = f"Adam, {t.steps} steps, batch up to {t.batch_size}, lr {lr(t.lr)}, weight decay {lr(t.weight_decay)}"
+    text = (f"Adam, {t.steps} steps, batch up to {t.batch_size}, head {t.hidden} units, lr {lr(t.lr)}, "
+            f"weight decay {lr(t.weight_decay)}")
     if arm in ("finetune", "whole"):
-        bn = "BatchNorm statistics of pretraining" if arm == "finetune" and t.batchnorm == "frozen" else "BatchNorm learning"
+        bn = "BatchNorm statistics of pretraining" if t.batchnorm == "frozen" else "BatchNorm learning"
         text += f"; encoder lr {lr(t.encoder_lr if arm == 'finetune' else t.lr)}, {bn}"
+    if t.max_shift:
+        text += f"; random shifts of up to {t.max_shift} pixels"
     if arm == "selftrain":
         text += (f"; then rounds at {', '.join(f'{f:.0%}' for f in t.pseudo_fractions)} of the pool, "
                  f"{t.pseudo_steps} steps of batch {t.pseudo_batch_size}")
@@ -766,15 +761,18 @@ def transfer_recipe(arm: str) -> str:
 
 
 def recipe_rows() -> list[dict]:
-    """The settings that matter of every model family, one row each, with how they were chosen (CHOSEN_HOW)."""
+    """The settings that matter of every model family, one row each, with how the stored studies chose them
+    (chosen.how_chosen)."""
+    from .chosen import how_chosen
+
     ae, clf = ae_config(), eval_classifier_config()
     gan = gan_config(RECIPE.report_noise_dim, ae)
-    mix = mixture_gan_config(ae)
     cgan = gan_config(RECIPE.report_noise_dim, ae, conditional=True)
     lr = lambda x: f"{x:g}"
     rows = [
-        {"model": "autoencoders (section 1)", "recipe": f"Adam, batch {ae.batch_size}, {ae.epochs} epochs over "
-         f"{ae.train_size:,} images, one-cycle peak {lr(ae.lr)}; binary cross-entropy on logits"},
+        {"model": "autoencoders (section 1)", "recipe": f"Adam, batch {ae.batch_size}, one-cycle schedule, binary "
+         f"cross-entropy on logits, over {ae.train_size:,} images; section 1's comparisons {RECIPE.sweep_epochs} epochs "
+         f"at peak lr {lr(RECIPE.sweep_lr)}, the d = {ae.d} model of sections 3-5 {ae.epochs} epochs at {lr(ae.lr)}"},
         *[{"model": f"section 3, {arm}", "recipe": transfer_recipe(arm)} for arm in ALL_ARMS],
         {"model": "section 3, cluster", "recipe": f"UMAP to {RECIPE.cluster_setting['dims']} dimensions, "
          f"{RECIPE.cluster_setting['neighbors']} neighbours, on all training codes; {RECIPE.cluster_setting['components']}-component "
@@ -783,16 +781,15 @@ def recipe_rows() -> list[dict]:
          f"{clf.batch_size}, one-cycle peak {lr(clf.lr)}, random shifts of up to {clf.max_shift} pixels, "
          f"{clf.features} features"},
         {"model": "latent GAN, Gaussian noise (section 4)", "recipe": f"k = {gan.noise_dim}, MLPs of 3x{gan.hidden}, "
-         f"{gan.steps} steps of batch {gan.batch_size}, lr {lr(gan.lr)} (D x{gan.d_lr_scale:g}) decaying to 0, "
-         f"R1 {gan.r1:g} every {gan.r1_every} D steps"},
-        {"model": "latent GAN, mixture prior (section 4)", "recipe": f"{mix.components} components, "
-         f"{mix.d_warmup} D-only steps, then {mix.steps} steps, constant lr {lr(mix.lr)}, EMA {mix.ema}, "
-         f"R1 {mix.r1:g} every {mix.r1_every} D steps"},
-        {"model": "Gaussian mixtures (section 4)", "recipe": f"EM, full covariance, 10 and {RECIPE.gmm_components} components, "
-         "on the standardised training codes (scikit-learn)"},
-        {"model": "conditional GAN (section 5)", "recipe": f"as the Gaussian-noise GAN with a one-hot digit, {cgan.steps} "
-         f"steps, projection discriminator, auxiliary weight {cgan.aux_weight:g} (classifier: {cgan.aux_steps} steps)"},
+         f"{gan.steps:,} steps of batch {gan.batch_size}, lr {lr(gan.lr)} (D x{gan.d_lr_scale:g}) decaying to 0, "
+         f"R1 {gan.r1:g} every {gan.r1_every} D steps, on {gan.train_codes:,} codes"},
+        {"model": "Gaussian mixtures (section 4)", "recipe": f"EM, full covariance, 10 and {RECIPE.gmm_components} "
+         "components, on the standardised training codes (scikit-learn)"},
+        {"model": "conditional GAN (section 5)", "recipe": f"as the Gaussian-noise GAN with a one-hot digit, {cgan.steps:,} "
+         f"steps, lr {lr(cgan.lr)}, projection discriminator, auxiliary weight {cgan.aux_weight:g} (classifier: "
+         f"{cgan.aux_steps} steps)"},
         {"model": "train-on-generated classifier (section 5)", "recipe": f"the evaluation classifier's recipe on {RECIPE.cas_size:,} "
          "generated digits (or as many reconstructed real training digits), 1/10 of each digit"},
     ]
-    return [{**row, "chosen": CHOSEN_HOW[row["model"]]} for row in rows]
+    how = {**how_chosen(), "train-on-generated classifier (section 5)": "the evaluation classifier's recipe, unchanged"}
+    return [{**row, "chosen": how[row["model"]]} for row in rows]

@@ -39,23 +39,31 @@ def fast_bfloat16(device: torch.device) -> bool:
 
 
 def pick_precision(device: torch.device) -> str:
-    """The precision of training: bfloat16 autocast where the hardware is fast at it, else float32.
+    """The precision of training: float32, the stored studies' (every CPU computes it alike, and the report loads
+    the models the studies trained only where its precision is theirs).
 
-    EX3_PRECISION=float32 forces float32 (bitwise float32 runs); EX3_PRECISION=bfloat16 asks for
-    bfloat16 and falls back to float32, with a warning, where the device lacks it.
+    EX3_PRECISION=bfloat16 asks for bfloat16 autocast instead (a different model under another checkpoint name),
+    and falls back to float32, with a warning, where the device lacks fast bfloat16.
     """
     wanted = os.environ.get("EX3_PRECISION", "")
     if wanted and wanted not in PRECISIONS:
         raise ValueError(f"EX3_PRECISION must be one of {PRECISIONS} or unset, got {wanted!r}")
-    if wanted == "float32" or not fast_bfloat16(device):
-        if wanted == "bfloat16":
-            warnings.warn(f"EX3_PRECISION=bfloat16, but {device} has no fast bfloat16; training in float32")
+    if wanted != "bfloat16":
+        return "float32"
+    if not fast_bfloat16(device):
+        warnings.warn(f"EX3_PRECISION=bfloat16, but {device} has no fast bfloat16; training in float32")
         return "float32"
     return "bfloat16"
 
 
 DEVICE = pick_device()
 PRECISION = pick_precision(DEVICE)
+
+
+def cores() -> int:
+    """The CPU threads this run may use: OMP_NUM_THREADS where it is set (the tests' workers set 1), else every core."""
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    return int(threads) if threads.isdigit() and int(threads) > 0 else (os.cpu_count() or 1)
 
 
 def autocast(precision: str | None = None):

@@ -147,12 +147,12 @@ def search_transfer(data: TransferData | None = None, grids: dict | None = None,
     The fine-tuned arm starts from the frozen arm's chosen head."""
     import itertools
 
-    from .transfer import transfer_config
+    from .transfer import TransferConfig
 
     data = data or TransferData(recipe)
     grids, curve_steps = grids or TRANSFER_GRIDS, curve_steps or CURVE_STEPS
     study = open_study_to_train("transfer", folder, direction="maximize")
-    base, result = transfer_config(recipe), {}
+    base, result = TransferConfig(), {}  # the base recipe, not the report's (whose schedule the unlabelled study picks)
     for arm, grid in grids.items():
         grid = {k: list(v) for k, v in grid.items()}
         steps = curve_steps["frozen" if arm == "frozen" else "encoder"]
@@ -304,7 +304,7 @@ def search_unlabelled(data: TransferData | None = None, labels=TRANSFER_LABELS, 
     that edge (twice at most; not below FLOORS)."""
     import itertools
 
-    from .transfer import transfer_config
+    from .transfer import TransferConfig
 
     data = data or TransferData(recipe)
     transfer = stored_choice("transfer", folder)
@@ -312,7 +312,7 @@ def search_unlabelled(data: TransferData | None = None, labels=TRANSFER_LABELS, 
         raise RuntimeError("the transfer study has not chosen yet: run `python tools/search.py --family transfer`")
     study = open_study_to_train("unlabelled", folder, direction="maximize")
     frozen = {k: transfer["frozen"][k] for k in ("lr", "hidden", "weight_decay", "steps")}
-    base = replace(transfer_config(recipe), **frozen)
+    base = replace(TransferConfig(), **frozen)  # the base recipe with the frozen head (as search_transfer)
     grid = {k: list(v) for k, v in (selftrain_grid or SELFTRAIN_GRID).items()}
     for extension in range(3):
         trials = [selftrain_trial(study, data, dict(zip(grid, values)), base, labels, draws, log)
@@ -386,4 +386,3 @@ def chosen_trials(folder: Path | None = None) -> dict:
         out[arm] = next(t.user_attrs for t in complete if t.user_attrs["key"] == pick["key"])  # stale trial's)
     out.update(open_study("unlabelled", folder, direction="maximize").user_attrs["chosen"])
     return out
-

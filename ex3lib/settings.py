@@ -17,7 +17,6 @@ OUTPUT_DIR = Path(os.environ.get("EX3_OUTPUT", ROOT))
 FIGURES_DIR = OUTPUT_DIR / "figures"
 CHECKPOINT_DIR = OUTPUT_DIR / "checkpoints"
 DATA_DIR = Path(os.environ.get("EX3_DATA", ROOT / "data"))
-VALIDATION_FILE = ROOT / "figures" / "validation.json"  # written by tools/validate.py (`make validate`)
 TRAIN_COMMAND = "make report"  # the command that trains and caches every model of the report
 
 
@@ -34,14 +33,19 @@ class Recipe:
     sweep_ds: tuple = (2, 4, 8, 10, 16, 32, 64)
     seed_ds: tuple = (4, 10, 64)  # latent sizes trained with every seed of `seeds`
     seeds: tuple = (0, 1, 2)
-    ae_epochs: int = 10  # one recipe for every autoencoder of the report
+    # The report's autoencoder (d = report_d, sections 3-5) trains to the length its validation curve calls for, at
+    # the rate refined there; section 1 compares designs and sizes at one shorter length, the autoencoder study's
+    # grid length, at the rate its grid chose for that length (Appendix A shows how far that lies from the plateau
+    # at d = 10 and 64).
+    ae_epochs: int = 40
     ae_lr: float = 4e-3  # peak of the one-cycle schedule
+    sweep_epochs: int = 10
+    sweep_lr: float = 0.016
     ae_batch_size: int = 128
     ae_train_size: int = 55000  # the first training images ...
     ae_val_size: int = 5000  # ... and the next ones, held out
     train_size: int = 60000  # the training images load_mnist returns (the first ones): all of them in the report
     test_size: int = 10000  # the test images load_mnist returns: all of them in the report
-    long_schedule_ds: tuple = (10, 64)  # also trained (seed 0) on a schedule twice as long: the plateau check
     # The bottleneck designs compared at d = 10, all on the same trunk and recipe. conv_wide's 2x2 map is
     # as wide as needed to match fc128's parameter count.
     bottleneck_designs: dict = _frozen({
@@ -54,52 +58,47 @@ class Recipe:
     })
     report_design: str = "fc512"  # the design of the sweep and of sections 2-5
     seeded_designs: int = 2  # the designs with the lowest held-out error that get every seed of `seeds`
-    # Section 3: labelled images per draw, draws per label count, and each arm's recipe as the settings
-    # tools/validate.py chose on validation images (its "selection" in figures/validation.json; a test keeps
-    # the two equal), as changes from the base recipe TransferConfig(). Each arm's number of steps is where its
-    # validation curve stops improving (within half a point of its best).
+    # Section 3: labelled images per draw, draws per label count, and each arm's recipe as the stored transfer study
+    # chose it on validation images (search.picked_recipe; a test keeps the two equal): the frozen head's rate,
+    # width and weight decay for every head, the arm's own searched settings, and its length (the longest of the
+    # label counts' plateaus on its validation curve).
     label_counts: tuple = (10, 20, 50, 100, 1000)
     label_draws: int = 10
     transfer_settings: dict = _frozen({
-        "frozen": dict(lr=3e-3, steps=400),
-        "selftrain": dict(lr=3e-3, steps=400),  # the chosen frozen head, then the self-training rounds
-        "finetune": dict(encoder_lr=1e-5, batchnorm="frozen", steps=400),
-        "whole": dict(encoder_lr=1e-3, lr=1e-3, batchnorm="train", steps=100),  # one learning rate for all
-        "scratch": dict(lr=3e-3, steps=400),
+        "frozen": dict(lr=1e-3, hidden=512, weight_decay=1e-4, steps=200),
+        "selftrain": dict(lr=1e-3, hidden=512, weight_decay=1e-4, steps=200),  # the frozen head, then the rounds
+        "finetune": dict(lr=1e-3, hidden=512, weight_decay=1e-4, encoder_lr=3e-4, batchnorm="train", steps=200),
+        "whole": dict(lr=3e-4, hidden=512, weight_decay=1e-4, batchnorm="train", max_shift=2, steps=400),
+        "scratch": dict(lr=1e-3, hidden=512, weight_decay=1e-4, max_shift=2, steps=1600),
     })
-    cluster_setting: dict = _frozen(dict(dims=2, neighbors=15, components=10))  # UMAP size, neighbours, mixture
+    cluster_setting: dict = _frozen(dict(dims=10, neighbors=15, components=10))  # UMAP size, neighbours, mixture
     transfer_max_steps: int = 0  # > 0 caps every arm's steps (the smoke mode)
-    transfer_pool_size: int = 60000  # the unlabelled pool: the first training images (all of them)
+    transfer_pool_size: int = 55000  # the unlabelled pool and the labelled draws: the autoencoder's training images
     selftrain_fractions: tuple = (0.1, 0.3, 0.5, 0.7, 0.9)  # share of the pool pseudo-labelled in each round
     selftrain_steps: int = 300  # training steps of each self-training round
     # Sections 4-5: the evaluation classifier trains on the autoencoders' training images only, so the
     # images held out after them are real digits it never saw: the independent floor of every distance.
-    classifier_epochs: int = 3
+    classifier_epochs: int = 8  # the classifier study's length
     classifier_train_size: int = 55000
     gan_seeds: tuple = (0, 1, 2)  # seeds of every latent GAN and mixture
-    # The latent GANs' learning rate, R1 weight and width, chosen on validation FD by tools/validate.py's
-    # "recipe" part (figures/validation.json): a coordinate search from settings tuned before the
-    # validation protocol, which kept only the lower learning rate (3e-4 for 1e-3).
-    gan_recipe: dict = _frozen(dict(lr=3e-4, r1=10.0, hidden=256))
+    # The latent GANs' learning rate, R1 weight and width (shared by every latent GAN) and each family's length, as
+    # the stored gan_k8 and gan_cgan studies chose them on validation FD (search.picked_recipe).
+    gan_recipe: dict = _frozen(dict(lr=3e-4, r1=10.0, hidden=64))
     report_noise_dim: int = 8  # the Gaussian-noise GAN's, the conditional generator's and the interpolation's
     noise_sweep: tuple = (2, 4, 16)  # section 4: the Gaussian-noise GAN's other noise sizes k, at seed 0
-    # Lengths chosen by tools/validate.py's "length" part: the length curves' choice, doubled while the shorter
-    # run's validation FD is more than 10% above the doubled run's, at most twice.
-    gan_steps: int = 24000  # unconditional, Gaussian noise (its FD still fell at this cap)
-    cgan_steps: int = 3000  # conditional
+    gan_steps: int = 192000  # unconditional, Gaussian noise
+    cgan_steps: int = 48000  # conditional
     cgan_lr: float = 3e-4  # the conditional generator's learning rate (its own study's)
     cgan_aux_steps: int = 1000  # training steps of the conditional generator's digit classifier of codes
-    # Weight of the auxiliary digit-classifier loss of the conditional generator (lowest mean per-digit
-    # validation FD, at 3,000 steps in the search's "gan" part and at 1,500 in its "recipe" part).
-    cgan_aux_weight: float = 0.1
-    # The mixture-prior latent GAN (generate(digit=None) samples it): starts as a Gaussian mixture fitted to
-    # the codes, refined adversarially at a constant learning rate, keeping a weight average. Its learning
-    # rate, weight average and warm-up are the recipe search's too.
+    cgan_aux_weight: float = 0.1  # weight of the auxiliary digit-classifier loss of the conditional generator
+    # The mixture-prior latent GAN's starting recipe, which its study (gan_gmm_prior) searches from: it starts as a
+    # Gaussian mixture fitted to the codes, refined adversarially at a constant learning rate, keeping a weight
+    # average. The report does not use it (search.REPORT_GANS).
     mixture_steps: int = 4000
     mixture_lr: float = 3e-4
     mixture_ema: float = 0.999
     mixture_warmup: int = 300  # discriminator-only steps first: the generator starts at a good fit already
-    gmm_components: int = 100  # the mixture baseline's size, by held-out log-likelihood of validation codes
+    gmm_components: int = 200  # the mixture baseline's size, by held-out log-likelihood of validation codes
     cgan_seeds: tuple = (0, 1, 2)  # section 5: seeds of both arms of the auxiliary-term ablation
     fd_draws: int = 20  # section 4: independent sample draws of one fixed sampler, for the FD's own noise
     fd_seed_draws: int = 3  # section 4: sample draws per trained sampler; its FD is their mean
@@ -131,7 +130,7 @@ FULL = Recipe()
 # autoencoders' 1,024, the pool's 1,500, the 2,000 real digits of the train-on-generated twin) and the first
 # 2,000 test images (at least 150 of every digit) for the test set.
 SMOKE_RECIPE = replace(
-    FULL, ae_epochs=2, ae_train_size=512, ae_val_size=512, seeds=(0, 1), label_counts=(10, 100, 1000),
+    FULL, ae_epochs=2, sweep_epochs=1, ae_train_size=512, ae_val_size=512, seeds=(0, 1), label_counts=(10, 100, 1000),
     label_draws=2, transfer_max_steps=20, transfer_pool_size=1500, selftrain_fractions=(0.5,), selftrain_steps=20,
     classifier_epochs=1, classifier_train_size=512, gan_seeds=(0, 1), gan_steps=100, cgan_seeds=(0, 1),
     cgan_steps=100, fd_draws=3, fd_seed_draws=2, cluster_fits=2, cgan_aux_steps=100, mixture_steps=100,

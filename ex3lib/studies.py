@@ -10,6 +10,9 @@ from pathlib import Path
 from . import runtime, settings
 
 STUDY_DIR = settings.ROOT / "studies"
+# The trained models of the stored trials that the report uses, kept beside the journals (a checkpoint folder is
+# not part of a clone): a fresh clone's report reads them back instead of training them again.
+MODEL_DIR = STUDY_DIR / "models"
 
 
 def open_study(family: str, folder: Path | None = None, direction: str = "minimize"):
@@ -154,3 +157,35 @@ def clear_checkpoints(folder: Path | None = None, studies: Path | None = None) -
             path.unlink()
             deleted += 1
     return kept, deleted
+
+
+def keep_models(names, checkpoints: Path | None = None, models: Path | None = None,
+                studies: Path | None = None) -> list:
+    """Copy the checkpoints `names` (file names in `checkpoints`, settings.CHECKPOINT_DIR by default) into `models`
+    (MODEL_DIR): only those a stored study's trial trained (stored_checkpoints), since a kept model stands for the
+    search's. Returns the names copied."""
+    import shutil
+
+    source, target, trials = Path(checkpoints or settings.CHECKPOINT_DIR), Path(models or MODEL_DIR), stored_checkpoints(studies)
+    foreign = [n for n in names if Path(n).stem.rpartition("-")[2] not in trials]
+    if foreign:
+        raise ValueError(f"no stored trial trained {foreign}: only the search's models are kept beside its studies")
+    target.mkdir(parents=True, exist_ok=True)
+    copied = [n for n in names if (source / n).exists() and not (target / n).exists()]
+    for name in copied:
+        shutil.copy2(source / name, target / name)
+    return copied
+
+
+def restore_models(checkpoints: Path | None = None, models: Path | None = None) -> int:
+    """Copy every kept model (MODEL_DIR) into the checkpoint folder where it is missing, so that the report and the
+    search read it back instead of training it; returns how many were copied."""
+    import shutil
+
+    source, target = Path(models or MODEL_DIR), Path(checkpoints or settings.CHECKPOINT_DIR)
+    missing = [p for p in sorted(source.glob("*.pt")) if not (target / p.name).exists()]
+    if missing:
+        target.mkdir(parents=True, exist_ok=True)
+    for path in missing:
+        shutil.copy2(path, target / path.name)
+    return len(missing)

@@ -20,13 +20,6 @@ def metrics_path() -> Path:
     return settings.FIGURES_DIR / "metrics.json"
 
 
-def read_validation() -> dict:
-    """The validation search's candidates, scores and choices (figures/validation.json)."""
-    if not settings.VALIDATION_FILE.exists():
-        raise FileNotFoundError(f"{settings.VALIDATION_FILE} is missing: `make validate` writes it")
-    return json.loads(settings.VALIDATION_FILE.read_text())
-
-
 def reset_metrics() -> None:
     """Start a fresh figures/metrics.json, so no number of an earlier run survives into this one."""
     metrics_path().unlink(missing_ok=True)
@@ -163,9 +156,3 @@ class Table:
         `unrecorded` rows (references recorded elsewhere, shown first for comparison)."""
         self.record(rows)
         return self.render([*unrecorded, *rows])
-
-
-def chosen_candidate(transfer: dict, arm: str) -> dict:
-    """The validation search's candidate whose setting, at the chosen number of steps, is the arm's selection."""
-    chosen = transfer["selection"][arm]
-    return next(c for c in transfer["arms"][arm] if {**c["setting"], "steps": chosen["steps"]} == chosen)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import torch
+from pathlib import Path
 
 from . import settings, runtime
 from .settings import RECIPE
@@ -50,6 +52,23 @@ def ae_step_seconds(config: AEConfig, info: dict) -> float:
     return info["train_seconds"] / (config.epochs * max(1, config.train_size // config.batch_size))
 
 
+_HOOKED: list = []  # audit hooks cannot be removed: installed once per process
+_CHECKPOINTS_READ: set = set()  # checkpoint files this process opened for reading (_note_checkpoint_read)
+
+
+def _note_checkpoint_read(event: str, args: tuple) -> None:
+    """An audit hook (PEP 578): notes every checkpoint file of the run's folder opened for reading, whichever code
+    opens it, so that the run can say how many of its models it loaded rather than trained."""
+    if event == "open" and isinstance(args[0], (str, Path)) and str(args[0]).endswith(".pt") \
+            and "r" in str(args[1] or "r") and Path(args[0]).parent == settings.CHECKPOINT_DIR:
+        _CHECKPOINTS_READ.add(Path(args[0]).name)
+
+
+def checkpoint_files() -> set:
+    """The names of the checkpoint files in the run's folder."""
+    return {p.name for p in settings.CHECKPOINT_DIR.glob("*.pt")}
+
+
 class RunClock:
     """Times the run and each section, in seconds and in a unit of the run's own work that holds still: one
     training step of the report's d=10 autoencoder, averaged over its whole training in section 1 (thousands
@@ -59,6 +78,12 @@ class RunClock:
     def __init__(self):
         self.seconds, self.unit_seconds = {}, None
         self.start = self.lap_start = time.perf_counter()
+        # the models this run finds trained already (the search's, or an earlier run's) against those it trains
+        self.found = checkpoint_files()
+        if _note_checkpoint_read not in _HOOKED:
+            sys.addaudithook(_note_checkpoint_read)
+            _HOOKED.append(_note_checkpoint_read)
+        _CHECKPOINTS_READ.clear()
         record_metrics({"runtime.device": str(DEVICE), "runtime.precision": runtime.PRECISION,
                         "runtime.mode": "smoke" if settings.SMOKE else "full", "runtime.threads": torch.get_num_threads()})
 
@@ -81,5 +106,7 @@ class RunClock:
         if self.unit_seconds is None:
             raise RuntimeError("RunClock.use_unit was never called: the run has no cost unit")
         seconds = time.perf_counter() - self.start
+        trained, loaded = checkpoint_files() - self.found, _CHECKPOINTS_READ & self.found
+        record_metrics({"runtime.models_trained": len(trained), "runtime.models_loaded": len(loaded)})
         record_metrics({"runtime.total_seconds": seconds, "runtime.cost_ae_steps": seconds / self.unit_seconds,
                         **{f"runtime.{part}_cost_ae_steps": s / self.unit_seconds for part, s in self.seconds.items()}})

@@ -113,8 +113,6 @@ CLAIMS = {
         lambda m: all(m[f"ae.test_mse_seeds.d{d}.std"] / m[f"ae.test_mse_seeds.d{d}.mean"] < 0.05 for d in SEED_DS)
         and all(m[f"ae.test_mse.d{a}"] / m[f"ae.test_mse.d{b}"] > 1.2 for a, b in zip(DS, DS[1:])),
     "the digits lie near a curved set of about 14 dimensions (section 2)": lambda m: round(m["id.twonn.images"]) == 14,
-    "twice the epochs lowers the error more at $d = 64$ than at $d = 10$ (Appendix A)":
-        lambda m: m["ae.long_schedule.d64.rel_change"] < m["ae.long_schedule.d10.rel_change"] < 0,
     # Section 2: correlation of the latent coordinates, over seeds 0-2 of trained and untrained encoders.
     "over the three seeds, $\\overline{|r|}$ is lower at $d = 64$ than at $d = 4$":
         lambda m: seed_winner(m, "corr.d64", "corr.d4", ("d64", "d4")) == "d4",
@@ -147,21 +145,8 @@ CLAIMS = {
         and round(m["transfer.paired.frozen_minus_whole.n100.mean"], 2) == 0.02
         and -0.01 < m["transfer.paired.frozen_minus_whole.n1000.mean"] < 0
         and min(abs(m["transfer.paired.frozen_minus_whole.n1000.low"]), abs(m["transfer.paired.frozen_minus_whole.n1000.high"])) < 0.0025,
-    "Fine-tuning at a small encoder learning rate (its head at a third of the frozen head's rate) stays within a point of the frozen head throughout":
-        lambda m: all(abs(m[f"transfer.paired.frozen_minus_finetune.n{n}.{k}"]) < 0.01 for n in LABELS for k in ("low", "high"))
-        and h.arm_config("finetune").lr * 3 == pytest.approx(h.arm_config("frozen").lr),
-    "its encoder learns 100 times slower than its head":
-        lambda m: h.arm_config("finetune").encoder_lr * 100 == pytest.approx(h.arm_config("finetune").lr),
     "The whole network trains over half a million encoder weights on ten to a hundred images":
         lambda m: m["ae.bottleneck.fc512.parameters"] / 2 > 5e5,
-    "its validation curve at 10 labels peaks early and then falls (Appendix A)":
-        lambda m: (lambda c: max(c, key=lambda k: c[k]) in ("50", "100") and c["800"] < max(c.values()))(
-            h.read_validation()["transfer"]["arms"]["whole"][0]["runs"]["10"]["curve"]),
-    "The two arms also differ in head learning rate (1e-3 against 3e-3), length (100 against 400 steps)":
-        lambda m: (lambda t: (t["whole"]["lr"], t["frozen"]["lr"], t["whole"]["steps"], t["frozen"]["steps"])
-                   == (1e-3, 3e-3, 100, 400))(h.FULL.transfer_settings),
-    "the whole arm was scored at one setting where the frozen head tried three":
-        lambda m: [len(h.read_validation()["transfer"]["arms"][a]) for a in ("whole", "frozen")] == [1, 3],
     "it fits only 95% of its labelled images (frozen: 99%)":
         lambda m: (round(m["transfer.selftrain.n1000.train_acc"], 2), round(m["transfer.frozen.n1000.train_acc"], 2)) == (0.95, 0.99),
     "Self-training beats the frozen head from 10 to 100 labels and loses at 1,000":

@@ -152,9 +152,9 @@ def trained_report_models(tmp_path_factory):
         images, labels = h.load_mnist(train=True)
         images, labels = images[:h.RECIPE.ae_train_size + h.RECIPE.ae_val_size], labels[:h.RECIPE.ae_train_size + h.RECIPE.ae_val_size]
         ae, _ = h.autoencoder(h.ae_config(), images)
-        images, labels = h.load_mnist(train=True)  # the report's GANs train on the codes of every training image (load_mnist's)
-        codes = h.encode(ae.encoder, images)
-        h.latent_gan(h.mixture_gan_config(ae.config), codes)
+        # the report's GANs train on the codes of the autoencoder's own training images
+        codes, labels = h.encode(ae.encoder, images[:h.RECIPE.ae_train_size]), labels[:h.RECIPE.ae_train_size]
+        h.latent_gan(h.gan_config(h.RECIPE.report_noise_dim, ae.config), codes)
         h.latent_gan(h.gan_config(h.RECIPE.report_noise_dim, ae.config, conditional=True), codes, labels)
         yield folder
 

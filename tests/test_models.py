@@ -279,19 +279,19 @@ def test_a_broken_checkpoint_is_moved_aside_and_retrained(images, checkpoint_dir
 def test_precision_choice_and_its_fallbacks(monkeypatch):
     cpu = torch.device("cpu")
     assert not h.fast_bfloat16(torch.device("mps"))
+    patch_everywhere(monkeypatch, "fast_bfloat16", lambda device: True)
+    monkeypatch.delenv("EX3_PRECISION", raising=False)
+    assert h.pick_precision(cpu) == "float32"  # the studies' precision, even where bfloat16 is fast
     monkeypatch.setenv("EX3_PRECISION", "float32")
     assert h.pick_precision(cpu) == "float32"
     monkeypatch.setenv("EX3_PRECISION", "half")
     with pytest.raises(ValueError, match="EX3_PRECISION"):
         h.pick_precision(cpu)
-    monkeypatch.delenv("EX3_PRECISION")
-    patch_everywhere(monkeypatch, "fast_bfloat16", lambda device: False)
-    assert h.pick_precision(cpu) == "float32"
     monkeypatch.setenv("EX3_PRECISION", "bfloat16")
+    assert h.pick_precision(cpu) == "bfloat16"
+    patch_everywhere(monkeypatch, "fast_bfloat16", lambda device: False)
     with pytest.warns(UserWarning, match="float32"):
         assert h.pick_precision(cpu) == "float32"
-    patch_everywhere(monkeypatch, "fast_bfloat16", lambda device: True)
-    assert h.pick_precision(cpu) == "bfloat16"
 
 
 def test_bfloat16_training_lowers_the_loss_reports_float32_and_repeats_itself(images, monkeypatch):
@@ -337,6 +337,22 @@ def test_the_run_clock_counts_every_section_in_its_autoencoders_own_seconds_per_
     assert recorded["runtime.section1_seconds"] == 10.0 and recorded["runtime.total_seconds"] == 50.0
     assert recorded["runtime.section1_cost_ae_steps"] == pytest.approx(10 / 0.020)
     assert recorded["runtime.cost_ae_steps"] == pytest.approx(50 / 0.020)
+
+
+def test_the_run_clock_counts_the_models_it_loaded_and_those_it_trained(monkeypatch, checkpoint_dir):
+    recorded = {}
+    patch_everywhere(monkeypatch, "record_metrics", recorded.update)
+    small = lambda seed: _tiny(seed=seed, epochs=1, train_size=64, val_size=32)
+    images = torch.rand(96, 1, 32, 32)
+    first, second = small(0), small(1)
+    h.autoencoder(first, images, progress=False)  # trained before the run: found
+    h.autoencoder(second, images, progress=False)  # found, and never read by the run
+    clock = h.RunClock()
+    clock.unit_seconds = 1.0
+    h.autoencoder(first, required=True)  # loaded
+    h.autoencoder(small(2), images, progress=False)  # trained by the run
+    clock.finish()
+    assert (recorded["runtime.models_loaded"], recorded["runtime.models_trained"]) == (1, 1)
 
 
 def test_training_step_benchmark_restores_the_precision():

@@ -346,7 +346,7 @@ def test_picked_recipe_takes_every_studys_choice_and_refuses_an_unfinished_one(t
     shared = {"hidden": 512, "r1": 1.0}
     gans = {"k8": {"lr": 1e-3, "batch_size": 256, "length": {"steps": 12000}, "shared": shared},
             "cgan": {"lr": 1e-4, "aux_weight": 0.3, "length": {"steps": None}, "shared": shared},
-            "gmm_prior": {"lr": 3e-3, "ema": 0.9, "length": {"steps": 500}, "shared": shared}}
+            "gmm_prior": {"lr": 3e-3, "ema": 0.9, "length": {"steps": None}, "shared": shared}}  # not the report's
     for family, chosen in gans.items():
         search.open_study(f"gan_{family}", tmp_path).set_user_attr("chosen", chosen)
     with pytest.raises(RuntimeError, match="cgan"):  # no length yet, and no transfer study
@@ -354,7 +354,10 @@ def test_picked_recipe_takes_every_studys_choice_and_refuses_an_unfinished_one(t
     search.open_study("gan_cgan", tmp_path).set_user_attr("chosen", {**gans["cgan"], "length": {"steps": 9000}})
     transfer = {"frozen": dict(lr=1e-2, hidden=64, weight_decay=0.0, steps=800),
                 "finetune": dict(encoder_lr=3e-5, batchnorm="train", steps=50),
-                "whole": dict(lr=3e-4, batchnorm="train", steps=200), "scratch": dict(lr=3e-3, max_shift=2, steps=1600)}
+                "whole": dict(lr=3e-4, batchnorm="train", max_shift=2, steps=200),
+                "scratch": dict(lr=3e-3, max_shift=2, steps=1600)}
+    for pick in transfer.values():  # each arm's grid: the settings it searched (their values do not matter here)
+        pick["grid"] = {k: [v] for k, v in pick.items() if k != "steps"}
     search.open_study("transfer", tmp_path, direction="maximize").set_user_attr("chosen", transfer)
     with pytest.raises(RuntimeError, match="unlabelled.*mixture"):
         search.picked_recipe(tmp_path, h.FULL)
@@ -369,18 +372,23 @@ def test_picked_recipe_takes_every_studys_choice_and_refuses_an_unfinished_one(t
     assert (r.gan_recipe["lr"], r.gan_steps, r.gan_recipe["r1"], r.gan_recipe["hidden"]) == (1e-3, 12000, 1.0, 512)
     assert h.gan_config(8, h.ae_config(recipe=r), recipe=r).hidden == 512
     assert (r.cgan_lr, r.cgan_aux_weight, r.cgan_steps) == (1e-4, 0.3, 9000)
-    assert (r.mixture_lr, r.mixture_ema, r.mixture_steps) == (3e-3, 0.9, 500)
+    assert (r.mixture_lr, r.mixture_ema, r.mixture_steps) == (h.FULL.mixture_lr, h.FULL.mixture_ema, h.FULL.mixture_steps)
     head = dict(lr=1e-2, hidden=64, weight_decay=0.0)
     assert r.transfer_settings == {"frozen": {**head, "steps": 800}, "selftrain": {**head, "steps": 800},
                                    "finetune": {**head, "encoder_lr": 3e-5, "batchnorm": "train", "steps": 50},
-                                   "whole": {**head, "lr": 3e-4, "batchnorm": "train", "steps": 200},
+                                   "whole": {**head, "lr": 3e-4, "batchnorm": "train", "max_shift": 2, "steps": 200},
                                    "scratch": {**head, "lr": 3e-3, "max_shift": 2, "steps": 1600}}
-    assert h.arm_config("whole", r).lr == 3e-4 and h.gan_config(8, h.ae_config(recipe=r), True, recipe=r).lr == 1e-4
+    assert (h.arm_config("whole", r).lr, h.arm_config("whole", r).max_shift) == (3e-4, 2) and h.gan_config(8, h.ae_config(recipe=r), True, recipe=r).lr == 1e-4
+    from test_structure import load_tool
+
+    differ = load_tool("search").print_picks(tmp_path)  # `tools/search.py --picks`: what settings.FULL lacks
+    assert differ["ae_lr"] == (4e-3, 2e-3) and differ["ae_batch_size"] == (128, 256)  # settings.FULL, the studies here
+    assert "report_d" not in differ
     search.open_study("gan_k8", tmp_path).set_user_attr("chosen", {**gans["k8"], "batch_size": 1024})
     with pytest.raises(RuntimeError, match="batch 1024"):
         search.picked_recipe(tmp_path, h.FULL)
     search.open_study("gan_k8", tmp_path).set_user_attr("chosen", {**gans["k8"], "shared": {"hidden": 256, "r1": 1.0}})
-    with pytest.raises(RuntimeError, match="another width or R1 weight"):  # cgan and gmm_prior ran on another
+    with pytest.raises(RuntimeError, match="another width or R1 weight"):  # the cgan study ran on another
         search.picked_recipe(tmp_path, h.FULL)
 
 
@@ -624,7 +632,7 @@ def test_the_recipe_tables_words_follow_each_stored_choice(tmp_path):
             "the seed spread, widths at equal multiply-adds; shared by every latent GAN) hidden over 128, 256, 512: "
             "256; r1 over 1, 10, 100: 10; "
             "steps doubled") in k8
-    assert "still falling at the cap" in words["latent GAN, mixture prior (section 4)"]
+    assert "latent GAN, mixture prior (section 4)" not in words  # searchable, not in the report
     assert "(0.123): 6,000; lr again at that length over 0.0001, 0.0003, 0.0009: 0.0003;" in words[
         "conditional GAN (section 5)"]  # the rate stayed: no second length
     assert words["section 3, frozen"].startswith("lr over 0.001, 0.003, 0.01: 0.003; hidden over 512: 512")

@@ -68,7 +68,7 @@ def test_every_setting_still_rising_is_trained_longer_and_a_slower_one_can_win(m
     assert tried == [(3e-4, 200), (3e-4, 400), (3e-4, 800), (1e-3, 200), (1e-3, 400), (1e-3, 800), (1e-2, 200)]
 
 
-def test_the_transfer_study_records_each_arms_curve_and_choice(tmp_path, checkpoint_dir):
+def test_the_transfer_study_records_each_arms_curve_and_choice(tmp_path, checkpoint_dir, no_test_images):
     data = search.TransferData()
     assert len(data.fit_codes) == h.RECIPE.ae_train_size and len(data.val_codes) == h.RECIPE.ae_val_size
     grids = {"frozen": dict(lr=(1e-3, 3e-3), hidden=(16,), weight_decay=(0.0,)),
@@ -113,7 +113,7 @@ def test_the_transfer_study_records_each_arms_curve_and_choice(tmp_path, checkpo
     assert h.plot_transfer_validation(picked).axes[0].get_title() == "10 labels"
 
 
-def test_the_unlabelled_and_mixture_studies_choose_inside_their_grids_and_read_back(tmp_path, checkpoint_dir):
+def test_the_unlabelled_and_mixture_studies_choose_inside_their_grids_and_read_back(tmp_path, checkpoint_dir, no_test_images):
     data = search.TransferData()
     head = dict(lr=1e-3, hidden=16, weight_decay=0.0, steps=4, validation=0.5)
     search.open_study("transfer", tmp_path, direction="maximize").set_user_attr("chosen", {"frozen": head})

@@ -11,7 +11,7 @@ import helpers as h
 from ex3lib import search
 
 
-def test_the_gan_studies_score_on_validation_images_and_record_their_choice(tmp_path, checkpoint_dir):
+def test_the_gan_studies_score_on_validation_images_and_record_their_choice(tmp_path, checkpoint_dir, no_test_images):
     judge = search.Judge(samples=200, draws=2)
     assert len(judge.fit_codes) == h.RECIPE.ae_train_size and len(judge.val_x) == h.RECIPE.ae_val_size
     lines = []
@@ -332,3 +332,55 @@ def test_the_stored_classifier_study_names_the_committed_checkpoints_and_its_cho
     if at is not None:
         assert chosen["spread"] == pytest.approx(np.std([value[at, s] for s in (0, 1, 2)], ddof=1))
     assert chosen["epochs"] == search.choose_length(values, chosen["spread"])
+
+
+def _trial_keys(family: str, tmp_path, direction: str = "minimize") -> set:
+    study = stored_study(family, tmp_path, direction)
+    return {t.user_attrs.get("cache_key") for t in study.trials if t.state == TrialState.COMPLETE}
+
+
+def test_the_report_recipe_is_every_stored_studys_choice():
+    """Every setting the report takes from a study is the stored choice (search.picked_recipe): a study that chose
+    again, or a recipe edited by hand, fails here."""
+    assert search.picked_recipe(base=h.FULL) == h.FULL
+
+
+def test_the_reports_models_are_the_stored_studies_trials(tmp_path):
+    """Train once: the report's autoencoder of sections 3-5, its evaluation classifier and every latent GAN the
+    search trained at the chosen setting and length (seeds 0-2) are named as the search's trials named them, so
+    the report loads what the search trained wherever its checkpoints are present."""
+    if h.PRECISION != "float32":
+        pytest.skip("the studies train in float32; a run in another precision trains other models")
+    ae = h.ae_config(recipe=h.FULL)
+    ae_trials = _trial_keys("autoencoder", tmp_path)
+    assert h.cache_key(ae) in ae_trials
+    # section 1's models at the sizes the autoencoder study measured its seed spread at: its noise stage's trials
+    section1 = [h.section1_config(d, seed=s, recipe=h.FULL) for d in (10, 64) for s in h.FULL.seeds]
+    assert [h.cache_key(c) in ae_trials for c in section1] == [True] * len(section1)
+    assert h.cache_key(h.eval_classifier_config(h.FULL)) in _trial_keys("classifier", tmp_path)
+    gans = {"k8": [h.gan_config(h.FULL.report_noise_dim, ae, seed=s, recipe=h.FULL) for s in h.FULL.gan_seeds],
+            "cgan": [h.gan_config(h.FULL.report_noise_dim, ae, conditional=True, seed=s, recipe=h.FULL)
+                     for s in h.FULL.cgan_seeds]}
+    for family, configs in gans.items():
+        keys = _trial_keys(f"gan_{family}", tmp_path)
+        assert [h.cache_key(c) in keys for c in configs] == [True] * len(configs), family
+
+
+def test_only_the_searchs_models_are_kept_beside_the_studies_and_they_come_back_where_missing(tmp_path):
+    from ex3lib.studies import keep_models, open_study, restore_models
+
+    studies, checkpoints, models = tmp_path / "studies", tmp_path / "checkpoints", tmp_path / "models"
+    study = open_study("gan_k8", studies)
+    trial = study.ask()
+    trial.set_user_attr("cache_key", "aaaa")
+    study.tell(trial, 1.0)
+    checkpoints.mkdir()
+    for name in ("GANConfig-aaaa.pt", "GANConfig-bbbb.pt"):
+        (checkpoints / name).write_bytes(name.encode())
+    with pytest.raises(ValueError, match="bbbb"):  # no trial trained it: not the search's
+        keep_models(["GANConfig-aaaa.pt", "GANConfig-bbbb.pt"], checkpoints, models, studies)
+    assert keep_models(["GANConfig-aaaa.pt"], checkpoints, models, studies) == ["GANConfig-aaaa.pt"]
+    assert keep_models(["GANConfig-aaaa.pt"], checkpoints, models, studies) == []  # kept already
+    (checkpoints / "GANConfig-aaaa.pt").unlink()
+    assert restore_models(checkpoints, models) == 1 and (checkpoints / "GANConfig-aaaa.pt").read_bytes() == b"GANConfig-aaaa.pt"
+    assert restore_models(checkpoints, models) == 0

@@ -22,19 +22,16 @@ RECORD = ROOT / "tests" / "cache_keys.json"
 def report_configs(recipe=h.FULL) -> dict:
     """{name: config} of every cached model of the report under `recipe` (the full report by default)."""
     r, out = recipe, {}
-    for d in r.sweep_ds:
+    for d in r.sweep_ds:  # section 1's comparisons, at its length
         for s in r.seeds:
-            out[f"ae.d{d}.s{s}"] = h.ae_config(d, seed=s, recipe=r)
+            out[f"ae.d{d}.s{s}"] = h.section1_config(d, seed=s, recipe=r)
     for name in r.bottleneck_designs:  # every seed of every design: a superset of the designs trained at more seeds
         for s in r.seeds:
-            out[f"ae.{name}.s{s}"] = h.ae_config(r.report_d, name, seed=s, recipe=r)
-    for d in r.long_schedule_ds:
-        out[f"ae.long.d{d}"] = h.ae_config(d, epochs=2 * r.ae_epochs, recipe=r)
+            out[f"ae.{name}.s{s}"] = h.section1_config(r.report_d, name, seed=s, recipe=r)
+    ae = out["ae.report"] = h.ae_config(recipe=r)  # sections 3-5's, at its plateau
     out["classifier"] = h.eval_classifier_config(r)
-    ae = h.ae_config(recipe=r)
     for s in r.gan_seeds:
         out[f"gan.k{r.report_noise_dim}.s{s}"] = h.gan_config(r.report_noise_dim, ae, seed=s, recipe=r)
-        out[f"gan.mixture_prior.s{s}"] = h.mixture_gan_config(ae, seed=s, recipe=r)
     for k in r.noise_sweep:
         out[f"gan.k{k}.s0"] = h.gan_config(k, ae, recipe=r)
     for s in r.cgan_seeds:

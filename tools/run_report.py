@@ -5,7 +5,8 @@ Usage: python tools/run_report.py [ex3.ipynb]
 Prints a line when each section (a markdown cell whose heading starts with "## ") starts and ends, with the
 run's elapsed time, and a line for every code cell that takes longer than a minute. The kernel runs with
 EX3_PROGRESS=terminal, so the training progress bars go to this terminal instead of into the notebook's
-outputs. On an error the partly executed notebook is written too, and the exit status is 1.
+outputs. On an error the partly executed notebook is written too, and the exit status is 1. First copies the
+search's models kept in studies/models/ into the checkpoint folder where missing.
 """
 
 import os
@@ -82,4 +83,9 @@ def run(path: Path, out=sys.stdout) -> int:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    from ex3lib.studies import MODEL_DIR, restore_models
+
+    # the search's models kept beside its studies: the report reads them back instead of training them
+    print(f"restored {restore_models()} of the search's models kept in {MODEL_DIR.relative_to(ROOT)}", flush=True)
     sys.exit(run(Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "ex3.ipynb").resolve()))
