@@ -16,11 +16,11 @@
 # %% [markdown]
 # # Exercise 3: autoencoders and generative models in a latent space (MNIST)
 #
-# A small convolutional autoencoder compresses an MNIST digit to a code of about ten numbers. The report asks
-# (1) which bottleneck layers work best, and how the error depends on the code size $d$; (2) whether a larger
-# code has more correlated coordinates; (3) whether a frozen encoder with a small classifier beats training
-# the whole network on 10 to 1,000 labels; (4) how well a GAN generates codes for the pretrained decoder, and
-# which interpolation is better; (5) how to generate a requested digit.
+# A small convolutional autoencoder compresses an MNIST digit to about ten numbers. The report asks (1) which
+# bottleneck layers work best, and how the error depends on the code size $d$; (2) whether a larger code has
+# more correlated coordinates; (3) whether a frozen encoder with a small classifier beats training the whole
+# network on 10 to 1,000 labels; (4) how well a latent GAN samples, and which interpolation is better; (5) how
+# to generate a requested digit.
 #
 # **One rule names winners:** a side wins a comparison when the 95% Student t interval of the paired
 # differences (same seeds, draws or image pairs) excludes zero; otherwise the two are *level*: undetermined,
@@ -46,8 +46,9 @@ clock = h.RunClock()  # times each section, for the appendix
 #
 # The 60,000 training and 10,000 test digits, zero-padded to 32x32, in [0, 1]. Every model trains on the first
 # 55,000 training images (the latent models on their codes); the last 5,000 are held out, and every searched
-# setting was chosen on them (Appendix B). The latent GANs' search space was drawn up after exploratory runs had
-# been scored on test images; apart from that, the test images are used once, for the reported numbers.
+# setting was chosen on them (Appendix B). Some fixed settings, the latent GANs' search space among them, date
+# from exploratory runs scored on test images (recipe table); otherwise the test images are used once, for the
+# reported numbers.
 
 # %%
 train_x, train_y = h.load_mnist(train=True)
@@ -63,10 +64,10 @@ print("test digits per class:", test_y.bincount().tolist())
 # Six designs join the map to the $d$-dimensional code, mirrored in the decoder: **linear**, one linear map;
 # **fc128** and **fc512**, one hidden ReLU layer of 128 or 512 units; **fc2x512**, two of 512; **conv**, a
 # stride-2 convolution to a 2x2x64 map, then a 2x2 convolution to $d$ channels; **conv_wide**, the same with
-# 160 channels, as many parameters as fc128 but 640 hidden units with shared weights. All share one recipe of
-# binary cross-entropy and are compared at one length, 10 epochs, at the learning rate the validation search chose
-# for that length; the $d = 10$ fc512 model that sections 3-5 build on trains to its plateau, 40 epochs, at the
-# rate chosen there (Appendix B). The score is the test MSE per pixel on the 28x28 digit area.
+# 160 channels (640 hidden units with shared weights, as many parameters as fc128). All train with binary
+# cross-entropy for 10 epochs at the learning rate chosen for fc512 at $d = 10$; the $d = 10$ fc512 model of
+# sections 3-5 trains to its plateau, 40 epochs (Appendix B). The score is the test MSE per pixel on the 28x28
+# digit area.
 
 # %%
 s1 = h.train_autoencoder_study(train_x)
@@ -82,15 +83,14 @@ display(h.DESIGN_TABLE.show(designs))
 
 # %% [markdown]
 # **Result.** The linear map is the worst design and the wide fully connected layers the best: in each of
-# three seeds, fc512 and fc2x512 lie below every other design (trained at one seed). fc2x512 lies below fc512
-# in every seed, by about 3% of the error; the report uses fc512, two thirds of its size.
+# three seeds, fc512 and fc2x512 lie below every other design (trained at one seed). fc512 and fc2x512 are
+# level (paired over seeds); the report uses fc512, two thirds of the size.
 #
-# **Why width helps.** The error falls from no hidden units before the code (linear) through 128 and 256
-# (fc128 and conv, closer than the seed spread) to 640 shared units (conv_wide); 512 unshared (fc512) are
-# lower still. A linear map can only pick $d$ directions of the trunk's features; a hidden ReLU layer first
-# cuts its input into regions, so the code can use different features for different digits. At equal
-# parameter count conv_wide lies below fc128 by more than three times the seed spread (one seed each): five
-# times the hidden units outweigh unshared weights.
+# **Why width helps.** A linear map can only pick $d$ directions of the trunk's features. A hidden ReLU layer
+# first cuts its input into regions, so the code can use different features for different digits, and more
+# hidden units cut finer. The error falls with the units before the code: none (linear), 128 (fc128), 640
+# shared (conv_wide), 512 unshared (fc512). At equal parameter count conv_wide lies below fc128 by more than
+# three times the seed spread: five times the hidden units outweigh unshared weights.
 
 # %% [markdown]
 # ### 1b. Latent size against PCA
@@ -107,12 +107,13 @@ h.plot_sweep(sweep)
 plt.show()
 
 # %% [markdown]
-# **Result.** The test error falls at every step of $d$, and the autoencoder beats PCA at every $d$, at
-# $d = 10$ by a factor of more than three. Three seeds at $d = 4$, 10 and 64 differ by a few percent of the
-# error, far less than the gap between neighbouring sizes. **Why:** PCA projects onto a flat subspace, while
-# the digits lie near a curved set of about 14 dimensions (section 2), which a nonlinear code follows far more
-# closely. The comparison is at one fixed length of 10 epochs: training to the plateau lowers the error far more
-# at $d = 64$ than at $d = 10$ (Appendix A), so the sweep understates what large codes gain.
+# **Result.** The autoencoder beats PCA at every $d$, at $d = 10$ by a factor of more than three. Its error
+# falls steeply up to $d = 32$ and then stops: at 10 epochs $d = 64$ is no better than $d = 32$, and its three
+# seeds spread by 9% of the error, those at $d = 4$ and 10 by about 1%. **Why:** PCA projects onto
+# a flat subspace, while the digits lie near a curved set of about 14 dimensions (section 2), which a
+# nonlinear code follows far more closely. A larger code also trains more slowly: at $d = 64$ the validation
+# error is still falling at 80 epochs, while $d = 10$ levels off by 40 (Appendix A), so at one fixed length
+# the sweep understates what large codes gain.
 
 # %%
 rows = {"test digits": test_x[:12], **{f"d = {d}": h.reconstruct(s1.model(d), test_x[:12]) for d in h.RECIPE.sweep_ds}}
@@ -129,13 +130,12 @@ clock.section(1)
 # ## 2. How correlated are the latent coordinates?
 #
 # **Number.** The mean absolute off-diagonal Pearson correlation of the 10,000 test codes,
-# $\overline{|r|} = \frac{1}{d(d-1)}\sum_{i\neq j}|R_{ij}|$, at seed 0 with
-# a 95% bootstrap interval over the test images, and at seeds 0 to 2 for $d = 4$, 10 and 64. A mean over
-# pairs can hide redundancy spread over many coordinates, so the second table adds the smallest eigenvalue of
-# the correlation matrix (near 0 when a direction of the code is nearly a combination of the others) and the
-# TwoNN intrinsic dimension of the codes (Facco et al. 2017); **TC** is the total correlation the codes would
-# have if Gaussian, $-\frac{1}{2}\log\det R$, per coordinate. References: PCA codes (uncorrelated by
-# construction) and the untrained encoder at three initialisations.
+# $\overline{|r|} = \frac{1}{d(d-1)}\sum_{i\neq j}|R_{ij}|$, at seed 0 with a 95% bootstrap interval over the test
+# images, and at seeds 0 to 2 for $d = 4$, 10 and 64. As a mean over pairs can hide redundancy among many
+# coordinates, the second table adds the correlation matrix's smallest eigenvalue (near 0 when a direction is
+# nearly a combination of others), the TwoNN intrinsic dimension of the codes (Facco et al. 2017) and **TC**,
+# the Gaussian total correlation $-\frac{1}{2}\log\det R$ per coordinate. References: PCA codes and the
+# untrained encoder at three initialisations.
 
 # %%
 codes = {key: h.encode(s1.trained[config][0].encoder, test_x) for key, config in s1.sweep.items()}
@@ -156,40 +156,36 @@ clock.section(2)
 
 # %% [markdown]
 # **Result.** A larger code does not have more correlated coordinates pair by pair: over the three seeds,
-# $\overline{|r|}$ is lower at $d = 64$ than at $d = 4$. Training moves the pairwise level little: at $d = 10$
-# and 64 it is level with the untrained encoder's, at $d = 4$ above it by 0.04 (table). Seeds differ by more
-# than the bootstrap band, so sizes trained at seed 0 alone show no trend. What
-# training changes shows beyond pairs: at $d = 64$ the smallest eigenvalue falls more than 40 times below the
-# untrained encoder's in every seed, while up to $d = 32$ trained and untrained smallest eigenvalues stay
-# within a factor of two (second table): at $d = 64$ some directions of the code become almost linear
-# combinations of the others, and its TC is 1.6 to 2.5 times the untrained encoder's.
+# $\overline{|r|}$ at $d = 64$ is level with $d = 4$, and at $d = 4$, 10 and 64 the trained codes are level with
+# the untrained encoder's. At $d = 4$ and 64 the seeds differ by more than the bootstrap band, so sizes trained at
+# seed 0 alone show no trend. Beyond pairs (second table), up to $d = 16$ trained and untrained smallest
+# eigenvalues stay within a factor of two, while at $d = 64$ the trained one falls more than 300 times below the
+# untrained encoder's in every seed (at $d = 32$, seed 0, 14 times): some directions of a large code become
+# almost combinations of the others, and at $d = 64$ the TC is about 4 to 5 times the untrained encoder's.
 #
 # **Why.** Reconstruction does not reward decorrelated coordinates: the decoder can undo any invertible mixing
-# of the code. What matters is how many directions the data need.
-# The test images' TwoNN dimension is about 14 (a lower bound, as TwoNN underestimates large dimensions). The
-# codes' own dimension equals $d$ up to $d = 4$, then grows ever more slowly and levels off near 10 to 11 from
-# $d = 32$ on. Near that level few coordinates are spare; far above it the code has many, and
-# nothing in the loss stops training from spending them on directions the others already determine: hence
-# the collapse at $d = 64$.
+# of the code. What matters is how many directions the data need. The test images' TwoNN dimension is about 14.
+# The codes' own dimension equals $d$ up to $d = 4$, then grows more slowly and levels off near 10.5 from $d = 32$
+# on. Up to $d = 16$ at most 7 coordinates are spare; at 32 and 64 about 20 and 50 are, and nothing in the loss
+# stops training from spending them on directions the others already determine.
 
 # %% [markdown]
 # ## 3. Transfer learning from tens of labels
 #
-# **Setup.** The pretrained encoder is the $d = 10$ fc512 autoencoder trained to its plateau (seed 0); the
-# classifier is this encoder, a fixed standardisation of its codes and an MLP head with one hidden layer of 512
-# units. Six arms, each tuned on the held-out images (Appendix A):
+# **Setup.** The pretrained encoder is the $d = 10$ fc512 autoencoder (seed 0); a classifier is this encoder, a
+# fixed standardisation of its codes and an MLP head of 512 hidden units. Six arms:
 #
-# * **frozen**: only the head learns; **finetune**: the encoder too, at its own learning rate;
-# * **whole**: the whole pretrained network trained end to end at one learning rate, with random shifts of the
-#   images; **scratch**: the same from random weights;
+# * **frozen**: only the head learns; **finetune**: the encoder too, at its own smaller rate, BatchNorm
+#   statistics included;
+# * **whole**: the pretrained network at one rate, with random shifts of the images; **scratch**: the same
+#   network from random weights;
 # * **selftrain**: the frozen head, then five rounds of pseudo-labels on the unlabelled codes (Lee 2013);
 # * **cluster**: cluster-then-label (McConville et al. 2020): UMAP and a 10-component Gaussian mixture
-#   cluster the unlabelled codes, and each cluster takes the digit its labelled images vote for; three fits.
+#   cluster the unlabelled codes; each cluster takes the digit its labelled images vote for (three fits).
 #
-# Each arm keeps the settings and length its own search chose, so two arms differ in more than their names say:
-# the heads' settings are the frozen arm's except in whole and scratch, which search their one rate; only
-# whole and scratch search random shifts; the lengths differ (recipe table). Ten class-balanced draws of labelled
-# images per label count, from the autoencoder's training images; every arm of a draw sees the same images.
+# Each arm keeps the settings and length its own search chose on the held-out images (Appendix A), so only
+# frozen and finetune differ in one thing. Ten class-balanced draws of labelled training images per label
+# count; every arm of a draw sees the same images.
 
 # %%
 report_ae = s1.report_model()
@@ -213,34 +209,34 @@ control = h.encoder_lr0_control(report_ae.config, report_ae.encoder.state_dict()
 clock.section(3)
 
 # %% [markdown]
-# **Result: frozen against the whole network** (paired table, first column). The frozen encoder with a small
-# head wins from 10 to 100 labels, by about 10 points at 10 labels and 2 at 100; the whole network wins at
-# 1,000 labels by a fraction of a point, an interval ending within a quarter of a point of zero. Fine-tuning
-# at a small encoder learning rate (its head at a third of the frozen head's rate) stays within a point of the
-# frozen head throughout: its encoder learns 100 times slower than its head.
+# **Result: frozen against the whole network** (paired table). The frozen encoder with a small head leads
+# the whole network only at 10 labels, by about 2 points with an interval that barely excludes zero, is level
+# at 20, and falls behind from 50 labels on. Fine-tuning changes one thing against the frozen arm, the
+# encoder's learning: it is level at 10 labels and ahead from 20 on. Training from scratch trails every
+# pretrained arm by 10 points or more up to 100 labels.
 #
-# **Why.** The whole network trains over half a million encoder weights on ten to a hundred images. At its
-# learning rate the encoder moves to fit the few labels and distorts codes that served every digit; its
-# validation curve at 10 labels peaks early and then falls (Appendix A). The two arms also differ in head
-# learning rate (1e-3 against 3e-3), length (100 against 400 steps) and BatchNorm (batch statistics of the few
-# labelled images against the pretraining ones), and the whole arm was scored at one setting where the frozen
-# head tried three; which difference matters most is not isolated.
+# **Why.** The pretrained codes already group the digits (cluster-then-label, below). With one label per digit
+# every network arm fits its labelled images perfectly (table, brackets), and a moving encoder can only fit
+# those few images harder. With more labels the encoder, moving at about a third of the head's rate, adjusts
+# the codes to the labels while keeping what pretraining learned.
 #
-# **Unlabelled images help most.** Self-training beats the frozen head from 10 to 100 labels and loses at
-# 1,000, where tens of thousands of pseudo-labels, some wrong, outweigh the real ones: it fits only 95% of its
-# labelled images (frozen: 99%). Cluster-then-label beats self-training at every number of labels and reaches
-# 96% from 50 labels on: the codes already group by digit, and one label per cluster names the groups.
+# **Unlabelled images help most.** Self-training beats the frozen head up to 100 labels and loses at 1,000 by
+# a quarter of a point, where its many pseudo-labels, some wrong, outweigh the real ones: it fits only 96% of
+# its labelled images (frozen: 98%). Cluster-then-label beats self-training at every number of labels and
+# scores 97.3% from 20 labels on, with a standard deviation of 0.02 points over the draws. **Why:** its ten
+# components follow the digit groups, each named by the labelled images it holds; once every component gets a
+# correct vote, more labels change nothing, and the accuracy is the components' purity. The three fits agree
+# so closely that sharing them across draws hides little noise.
 
 # %% [markdown]
 # ## 4. A GAN in the autoencoder's latent space
 #
 # **Scores.** A small CNN classifier trained on the first 55,000 training images defines a Fréchet distance
 # (**FD**: the FID's formula, Heusel et al. 2017, in this classifier's 128 penultimate features) and labels
-# generated digits. Each sampler's 5,000 samples are compared with the 10,000 test images; 5,000 held-out real
-# images give the floor. **Precision** and **recall** (Kynkäänniemi et al. 2019): the share of samples within
-# some real digit's distance to its 5th nearest real neighbour (in the classifier's features), and of real
-# digits likewise near samples; **coverage** (Naeem et al. 2020), the share of real digits with a sample that
-# near.
+# generated digits. Each sampler's 5,000 samples are compared with the 10,000 test images. **Precision** and
+# **recall** (Kynkäänniemi et al. 2019): the share of samples within some real digit's distance to its 5th
+# nearest real neighbour, and of real digits likewise near samples; **coverage** (Naeem et al. 2020), the share
+# of real digits with a sample that near.
 
 # %%
 clf, _ = h.evaluation_classifier(train_x, train_y)
@@ -257,8 +253,8 @@ references = {"accuracy": float((test_probs.argmax(1) == test_y.numpy()).mean())
 # Generator and discriminator are MLPs on standardised codes, trained with the non-saturating loss and an R1
 # penalty (Mescheder et al. 2018); generated codes pass through the frozen decoder. The **Gaussian-noise GAN**
 # draws $k = 8$ noise dimensions (three seeds; $k = 2$, 4 and 16 at seed 0, same recipe). Baselines: one
-# full-covariance Gaussian, and Gaussian mixtures of 10 and 100 components (Ghosh et al. 2020). Each seed's FD is
-# the mean of three sample draws.
+# full-covariance Gaussian, and Gaussian mixtures of 10 and 200 components (Ghosh et al. 2020; 200 chosen by
+# the held-out codes' likelihood). Each seed's FD is the mean of three sample draws.
 
 # %%
 # the codes of the autoencoder's own training images: every latent model of sections 4-5 fits them
@@ -284,21 +280,20 @@ h.plot_digit_grid(h.decode(report_ae.decoder, h.sample_codes(gans["k8", 0].gener
 plt.show()
 
 # %% [markdown]
-# **Result** (paired table). Of the five paired comparisons over three seeds, one has a winner: the
-# 100-component mixture has a lower FD than the
-# mixture-prior GAN. The other four are level. A single Gaussian has the worst FD and precision but the
-# highest recall: a wide cloud. Most of the GAN's samples (grid) are
-# clear digits of every class; a few are blends or blots (row 4, column 9).
+# **Result** (paired table; seeds paired by index). The 200-component mixture has a lower FD than the
+# Gaussian-noise GAN, and the GAN a lower FD than the 10-component mixture. A single Gaussian has the worst FD
+# and precision but the highest recall: a wide cloud. Most of the GAN's samples (grid) are clear digits of
+# every class; a few are malformed.
 #
-# **Noise size** (one seed each). The FD falls from $k = 2$ to 8 and little further at 16, and recall
-# falls below $k = 8$ and collapses at $k = 2$: a generator cannot spread fewer noise dimensions over a set
-# of higher dimension, and the codes' intrinsic dimension at $d = 10$ is about 8 (section 2).
+# **Noise size** (one seed each, same recipe). The FD falls from $k = 2$ to 8, and $k = 16$ is no better than
+# $k = 8$; recall collapses at $k = 2$ and is lower at 4: a generator cannot spread fewer noise dimensions over a
+# set of higher dimension, and the codes' intrinsic dimension at $d = 10$ is about 8 (section 2).
 #
-# **Why a mixture does well.** The codes form separate clusters, one or a few per digit (cluster-then-label
-# names them at 96%, section 3). A 100-component mixture puts Gaussians on each; a generator from one Gaussian
-# must tear a connected cloud into pieces, which a smooth network approximates with steep transitions that
-# leave some samples between clusters. Here that cost stays within the noise: the Gaussian-noise GAN is level
-# with the 100-component mixture.
+# **Why a large mixture does best.** The codes form separate clusters, one or a few per digit
+# (cluster-then-label names them at 97%, section 3). A 200-component mixture puts Gaussians on each; ten are too
+# few to follow their shapes. A generator must tear its connected Gaussian noise into pieces, which a smooth
+# network can only approximate with steep transitions that leave some samples between clusters (see the
+# interpolations below).
 
 # %% [markdown]
 # ### Interpolation: in the GAN's noise space against in the autoencoder's latent space
@@ -333,19 +328,18 @@ plt.show()
 clock.section(4)
 
 # %% [markdown]
-# **Which is better depends on the criterion** (tables, over the 200 pairs of one GAN). The GAN's paths
-# are more realistic: a far lower FD and a higher confidence than the AE line, which often draws faint blends
-# midway (pair 1 in the strips); the GAN's paths end at the generator's copies of the two codes (inversion
-# error above). The AE line is smoother: a smaller largest step, more paths with one label
-# change, fewer through a third digit.
+# **Which is better depends on the criterion** (tables, over the 200 pairs of one GAN). The GAN's paths are
+# more realistic: a lower FD and a higher confidence than the AE line, which often draws faint blends midway
+# (pair 1 in the strips). The AE line is smoother: a smaller largest step, more paths with one label change,
+# fewer through a third digit. The GAN's line and slerp are level on every paired statistic.
 #
-# **Why.** Along the AE line the distance to the nearest training code rises by about a quarter from the ends
-# to the middle; along the GAN's line by less than a tenth (figure). A straight line between codes of
-# different digits crosses the empty space between their clusters, where the decoder was never trained and
-# draws blends. The GAN maps its connected noise space onto the clusters, so its paths stay near the data and
-# cross from one cluster to the next in a few steps, through whatever cluster lies between: the jumps and the
-# third digits. The slerp strays almost as far as the AE line yet stays realistic: distance explains the AE
-# line's blends, not all of realism.
+# **Why.** Along the AE line the distance to the nearest training code rises by about a fifth from the ends to
+# the middle; along the GAN's line by about 1% (figure). A straight line between codes of different digits
+# crosses the empty space between their clusters, where the decoder draws blends. The GAN maps its connected
+# noise space onto the clusters, so its paths stay near the data and cross from one cluster to the next in a
+# few steps, through whatever cluster lies between: the jumps and the third digits (pair 1 passes an 8 and a
+# 6). The slerp strays almost as far as the AE line yet stays realistic: distance explains the AE line's
+# blends, not all of realism.
 
 # %% [markdown]
 # ## 5. A generator that takes the digit as input
@@ -355,11 +349,10 @@ clock.section(4)
 # requested digit**, so only the shape is random; a **projection discriminator** (Miyato & Koyama 2018) judges
 # whether a code is realistic *for that digit*; a frozen **auxiliary classifier** of codes adds 0.1 times its
 # cross-entropy for the requested digit to the generator's loss (AC-GAN, Odena et al. 2017). The ablation
-# trains weights 0.1 and 0 at three seeds, sharing initial weights, batches, noise, and the learning rate and
-# length the search chose for weight 0.1. **Scores** on 1,000
-# samples per digit: **recognised**, the share the evaluation classifier reads as the requested digit; the
-# **spread ratio**, the recognised samples' feature spread over that of the recognised reconstructions of real
-# test digits (1: as varied as real digits through this decoder); precision, recall and FD.
+# trains weights 0.1 and 0 at three seeds, sharing initial weights, batches, noise and the recipe chosen for
+# 0.1. **Scores** on 1,000 samples per digit: **recognised**, the share the evaluation classifier reads as the
+# requested digit; the **spread ratio**, the recognised samples' feature spread over that of the recognised
+# reconstructions of real test digits; precision, recall and FD.
 
 # %%
 cgans = h.train_section5_gans(report_ae.config, train_codes, train_y)
@@ -407,14 +400,13 @@ clock.section(5)
 # %% [markdown]
 # **Result** (ablation table; three seeds, paired). With weight 0.1 the requested digit is recognised more
 # often, on average and for the worst digit, and precision is higher; the price is variety: the spread ratio
-# falls by about 0.05 and recall by about 0.07. All five differences keep their sign in every seed and pass
+# falls by about 0.03 and recall by about 0.04. All five differences keep their sign in every seed and pass
 # the paired rule; the mean per-digit FD is level. Without the term the spread ratio is near 1: the samples are
 # as varied as real digits through this decoder.
 #
 # **The noise carries the style.** In the first grid each column shares one noise vector and one style (slant,
 # stroke weight, width) while the digit follows the row. Along a walk through the noise with the digit fixed,
-# the 2 changes gradually: its slant and stroke weight drift, and its base turns between a loop and a
-# flat stroke.
+# the 2 changes gradually: its slant, stroke weight and width drift, and the loop at its base opens or closes.
 #
 # **Why the term trades variety for recognition.** It pulls codes towards where its classifier is sure, the
 # centres of the digit clusters: recognition rises and each digit's spread shrinks.
@@ -424,15 +416,15 @@ clock.section(5)
 #
 # 1. **Autoencoder.** At $d = 10$ the autoencoder's test error is less than a third of PCA's; wide fully
 #    connected bottleneck layers work best.
-# 2. **Correlation.** A larger code does not make its coordinates more correlated pair by pair; at $d = 64$,
-#    far above the digits' intrinsic dimension, training makes some directions almost combinations of others.
-# 3. **Transfer.** The frozen encoder with a small head beats the whole network up to 100 labels;
-#    cluster-then-label on the frozen codes reaches 96% from 50 labels.
-# 4. **Latent GAN.** No GAN beats the 100-component mixture; noise smaller than the codes' intrinsic dimension
-#    loses recall. GAN paths are more realistic, code-space lines smoother but crossing the gaps between digit
-#    clusters.
-# 5. **Conditional generator.** A one-hot digit in the input, a projection discriminator and the auxiliary
-#    term give the requested digit in more than 99% of samples; the noise carries the style.
+# 2. **Correlation.** A larger code is not more correlated pair by pair; far above the digits' intrinsic
+#    dimension, training makes some directions almost combinations of others.
+# 3. **Transfer.** The frozen encoder with a small head helps only at 10 labels; from 20 labels on, letting the
+#    encoder learn slowly does better. Cluster-then-label reaches 97% from 20 labels.
+# 4. **Latent GAN.** A 200-component mixture samples codes better than the GAN, which beats a 10-component
+#    mixture; noise smaller than the codes' intrinsic dimension loses recall. GAN paths are more realistic,
+#    code-space lines smoother but crossing the gaps between digit clusters.
+# 5. **Conditional generator.** The digit as input, a projection discriminator and the auxiliary term give
+#    the requested digit in more than 99% of samples; the noise carries the style.
 
 # %% [markdown]
 # ## Theory 1: a transformer that can mimic a convolution, and an MLP
@@ -579,7 +571,7 @@ clock.section(5)
 # %% [markdown]
 # ## Appendix A: supporting studies
 #
-# ### Section 1: learning curves and a schedule twice as long
+# ### Section 1: learning curves and the plateau
 #
 # The held-out error after each epoch of section 1's models (seed 0); then, from the validation search, each
 # studied size's validation error at section 1's 10 epochs (three seeds) against longer runs, and the plateau:
@@ -600,9 +592,10 @@ plt.show()
 # 1,000 labels, drawn apart from the report's; the table gives each arm's choice and the figure the validation
 # curves of the four arms trained by steps (frozen, finetune, whole, scratch), with the chosen length (for each
 # number of labels the fewest steps within half a point of the curve's best; the arm takes the longest) marked.
-# The control trains the fine-tuning arm with encoder learning rate 0 and the frozen arm's other settings, on the
-# first draw of 10 labels: it reproduces the frozen arm's accuracy exactly, so the fine-tuning code adds nothing
-# but the encoder's learning.
+# The control trains the fine-tuning code with encoder learning rate 0, BatchNorm statistics frozen and the
+# frozen arm's other settings, on one class-balanced draw of 10 labels: it reproduces the frozen arm's accuracy,
+# so the fine-tuning code adds nothing but the encoder's learning (in the report's fine-tuning arm, that includes
+# the BatchNorm statistics).
 
 # %%
 display(h.SELECTION_TABLE.show(h.selection_rows()))
@@ -639,13 +632,14 @@ display(h.CAS_TABLE.show([cas]))
 #
 # **How the settings were chosen.** One validation search, stored as a study per model family, chose every
 # searched setting: each candidate trained on the first 55,000 training images (or their codes) and was scored
-# on the 5,000 held out, never on a test image. Each family's grid was scored at one length; a choice on a
-# grid's edge extended the grid past it. The length was then doubled while a doubling still improved the
-# validation score by more than the spread between seeds (for the few-label arms: while the curve rose by more
-# than half a point), and each learning rate was tried again at that length. The latent GANs' widths were
-# compared at equal multiply-adds, so a narrower network trains for more steps. The report's models are the
-# search's own trials at the chosen settings. The table below gives each family's recipe and what its search
-# tried; settings no search covers are marked "fixed after earlier runs scored on test images".
+# on the 5,000 held out, never on a test image. Each family's grid was scored at one length; a learning rate
+# chosen on a grid's edge extended the grid past it, and other choices left on an edge are marked. The length
+# was then doubled while a doubling still improved the validation score by more than the spread between seeds
+# (for the few-label arms: while the curve rose by more than half a point), and each learning rate was tried
+# again at that length. The latent GANs' widths were compared at equal multiply-adds, so a narrower network
+# trains for more steps. The report's models are the search's own trials at the chosen settings. The table
+# below gives each family's recipe and what its search tried; settings no search covers are marked "fixed
+# after earlier runs scored on test images".
 #
 # **Latent GANs.** Non-saturating loss with an R1 penalty on real codes on every fourth discriminator step at
 # four times the weight (lazy regularisation; Karras et al. 2020); Adam with $\beta = (0.5, 0.9)$, batch 256,

@@ -45,6 +45,11 @@ LABELS = h.FULL.label_counts  # the committed run's (the report's), whatever the
 SAMPLERS = tuple(h.SAMPLERS)
 
 
+def one_change(a, b) -> set:
+    """The fields in which two arms' configs differ."""
+    return {f for f in vars(a) if getattr(a, f) != getattr(b, f)}
+
+
 def gap(m, arm, n):
     """Training accuracy minus test accuracy of an arm at n labels: the overfitting."""
     return m[f"transfer.{arm}.n{n}.train_acc"] - m[f"transfer.{arm}.n{n}.mean"]
@@ -89,122 +94,130 @@ CLAIMS = {
     # the noise reference is the standard deviation of fc512's three seeds at d = 10).
     "The linear map is the worst design and the wide fully connected layers the best: in each of three seeds, fc512 and fc2x512 lie below every other design (trained at one seed)":
         lambda m: m["ae.bottleneck.linear.test_mse"] == max(m[f"ae.bottleneck.{d}.test_mse"] for d in DESIGNS) and best_two_hold(m),
-    "fc2x512 lies below fc512 in every seed, by about 3% of the error; the report uses fc512, two thirds of its size":
-        lambda m: all(a < b for a, b in zip(per_seed(m, "ae.bottleneck.fc2x512.test_mse_seeds"),
-                                            per_seed(m, "ae.bottleneck.fc512.test_mse_seeds")))
-        and round(100 * (1 - m["ae.bottleneck.fc2x512.test_mse_seeds.mean"] / m["ae.bottleneck.fc512.test_mse_seeds.mean"])) == 3
+    "fc512 and fc2x512 are level (paired over seeds); the report uses fc512, two thirds of the size":
+        lambda m: seed_winner(m, "ae.bottleneck.fc512.test_mse_seeds", "ae.bottleneck.fc2x512.test_mse_seeds",
+                              higher_wins=False) == "level"
         and 0.6 < m["ae.bottleneck.fc512.parameters"] / m["ae.bottleneck.fc2x512.parameters"] < 0.72
         and h.RECIPE.report_design == "fc512",
-    "The error falls from no hidden units before the code (linear) through 128 and 256 (fc128 and conv, closer than the seed spread) to 640 shared units (conv_wide); 512 unshared (fc512) are lower still":
-        lambda m: (lambda e: e["linear"] > max(e["fc128"], e["conv"]) > e["conv_wide"] > e["fc512"]
-                   and abs(e["conv"] - e["fc128"]) < m["ae.test_mse_seeds.d10.std"])(
-            {d: m[f"ae.bottleneck.{d}.test_mse"] for d in DESIGNS}),
-    "five times the hidden units outweigh unshared weights":
-        lambda m: 4 * h.RECIPE.bottleneck_designs["conv_wide"]["conv_width"] == 5 * h.RECIPE.bottleneck_designs["fc128"]["hidden"][0],
-    "At equal parameter count conv_wide lies below fc128 by more than three times the seed spread":
+    "The error falls with the units before the code: none (linear), 128 (fc128), 640 shared (conv_wide), 512 unshared (fc512)":
+        lambda m: (lambda e: e["linear"] > e["fc128"] > e["conv_wide"] > e["fc512"])({d: m[f"ae.bottleneck.{d}.test_mse"] for d in DESIGNS})
+        and (h.RECIPE.bottleneck_designs["fc128"]["hidden"], h.RECIPE.bottleneck_designs["fc512"]["hidden"]) == ((128,), (512,))
+        and 4 * h.RECIPE.bottleneck_designs["conv_wide"]["conv_width"] == 640,
+    "At equal parameter count conv_wide lies below fc128 by more than three times the seed spread: five times the hidden units outweigh unshared weights":
         lambda m: m["ae.bottleneck.fc128.test_mse"] - m["ae.bottleneck.conv_wide.test_mse"] > 3 * m["ae.test_mse_seeds.d10.std"]
         and abs(m["ae.bottleneck.conv_wide.parameters"] / m["ae.bottleneck.fc128.parameters"] - 1) < 0.02,
-    # Section 1: the latent-size sweep and the plateau.
-    "The test error falls at every step of $d$, and the autoencoder beats PCA at every $d$, at $d = 10$ by a factor of more than three":
-        lambda m: all(m[f"ae.test_mse.d{a}"] > m[f"ae.test_mse.d{b}"] for a, b in zip(DS, DS[1:]))
-        and all(m[f"ae.test_mse.d{d}"] < m[f"pca.test_mse.d{d}"] for d in DS)
+    # Section 1: the latent-size sweep (seed 0 at every d; seeds 0-2 at d = 4, 10 and 64) and the plateau.
+    "The autoencoder beats PCA at every $d$, at $d = 10$ by a factor of more than three":
+        lambda m: all(m[f"ae.test_mse.d{d}"] < m[f"pca.test_mse.d{d}"] for d in DS)
         and m["pca.test_mse.d10"] > 3 * m["ae.test_mse_seeds.d10.mean"],
-    "Three seeds at $d = 4$, 10 and 64 differ by a few percent of the error, far less than the gap between neighbouring sizes":
-        lambda m: all(m[f"ae.test_mse_seeds.d{d}.std"] / m[f"ae.test_mse_seeds.d{d}.mean"] < 0.05 for d in SEED_DS)
-        and all(m[f"ae.test_mse.d{a}"] / m[f"ae.test_mse.d{b}"] > 1.2 for a, b in zip(DS, DS[1:])),
+    "Its error falls steeply up to $d = 32$ and then stops: at 10 epochs $d = 64$ is no better than $d = 32$, and its three seeds spread by 9% of the error, those at $d = 4$ and 10 by about 1%":
+        lambda m: all(m[f"ae.test_mse.d{a}"] / m[f"ae.test_mse.d{b}"] > 1.2 for a, b in zip(DS, DS[1:]) if b <= 32)
+        and m["ae.test_mse.d32"] - m["ae.test_mse_seeds.d64.mean"] < m["ae.test_mse_seeds.d64.std"]
+        and round(100 * m["ae.test_mse_seeds.d64.std"] / m["ae.test_mse_seeds.d64.mean"]) == 9
+        and all(round(100 * m[f"ae.test_mse_seeds.d{d}.std"] / m[f"ae.test_mse_seeds.d{d}.mean"]) == 1 for d in (4, 10)),
+    "at $d = 64$ the validation error is still falling at 80 epochs, while $d = 10$ levels off by 40 (Appendix A)":
+        lambda m: m["ae.plateau.d10.epochs"] == 40 and m.get("ae.plateau.d64.epochs") is None
+        and m["ae.plateau.d64.gain"] > m["ae.plateau.d10.gain"],
     "the digits lie near a curved set of about 14 dimensions (section 2)": lambda m: round(m["id.twonn.images"]) == 14,
     # Section 2: correlation of the latent coordinates, over seeds 0-2 of trained and untrained encoders.
-    "over the three seeds, $\\overline{|r|}$ is lower at $d = 64$ than at $d = 4$":
-        lambda m: seed_winner(m, "corr.d64", "corr.d4", ("d64", "d4")) == "d4",
-    "at $d = 10$ and 64 it is level with the untrained encoder's, at $d = 4$ above it by 0.04":
-        lambda m: [seed_winner(m, f"corr.d{d}", f"corr.untrained.d{d}", ("trained", "untrained")) for d in SEED_DS]
-        == ["trained", "level", "level"]
-        and round(h.verdict(per_seed(m, "corr.d4"), per_seed(m, "corr.untrained.d4"))["mean"], 2) == 0.04,
-    "Seeds differ by more than the bootstrap band, so sizes trained at seed 0 alone show no trend":
+    "over the three seeds, $\\overline{|r|}$ at $d = 64$ is level with $d = 4$, and at $d = 4$, 10 and 64 the trained codes are level with the untrained encoder's":
+        lambda m: seed_winner(m, "corr.d64", "corr.d4", ("d64", "d4")) == "level"
+        and [seed_winner(m, f"corr.d{d}", f"corr.untrained.d{d}", ("trained", "untrained")) for d in SEED_DS] == ["level"] * 3,
+    "At $d = 4$ and 64 the seeds differ by more than the bootstrap band, so sizes trained at seed 0 alone show no trend":
         lambda m: all((lambda v: max(v) - min(v) > m[f"corr.high.d{d}"] - m[f"corr.low.d{d}"])(per_seed(m, f"corr.d{d}"))
-                      for d in SEED_DS),
-    "and its TC is 1.6 to 2.5 times the untrained encoder's":
-        lambda m: (lambda r: round(min(r), 1) == 1.6 and round(max(r), 1) == 2.5)(
+                      for d in (4, 64)),
+    "up to $d = 16$ trained and untrained smallest eigenvalues stay within a factor of two, while at $d = 64$ the trained one falls more than 300 times below the untrained encoder's in every seed (at $d = 32$, seed 0, 14 times)":
+        lambda m: all(0.5 < m[k] / m[k.replace("corr.", "corr.untrained.")] < 2
+                      for d in DS if d <= 16 for k in m if re.fullmatch(rf"corr\.eig_min\.d{d}(\.seed\d)?", k))
+        and min(m[f"corr.untrained.eig_min.d64.seed{s}"] / m[f"corr.eig_min.d64.seed{s}"] for s in SEEDS) > 300
+        and round(m["corr.untrained.eig_min.d32"] / m["corr.eig_min.d32"]) == 14,
+    "at $d = 64$ the TC is about 4 to 5 times the untrained encoder's":
+        lambda m: (lambda r: round(min(r)) == 4 and round(max(r)) == 5)(
             [m[f"corr.tc.d64.seed{s}"] / m[f"corr.untrained.tc.d64.seed{s}"] for s in SEEDS]),
-    "at $d = 64$ the smallest eigenvalue falls more than 40 times below the untrained encoder's in every seed, while up to $d = 32$ trained and untrained smallest eigenvalues stay within a factor of two":
-        lambda m: min(m[f"corr.untrained.eig_min.d64.seed{s}"] / m[f"corr.eig_min.d64.seed{s}"] for s in SEEDS) > 40
-        and seed_winner(m, "corr.eig_min.d64", "corr.untrained.eig_min.d64", ("trained", "untrained"), higher_wins=False) == "trained"
-        and all(0.5 < m[k] / m[k.replace("corr.", "corr.untrained.")] < 2
-                for d in (4, 8, 10, 16, 32) for k in m if re.fullmatch(rf"corr\.eig_min\.d{d}(\.seed\d)?", k)),
     "The test images' TwoNN dimension is about 14": lambda m: round(m["id.twonn.images"]) == 14,
-    "The codes' own dimension equals $d$ up to $d = 4$, then grows ever more slowly and levels off near 10 to 11 from $d = 32$ on":
-        lambda m: (lambda i: all(round(m[f"id.twonn.codes.d{d}"]) == d for d in (2, 4)) and all(a < b for a, b in zip(i, i[1:]))
-                   and all(10 <= m[f"id.twonn.codes.d{d}"] < 11.5 for d in (32, 64)))(
-            [m[f"id.twonn.codes.d{d}"] for d in DS])
-        and all(m[f"id.twonn.codes.d{b}"] - m[f"id.twonn.codes.d{a}"] > m[f"id.twonn.codes.d{c}"] - m[f"id.twonn.codes.d{b}"]
-                for a, b, c in ((8, 16, 32), (16, 32, 64))),
+    "The codes' own dimension equals $d$ up to $d = 4$, then grows more slowly and levels off near 10.5 from $d = 32$ on":
+        lambda m: all(round(m[f"id.twonn.codes.d{d}"]) == d for d in (2, 4))
+        and all(0 < m[f"id.twonn.codes.d{b}"] - m[f"id.twonn.codes.d{a}"] < b - a for a, b in zip(DS, DS[1:]) if 4 <= a and b <= 32)
+        and all(round(m[f"id.twonn.codes.d{d}"] * 2) / 2 == 10.5 for d in (32, 64)),
+    "Up to $d = 16$ at most 7 coordinates are spare; at 32 and 64 about 20 and 50 are":
+        lambda m: max(d - m[f"id.twonn.codes.d{d}"] for d in DS if d <= 16) < 7.5
+        and round(32 - m["id.twonn.codes.d32"], -1) == 20 and round(64 - m["id.twonn.codes.d64"], -1) == 50,
     # Section 3: transfer learning; every winner by the one rule over the 10 draws.
-    "The frozen encoder with a small head wins from 10 to 100 labels, by about 10 points at 10 labels and 2 at 100; the whole network wins at 1,000 labels by a fraction of a point, an interval ending within a quarter of a point of zero":
-        lambda m: transfer_winners(m, "frozen_minus_whole", ("frozen", "whole")) == ["frozen"] * 4 + ["whole"]
-        and round(m["transfer.paired.frozen_minus_whole.n10.mean"], 2) == 0.10
-        and round(m["transfer.paired.frozen_minus_whole.n100.mean"], 2) == 0.02
-        and -0.01 < m["transfer.paired.frozen_minus_whole.n1000.mean"] < 0
-        and min(abs(m["transfer.paired.frozen_minus_whole.n1000.low"]), abs(m["transfer.paired.frozen_minus_whole.n1000.high"])) < 0.0025,
-    "The whole network trains over half a million encoder weights on ten to a hundred images":
-        lambda m: m["ae.bottleneck.fc512.parameters"] / 2 > 5e5,
-    "it fits only 95% of its labelled images (frozen: 99%)":
-        lambda m: (round(m["transfer.selftrain.n1000.train_acc"], 2), round(m["transfer.frozen.n1000.train_acc"], 2)) == (0.95, 0.99),
-    "Self-training beats the frozen head from 10 to 100 labels and loses at 1,000":
-        lambda m: transfer_winners(m, "selftrain_minus_frozen", ("selftrain", "frozen")) == ["selftrain"] * 4 + ["frozen"],
-    "Cluster-then-label beats self-training at every number of labels and reaches 96% from 50 labels on":
+    "The frozen encoder with a small head leads the whole network only at 10 labels, by about 2 points with an interval that barely excludes zero, is level at 20, and falls behind from 50 labels on":
+        lambda m: transfer_winners(m, "frozen_minus_whole", ("frozen", "whole")) == ["frozen", "level", "whole", "whole", "whole"]
+        and round(m["transfer.paired.frozen_minus_whole.n10.mean"], 2) == 0.02
+        and 0 < m["transfer.paired.frozen_minus_whole.n10.low"] < 0.001,
+    "Fine-tuning changes one thing against the frozen arm, the encoder's learning: it is level at 10 labels and ahead from 20 on":
+        lambda m: transfer_winners(m, "frozen_minus_finetune", ("frozen", "finetune")) == ["level"] + ["finetune"] * 4
+        and one_change(h.arm_config("frozen"), h.arm_config("finetune")) <= {"encoder_lr", "batchnorm"},
+    "Training from scratch trails every pretrained arm by 10 points or more up to 100 labels":
+        lambda m: all(round(min(m[f"transfer.{arm}.n{n}.mean"] for arm in ARMS if arm != "scratch")
+                            - m[f"transfer.scratch.n{n}.mean"], 2) >= 0.10 for n in LABELS if n <= 100),
+    "every network arm fits its labelled images perfectly (table, brackets)":
+        lambda m: all(m[f"transfer.{arm}.n10.train_acc"] == 1.0 for arm in ("frozen", "finetune", "whole", "scratch", "selftrain")),
+    "moving at about a third of the head's rate":
+        lambda m: round(h.arm_config("finetune").encoder_lr / h.arm_config("finetune").lr, 1) == 0.3,
+    "Self-training beats the frozen head up to 100 labels and loses at 1,000 by a quarter of a point":
+        lambda m: transfer_winners(m, "selftrain_minus_frozen", ("selftrain", "frozen")) == ["selftrain"] * 4 + ["frozen"]
+        and round(m["transfer.paired.selftrain_minus_frozen.n1000.mean"] * 400) == -1,
+    "it fits only 96% of its labelled images (frozen: 98%)":
+        lambda m: (round(m["transfer.selftrain.n1000.train_acc"], 2), round(m["transfer.frozen.n1000.train_acc"], 2)) == (0.96, 0.98),
+    "Cluster-then-label beats self-training at every number of labels and scores 97.3% from 20 labels on, with a standard deviation of 0.02 points over the draws":
         lambda m: transfer_winners(m, "cluster_minus_selftrain", ("cluster", "selftrain")) == ["cluster"] * 5
-        and all(round(m[f"transfer.cluster.n{n}.mean"], 2) == 0.96 for n in (50, 100, 1000)) and h.FULL.cluster_fits == 3,
+        and all(round(m[f"transfer.cluster.n{n}.mean"], 3) == 0.973 and round(m[f"transfer.cluster.n{n}.std"], 4) == 0.0002
+                for n in LABELS if n >= 20) and h.FULL.cluster_fits == 3,
     # Section 4: samplers (each seed's FD the mean of its draws), compared by the one rule over seeds.
-    "Here that cost stays within the noise: the Gaussian-noise GAN is level with the 100-component mixture":
-        lambda m: sampler_winners(m)["gmm_best_minus_k8"] == "level",
-    "cluster-then-label names them at 96%, section 3":
-        lambda m: round(m["transfer.cluster.n1000.mean"], 2) == 0.96,
-    "Of the five paired comparisons over three seeds, one has a winner: the 100-component mixture has a lower FD than the mixture-prior GAN. The other four are level":
-        lambda m: len(h.SAMPLER_PAIRS) == 5 and len(SEEDS) == 3
-        and sampler_winners(m) == {"gmm_best_minus_k8": "level", "gmm_best_minus_gmm_prior": "gmm_best",
-                                   "k8_minus_gmm_prior": "level", "k8_minus_gmm10": "level", "gmm_prior_minus_gmm10": "level"},
+    "The 200-component mixture has a lower FD than the Gaussian-noise GAN, and the GAN a lower FD than the 10-component mixture":
+        lambda m: h.FULL.gmm_components == 200
+        and sampler_winners(m) == {"gmm_best_minus_k8": "gmm_best", "k8_minus_gmm10": "k8"},
     "A single Gaussian has the worst FD and precision but the highest recall":
         lambda m: m["gan.fid_gaussian"] == max(m[f"gan.fid_{k}.mean"] for k in SAMPLERS)
         and m["gan.precision.gaussian"] == min(m[f"gan.precision.{k}"] for k in SAMPLERS)
         and m["gan.recall.gaussian"] == max(m[f"gan.recall.{k}"] for k in SAMPLERS),
-    "The FD falls from $k = 2$ to 8 and little further at 16, and recall falls below $k = 8$ and collapses at $k = 2$":
-        lambda m: m["gan.fid_k2"] > m["gan.fid_k4"] > m["gan.fid_k8.seed0"] > m["gan.fid_k16"]
-        and m["gan.fid_k8.seed0"] - m["gan.fid_k16"] < 0.2 * m["gan.fid_k8.seed0"] < m["gan.fid_k4"] - m["gan.fid_k8.seed0"]
-        and m["gan.recall.k4"] < m["gan.recall.k8"] - 0.1 and m["gan.recall.k2"] < 0.1,
+    "The FD falls from $k = 2$ to 8, and $k = 16$ is no better than $k = 8$; recall collapses at $k = 2$ and is lower at 4":
+        lambda m: m["gan.fid_k2"] > m["gan.fid_k4"] > max(per_seed(m, "gan.fid_k8"))
+        and m["gan.fid_k16"] > min(per_seed(m, "gan.fid_k8"))
+        and m["gan.recall.k2"] < 0.2 and m["gan.recall.k4"] < m["gan.recall.k8"] - 0.05,
     "the codes' intrinsic dimension at $d = 10$ is about 8 (section 2)": lambda m: round(m["id.twonn.codes.d10"]) == 8,
+    "cluster-then-label names them at 97%, section 3":
+        lambda m: round(m["transfer.cluster.n1000.mean"], 2) == 0.97,
     # Section 4: interpolation (one GAN, 200 pairs; per-pair statistics paired by the one rule).
-    "The GAN's paths are more realistic: a far lower FD and a higher confidence than the AE line":
-        lambda m: all(m[f"interp.{k}.fid"] < m["interp.ae_line.fid"] / 2 for k in ("gan_line", "gan_slerp"))
+    "The GAN's paths are more realistic: a lower FD and a higher confidence than the AE line":
+        lambda m: all(m[f"interp.{k}.fid"] < m["interp.ae_line.fid"] for k in ("gan_line", "gan_slerp"))
         and all(interp_winner(m, f"ae_line_minus_{k}", "confidence") == k for k in ("gan_line", "gan_slerp")),
     "The AE line is smoother: a smaller largest step, more paths with one label change, fewer through a third digit":
         lambda m: all(interp_winner(m, f"ae_line_minus_{k}", s) == "ae_line"
                       for k in ("gan_line", "gan_slerp") for s in ("max_jump", "one_change", "third_digit")),
-    "Along the AE line the distance to the nearest training code rises by about a quarter from the ends to the middle; along the GAN's line by less than a tenth":
-        lambda m: round(m["interp.ae_line.nn_dist.ratio"] * 4) / 4 == 1.25 and m["interp.gan_line.nn_dist.ratio"] < 1.1,
+    "The GAN's line and slerp are level on every paired statistic":
+        lambda m: all(interp_winner(m, "gan_line_minus_gan_slerp", s) == "level"
+                      for s in ("confidence", "max_jump", "one_change", "third_digit")),
+    "Along the AE line the distance to the nearest training code rises by about a fifth from the ends to the middle; along the GAN's line by about 1%":
+        lambda m: round(m["interp.ae_line.nn_dist.ratio"] * 5) == 6 and round(100 * (m["interp.gan_line.nn_dist.ratio"] - 1)) == 1,
     "The slerp strays almost as far as the AE line yet stays realistic":
         lambda m: m["interp.gan_slerp.nn_dist.ratio"] > 1 + 0.75 * (m["interp.ae_line.nn_dist.ratio"] - 1)
         and m["interp.gan_slerp.fid"] < m["interp.ae_line.fid"] / 2,
     # Section 5: the auxiliary term's ablation over three seeds.
     "With weight 0.1 the requested digit is recognised more often, on average and for the worst digit, and precision is higher":
         lambda m: h.FULL.cgan_aux_weight == 0.1 and all(ablation_winner(m, k) == "term" for k in ("accuracy", "worst", "precision")),
-    "the spread ratio falls by about 0.05 and recall by about 0.07. All five differences keep their sign in every seed and pass the paired rule; the mean per-digit FD is level":
+    "the spread ratio falls by about 0.03 and recall by about 0.04. All five differences keep their sign in every seed and pass the paired rule; the mean per-digit FD is level":
         lambda m: all(len({v > 0 for v in per_seed(m, f"cgan.ablation.diff.{k}")}) == 1
                       for k in ("accuracy", "worst", "precision", "spread", "recall"))
         and all(ablation_winner(m, k) == "term" for k in ("accuracy", "worst", "precision"))
         and all(ablation_winner(m, k) == "none" for k in ("spread", "recall")) and ablation_winner(m, "fid") == "level"
-        and round(m["cgan.ablation.diff.spread.mean"], 2) == -0.05 and round(m["cgan.ablation.diff.recall.mean"], 2) == -0.07,
+        and round(m["cgan.ablation.diff.spread.mean"], 2) == -0.03 and round(m["cgan.ablation.diff.recall.mean"], 2) == -0.04,
     "Without the term the spread ratio is near 1":
         lambda m: all(abs(m[f"cgan.ablation.aux0.diversity.seed{s}"] - 1) < 0.02 for s in SEEDS),
     # Conclusion.
     "At $d = 10$ the autoencoder's test error is less than a third of PCA's":
         lambda m: m["ae.test_mse_seeds.d10.mean"] < m["pca.test_mse.d10"] / 3,
-    "The frozen encoder with a small head beats the whole network up to 100 labels":
-        lambda m: transfer_winners(m, "frozen_minus_whole", ("frozen", "whole"))[:4] == ["frozen"] * 4,
-    "cluster-then-label on the frozen codes reaches 96% from 50 labels":
-        lambda m: all(round(m[f"transfer.cluster.n{n}.mean"], 2) == 0.96 for n in (50, 100, 1000)),
-    "No GAN beats the 100-component mixture; noise smaller than the codes' intrinsic dimension loses recall":
-        lambda m: all(w in ("gmm_best", "level") for w in (sampler_winners(m)["gmm_best_minus_k8"], sampler_winners(m)["gmm_best_minus_gmm_prior"]))
-        and all(k < m["id.twonn.codes.d10"] and m[f"gan.recall.k{k}"] < m["gan.recall.k8"] - 0.1 for k in (2, 4)),
+    "The frozen encoder with a small head helps only at 10 labels; from 20 labels on, letting the encoder learn slowly does better":
+        lambda m: transfer_winners(m, "frozen_minus_whole", ("frozen", "whole"))[0] == "frozen"
+        and transfer_winners(m, "frozen_minus_finetune", ("frozen", "finetune"))[1:] == ["finetune"] * 4,
+    "Cluster-then-label reaches 97% from 20 labels":
+        lambda m: all(round(m[f"transfer.cluster.n{n}.mean"], 2) == 0.97 for n in LABELS if n >= 20),
+    "A 200-component mixture samples codes better than the GAN, which beats a 10-component mixture; noise smaller than the codes' intrinsic dimension loses recall":
+        lambda m: sampler_winners(m) == {"gmm_best_minus_k8": "gmm_best", "k8_minus_gmm10": "k8"}
+        and all(k < m["id.twonn.codes.d10"] and m[f"gan.recall.k{k}"] < m["gan.recall.k8"] - 0.05 for k in (2, 4)),
     "the auxiliary term give the requested digit in more than 99% of samples":
         lambda m: all(m[f"cgan.accuracy.seed{s}"] > 0.99 for s in SEEDS) and h.FULL.cgan_aux_weight > 0,
 }
@@ -230,4 +243,4 @@ def test_the_prose_states_it_and_the_run_supports_it(quote, metrics, prose):
 
 def test_a_contradicting_run_is_caught(metrics):
     flipped = dict(metrics, **{"pca.test_mse.d64": metrics["ae.test_mse.d64"] / 2})
-    assert not CLAIMS["The test error falls at every step of $d$, and the autoencoder beats PCA at every $d$, at $d = 10$ by a factor of more than three"](flipped)
+    assert not CLAIMS["The autoencoder beats PCA at every $d$, at $d = 10$ by a factor of more than three"](flipped)
