@@ -99,8 +99,8 @@ CLAIMS = {
                               higher_wins=False) == "level"
         and 0.6 < m["ae.bottleneck.fc512.parameters"] / m["ae.bottleneck.fc2x512.parameters"] < 0.72
         and h.RECIPE.report_design == "fc512",
-    "The error falls with the units before the code: none (linear), 128 (fc128), 640 shared (conv_wide), 512 unshared (fc512)":
-        lambda m: (lambda e: e["linear"] > e["fc128"] > e["conv_wide"] > e["fc512"])({d: m[f"ae.bottleneck.{d}.test_mse"] for d in DESIGNS})
+    "The error falls with the units before the code: none (linear), 128 (fc128), 640 shared (conv_wide), 512 unshared (fc512); conv's 256 shared units lie between linear and fc128":
+        lambda m: (lambda e: e["linear"] > e["conv"] > e["fc128"] > e["conv_wide"] > e["fc512"])({d: m[f"ae.bottleneck.{d}.test_mse"] for d in DESIGNS})
         and (h.RECIPE.bottleneck_designs["fc128"]["hidden"], h.RECIPE.bottleneck_designs["fc512"]["hidden"]) == ((128,), (512,))
         and 4 * h.RECIPE.bottleneck_designs["conv_wide"]["conv_width"] == 640,
     "At equal parameter count conv_wide lies below fc128 by more than three times the seed spread: five times the hidden units outweigh unshared weights":
@@ -115,7 +115,7 @@ CLAIMS = {
         and m["ae.test_mse.d32"] - m["ae.test_mse_seeds.d64.mean"] < m["ae.test_mse_seeds.d64.std"]
         and round(100 * m["ae.test_mse_seeds.d64.std"] / m["ae.test_mse_seeds.d64.mean"]) == 9
         and all(round(100 * m[f"ae.test_mse_seeds.d{d}.std"] / m[f"ae.test_mse_seeds.d{d}.mean"]) == 1 for d in (4, 10)),
-    "at $d = 64$ the validation error is still falling at 80 epochs, while $d = 10$ levels off by 40 (Appendix A)":
+    "at $d = 64$ the validation error is still falling at 80 epochs, while $d = 10$ levels off by 40 (Appendix A":
         lambda m: m["ae.plateau.d10.epochs"] == 40 and m.get("ae.plateau.d64.epochs") is None
         and m["ae.plateau.d64.gain"] > m["ae.plateau.d10.gain"],
     "the digits lie near a curved set of about 14 dimensions (section 2)": lambda m: round(m["id.twonn.images"]) == 14,
@@ -123,16 +123,13 @@ CLAIMS = {
     "over the three seeds, $\\overline{|r|}$ at $d = 64$ is level with $d = 4$, and at $d = 4$, 10 and 64 the trained codes are level with the untrained encoder's":
         lambda m: seed_winner(m, "corr.d64", "corr.d4", ("d64", "d4")) == "level"
         and [seed_winner(m, f"corr.d{d}", f"corr.untrained.d{d}", ("trained", "untrained")) for d in SEED_DS] == ["level"] * 3,
-    "At $d = 4$ and 64 the seeds differ by more than the bootstrap band, so sizes trained at seed 0 alone show no trend":
-        lambda m: all((lambda v: max(v) - min(v) > m[f"corr.high.d{d}"] - m[f"corr.low.d{d}"])(per_seed(m, f"corr.d{d}"))
-                      for d in (4, 64)),
     "up to $d = 16$ trained and untrained smallest eigenvalues stay within a factor of two, while at $d = 64$ the trained one falls more than 300 times below the untrained encoder's in every seed (at $d = 32$, seed 0, 14 times)":
         lambda m: all(0.5 < m[k] / m[k.replace("corr.", "corr.untrained.")] < 2
                       for d in DS if d <= 16 for k in m if re.fullmatch(rf"corr\.eig_min\.d{d}(\.seed\d)?", k))
         and min(m[f"corr.untrained.eig_min.d64.seed{s}"] / m[f"corr.eig_min.d64.seed{s}"] for s in SEEDS) > 300
         and round(m["corr.untrained.eig_min.d32"] / m["corr.eig_min.d32"]) == 14,
-    "at $d = 64$ the TC is about 4 to 5 times the untrained encoder's":
-        lambda m: (lambda r: round(min(r)) == 4 and round(max(r)) == 5)(
+    "at $d = 64$ the TC is 4 to 5.5 times the untrained encoder's":
+        lambda m: (lambda r: round(min(r)) == 4 and round(2 * max(r)) / 2 == 5.5)(
             [m[f"corr.tc.d64.seed{s}"] / m[f"corr.untrained.tc.d64.seed{s}"] for s in SEEDS]),
     "The test images' TwoNN dimension is about 14": lambda m: round(m["id.twonn.images"]) == 14,
     "The codes' own dimension equals $d$ up to $d = 4$, then grows more slowly and levels off near 10.5 from $d = 32$ on":
@@ -150,9 +147,12 @@ CLAIMS = {
     "Fine-tuning changes one thing against the frozen arm, the encoder's learning: it is level at 10 labels and ahead from 20 on":
         lambda m: transfer_winners(m, "frozen_minus_finetune", ("frozen", "finetune")) == ["level"] + ["finetune"] * 4
         and one_change(h.arm_config("frozen"), h.arm_config("finetune")) <= {"encoder_lr", "batchnorm"},
-    "Training from scratch trails every pretrained arm by 10 points or more up to 100 labels":
+    "Training from scratch trails every pretrained arm by at least 9 points up to 100 labels":
         lambda m: all(round(min(m[f"transfer.{arm}.n{n}.mean"] for arm in ARMS if arm != "scratch")
-                            - m[f"transfer.scratch.n{n}.mean"], 2) >= 0.10 for n in LABELS if n <= 100),
+                            - m[f"transfer.scratch.n{n}.mean"], 2) >= 0.09 for n in LABELS if n <= 100),
+    "the moving encoder of finetune gains nothing over frozen. The whole arm's deficit at 10 and 20 labels comes from its other settings (one rate, shifts, length), since fine-tuning beats it there":
+        lambda m: transfer_winners(m, "frozen_minus_finetune", ("frozen", "finetune"))[0] == "level"
+        and transfer_winners(m, "finetune_minus_whole", ("finetune", "whole"))[:2] == ["finetune"] * 2,
     "every network arm fits its labelled images perfectly (table, brackets)":
         lambda m: all(m[f"transfer.{arm}.n10.train_acc"] == 1.0 for arm in ("frozen", "finetune", "whole", "scratch", "selftrain")),
     "moving at about a third of the head's rate":
@@ -179,8 +179,6 @@ CLAIMS = {
         and m["gan.fid_k16"] > min(per_seed(m, "gan.fid_k8"))
         and m["gan.recall.k2"] < 0.2 and m["gan.recall.k4"] < m["gan.recall.k8"] - 0.05,
     "the codes' intrinsic dimension at $d = 10$ is about 8 (section 2)": lambda m: round(m["id.twonn.codes.d10"]) == 8,
-    "cluster-then-label names them at 97%, section 3":
-        lambda m: round(m["transfer.cluster.n1000.mean"], 2) == 0.97,
     "They are not floors for the samplers: both come from the last 5,000 training images, while the samplers fit the codes of the first 55,000, and the 200-component mixture scores below both":
         lambda m: m["gan.fid_gmm_best.mean"] < min(m["fid.real_floor"], m["fid.recon"]) and h.FULL.ae_train_size == 55_000,
     # Section 4: interpolation (one GAN, 200 pairs; per-pair statistics paired by the one rule).
@@ -190,10 +188,13 @@ CLAIMS = {
     "The AE line is smoother: a smaller largest step, more paths with one label change, fewer through a third digit":
         lambda m: all(interp_winner(m, f"ae_line_minus_{k}", s) == "ae_line"
                       for k in ("gan_line", "gan_slerp") for s in ("max_jump", "one_change", "third_digit")),
-    "The GAN's line and slerp are level on every paired statistic":
+    "The GAN's line and slerp are level on every paired statistic, but the slerp's FD is lower":
         lambda m: all(interp_winner(m, "gan_line_minus_gan_slerp", s) == "level"
-                      for s in ("confidence", "max_jump", "one_change", "third_digit")),
-    "Along the AE line the distance to the nearest training code rises by about a fifth from the ends to the middle; along the GAN's line by about 1%":
+                      for s in ("confidence", "max_jump", "one_change", "third_digit"))
+        and m["interp.gan_slerp.fid"] < m["interp.gan_line.fid"],
+    "The mixture lies below the held-out real images' FD, a scale rather than a floor":
+        lambda m: m["gan.fid_gmm_best.mean"] < m["fid.real_floor"],
+    "Along the AE line the distance to the nearest training code peaks about a fifth above its value at the ends; along the GAN's line about 1% above":
         lambda m: round(m["interp.ae_line.nn_dist.ratio"] * 5) == 6 and round(100 * (m["interp.gan_line.nn_dist.ratio"] - 1)) == 1,
     "The slerp strays almost as far as the AE line yet stays realistic":
         lambda m: m["interp.gan_slerp.nn_dist.ratio"] > 1 + 0.75 * (m["interp.ae_line.nn_dist.ratio"] - 1)
@@ -201,27 +202,27 @@ CLAIMS = {
     # Section 5: the auxiliary term's ablation over three seeds.
     "With weight 0.1 the requested digit is recognised more often, on average and for the worst digit, and precision is higher":
         lambda m: h.FULL.cgan_aux_weight == 0.1 and all(ablation_winner(m, k) == "term" for k in ("accuracy", "worst", "precision")),
-    "the spread ratio falls by about 0.03 and recall by about 0.04. All five differences keep their sign in every seed and pass the paired rule; the mean per-digit FD is level":
+    "the spread ratio falls by about 0.03 and recall by about 0.04. All five differences keep their sign in every seed and pass the paired rule; the mean per-digit FD is lower in every seed but level under the rule":
         lambda m: all(len({v > 0 for v in per_seed(m, f"cgan.ablation.diff.{k}")}) == 1
                       for k in ("accuracy", "worst", "precision", "spread", "recall"))
         and all(ablation_winner(m, k) == "term" for k in ("accuracy", "worst", "precision"))
         and all(ablation_winner(m, k) == "none" for k in ("spread", "recall")) and ablation_winner(m, "fid") == "level"
+        and all(v < 0 for v in per_seed(m, "cgan.ablation.diff.fid"))
         and round(m["cgan.ablation.diff.spread.mean"], 2) == -0.03 and round(m["cgan.ablation.diff.recall.mean"], 2) == -0.04,
-    "Without the term the spread ratio is near 1":
-        lambda m: all(abs(m[f"cgan.ablation.aux0.diversity.seed{s}"] - 1) < 0.02 for s in SEEDS),
+    "The generated digits are even recognised more often than reconstructions of real test digits":
+        lambda m: m["cgan.accuracy"] > m["cgan.recon_ceiling"],
     # Conclusion.
-    "At $d = 10$ the autoencoder's test error is less than a third of PCA's":
-        lambda m: m["ae.test_mse_seeds.d10.mean"] < m["pca.test_mse.d10"] / 3,
-    "The frozen encoder with a small head helps only at 10 labels; from 20 labels on, letting the encoder learn slowly does better":
+    "A 200-component mixture beats the GAN, which beats a 10-component mixture":
+        lambda m: sampler_winners(m) == {"gmm_best_minus_k8": "gmm_best", "k8_minus_gmm10": "k8"},
+    "The frozen encoder helps only at 10 labels; from 20 on, a slowly learning encoder does better":
         lambda m: transfer_winners(m, "frozen_minus_whole", ("frozen", "whole"))[0] == "frozen"
         and transfer_winners(m, "frozen_minus_finetune", ("frozen", "finetune"))[1:] == ["finetune"] * 4,
     "Cluster-then-label reaches 97% from 20 labels":
         lambda m: all(round(m[f"transfer.cluster.n{n}.mean"], 2) == 0.97 for n in LABELS if n >= 20),
-    "A 200-component mixture samples codes better than the GAN, which beats a 10-component mixture; noise smaller than the codes' intrinsic dimension loses recall":
-        lambda m: sampler_winners(m) == {"gmm_best_minus_k8": "gmm_best", "k8_minus_gmm10": "k8"}
-        and all(k < m["id.twonn.codes.d10"] and m[f"gan.recall.k{k}"] < m["gan.recall.k8"] - 0.05 for k in (2, 4)),
-    "the auxiliary term give the requested digit in more than 99% of samples":
+    "The requested digit in more than 99% of samples":
         lambda m: all(m[f"cgan.accuracy.seed{s}"] > 0.99 for s in SEEDS) and h.FULL.cgan_aux_weight > 0,
+    "At $d = 10$ the autoencoder's test error is less than a third of PCA's":
+        lambda m: m["ae.test_mse_seeds.d10.mean"] < m["pca.test_mse.d10"] / 3,
 }
 
 
