@@ -3,7 +3,6 @@ report's configs and trained models."""
 
 from __future__ import annotations
 
-import os
 import time
 import torch
 import torch.nn as nn
@@ -13,8 +12,8 @@ from pathlib import Path
 
 from . import settings
 from .settings import FULL, RECIPE, Recipe
-from .runtime import DEVICE, adam, autocast, batches, cores, set_seed, tqdm
-from .cache import cached_model, checkpoint_path
+from .runtime import DEVICE, adam, autocast, batches, set_seed, tqdm
+from .cache import cached_model, train_side_by_side
 from .data import DIGIT_AREA, check_images, load_mnist
 
 
@@ -230,27 +229,14 @@ def _train_in_worker(config: AEConfig, threads: int, folder: Path) -> None:
 
 
 def train_missing(configs: list, images: torch.Tensor) -> None:
-    """Train the configs that have no checkpoint yet, so that `autoencoder(config)` loads each.
-
-    On a CPU with several cores (every core, or OMP_NUM_THREADS where it is set: the tests' workers set 1),
-    the missing models train side by side in worker processes of one thread each: small convolutions use two
-    single-threaded processes better than one two-threaded one. With one core they train later, here, one by
-    one. The workers read MNIST's training images themselves, so `images` must be those.
-    """
-    # Longest first, so that two workers finish close together.
-    missing = sorted((c for c in dict.fromkeys(configs) if not checkpoint_path(c).exists()), key=lambda c: -c.epochs)
-    workers = min(len(missing), cores()) if DEVICE.type == "cpu" else 1
-    if workers > 1:
-        import concurrent.futures as cf
-        import multiprocessing
-
+    """Train the configs that have no checkpoint yet side by side (cache.train_side_by_side), so that
+    `autoencoder(config)` loads each. The workers read MNIST's training images themselves, so `images` must be
+    those."""
+    def check():
         if not torch.equal(images[:100], load_mnist(train=True)[0][:100]):
             raise ValueError("images must be MNIST's training images when models train in worker processes")
-        threads = max(1, torch.get_num_threads() // workers)
-        with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            jobs = [pool.submit(_train_in_worker, c, threads, settings.CHECKPOINT_DIR) for c in missing]
-            for job in tqdm(cf.as_completed(jobs), total=len(jobs), desc="autoencoders", leave=False):
-                job.result()
+
+    train_side_by_side(configs, lambda c: c.epochs, _train_in_worker, "autoencoders", check)
 
 
 @torch.no_grad()

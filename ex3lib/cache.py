@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import settings, runtime
-from .runtime import DEVICE, set_seed
+from .runtime import DEVICE, cores, set_seed, tqdm
 
 
 # What turns a config of each family into trained weights: its model class and training function (in the
@@ -185,3 +185,29 @@ def cached_model(config, build, train, required: bool = False, folder: Path | No
         save_checkpoint(path, model, config, info)
         info["cached"] = False
     return model.to(DEVICE).eval(), info
+
+
+def train_side_by_side(configs: list, length, worker, desc: str, check=None) -> None:
+    """Train the configs that have no checkpoint yet in worker processes side by side, so that each family's cached
+    loader then reads them back: `worker(config, threads, folder)` (a module-level function, as the processes are
+    spawned) trains one config into the checkpoint folder `folder`; `check()`, if given, runs first, only when workers
+    will train.
+
+    Only on a CPU with several cores (every core, or OMP_NUM_THREADS where it is set: the tests' workers set 1), one
+    process per core, longest first (by `length(config)`) so that the workers finish close together: small models
+    use several single-threaded processes better than one multi-threaded one. Elsewhere, or with one model
+    missing, nothing happens here and the loader trains the models one by one."""
+    missing = sorted((c for c in dict.fromkeys(configs) if not checkpoint_path(c).exists()), key=lambda c: -length(c))
+    workers = min(len(missing), cores()) if DEVICE.type == "cpu" else 1
+    if workers < 2:
+        return
+    if check is not None:
+        check()
+    import concurrent.futures as cf
+    import multiprocessing
+
+    threads = max(1, torch.get_num_threads() // workers)
+    with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = [pool.submit(worker, c, threads, settings.CHECKPOINT_DIR) for c in missing]
+        for job in tqdm(cf.as_completed(jobs), total=len(jobs), desc=desc, leave=False):
+            job.result()

@@ -13,8 +13,8 @@ from dataclasses import replace
 
 from . import runtime, settings
 from .settings import FULL, RECIPE, Recipe
-from .runtime import DEVICE, PRECISIONS, autocast, cores, set_seed, tqdm
-from .cache import cache_key, cached_model, checkpoint_path
+from .runtime import DEVICE, PRECISIONS, autocast, set_seed, tqdm
+from .cache import cache_key, cached_model, train_side_by_side
 from .autoencoder import AEConfig, ae_config, autoencoder, decode
 from .classifier import fit_classifier
 
@@ -299,33 +299,23 @@ def latent_gan(config: GANConfig, codes=None, labels=None, required: bool = Fals
     return cached_model(config, LatentGAN, train, required=required, folder=folder)
 
 
-def _train_gan_in_worker(config: GANConfig, codes: torch.Tensor, labels, folder) -> None:
+def _train_gan_in_worker(config: GANConfig, threads: int, folder, codes: torch.Tensor, labels) -> None:
     import os
 
     os.environ["TQDM_DISABLE"] = "1"  # the parent shows one bar for the workers' models
-    torch.set_num_threads(1)
-    latent_gan(config, codes, labels, folder=folder)
+    torch.set_num_threads(1)  # always one, as the search's processes train: the same weights
+    latent_gan(config, codes, labels if config.n_classes else None, folder=folder)
 
 
 def train_missing_gans(configs: list, codes: torch.Tensor, labels: torch.Tensor | None = None) -> None:
-    """Train the configs that have no checkpoint yet, so that `latent_gan(config, codes, labels)` loads each.
+    """Train the configs that have no checkpoint yet side by side (cache.train_side_by_side), so that
+    `latent_gan(config, codes, labels)` loads each. Each worker trains with one thread, as the search's one-thread
+    processes do (the same weights): a step of these small MLPs is bound by Python overhead, so two one-thread
+    processes do nearly twice the work of one two-threaded one."""
+    from functools import partial
 
-    On a CPU with several cores the missing GANs train side by side, one worker process of one thread per core, as
-    the search's one-thread processes train them (the same weights): a step of these small MLPs is bound by Python
-    overhead, so two one-thread processes do nearly twice the work of one two-threaded one. Elsewhere they train
-    later, one by one, in latent_gan."""
-    missing = sorted((c for c in dict.fromkeys(configs) if not checkpoint_path(c).exists()), key=lambda c: -c.steps)
-    workers = min(len(missing), cores()) if DEVICE.type == "cpu" else 1
-    if workers < 2:
-        return
-    import concurrent.futures as cf
-    import multiprocessing
-
-    with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        jobs = [pool.submit(_train_gan_in_worker, c, codes, labels if c.n_classes else None, settings.CHECKPOINT_DIR)
-                for c in missing]
-        for job in tqdm(cf.as_completed(jobs), total=len(jobs), desc="latent GANs", leave=False):
-            job.result()
+    train_side_by_side(configs, lambda c: c.steps, partial(_train_gan_in_worker, codes=codes, labels=labels),
+                       "latent GANs")
 
 
 @torch.no_grad()

@@ -151,9 +151,7 @@ def plateau_rows() -> list[dict]:
     budget (mean of three seeds) and at the length the doubling rule chose, and the share of the error it removes."""
     from .chosen import autoencoder_lengths
 
-    return [{"d": r["d"], "budget_epochs": r["budget_epochs"], "budget_mse": r["budget_mse"],
-             "plateau": r["plateau"], "end_epochs": r["end_epochs"], "end_mse": r["end_mse"], "gain": r["gain"],
-             "spread": r["spread"]} for r in autoencoder_lengths()]
+    return autoencoder_lengths()
 
 
 PLATEAU_TABLE = Table(
